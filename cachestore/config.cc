@@ -1,0 +1,59 @@
+// StoreConfig validation and the API's enum names.
+#include <string>
+
+#include "strata/store.h"
+
+namespace strata {
+
+std::string_view TierName(Tier t) {
+  switch (t) {
+    case Tier::kNone: return "none";
+    case Tier::kHost: return "host";
+    case Tier::kNvme: return "nvme";
+  }
+  return "?";
+}
+
+std::string_view DeviceKindName(DeviceKind k) {
+  switch (k) {
+    case DeviceKind::kAuto: return "auto";
+    case DeviceKind::kIoUring: return "io_uring";
+    case DeviceKind::kPosix: return "posix";
+    case DeviceKind::kMemory: return "memory";
+  }
+  return "?";
+}
+
+std::string_view CodecKindName(CodecKind k) {
+  switch (k) {
+    case CodecKind::kNone: return "none";
+    case CodecKind::kLz4: return "lz4";
+    case CodecKind::kLz4Shuffle2: return "lz4+shuffle2";
+    case CodecKind::kLz4Shuffle4: return "lz4+shuffle4";
+  }
+  return "?";
+}
+
+Status StoreConfig::Validate() const {
+  if (host.capacity_bytes < 4096)
+    return Status::InvalidArgument("host.capacity_bytes must be at least 4096");
+  if (nvme.data_dir.empty()) return Status::Ok();
+  const auto& n = nvme;
+  if (n.segment_bytes < (1u << 20) || n.segment_bytes % 4096)
+    return Status::InvalidArgument("nvme.segment_bytes must be a multiple of 4096, >= 1 MiB");
+  if (n.capacity_bytes / n.segment_bytes < 2)
+    return Status::InvalidArgument("nvme.capacity_bytes must hold at least 2 segments of " +
+                                   std::to_string(n.segment_bytes) + " bytes");
+  if (n.capacity_bytes / n.segment_bytes > (1u << 20))
+    return Status::InvalidArgument("nvme: more than 2^20 segments; use larger segments");
+  if (n.queue_depth == 0 || n.queue_depth > 4096)
+    return Status::InvalidArgument("nvme.queue_depth must be in 1..4096");
+  if (n.max_io_bytes < 4096 || n.max_io_bytes % 4096)
+    return Status::InvalidArgument("nvme.max_io_bytes must be a positive multiple of 4096");
+  for (CodecKind c : codec)
+    if (uint8_t(c) > uint8_t(CodecKind::kLz4Shuffle4))
+      return Status::InvalidArgument("unknown codec");
+  return Status::Ok();
+}
+
+}  // namespace strata

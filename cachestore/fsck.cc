@@ -1,0 +1,143 @@
+#include "cachestore/fsck.h"
+
+#include <chrono>
+#include <filesystem>
+#include <vector>
+
+#include "cachestore/device.h"
+#include "cachestore/index.h"
+#include "cachestore/record.h"
+
+namespace strata::cachestore {
+namespace {
+
+Result<std::unique_ptr<Index>> OpenExistingIndex(const std::string& data_dir, IndexMeta* meta) {
+  const auto path = std::filesystem::path(data_dir) / "index";
+  if (!std::filesystem::exists(path / "CURRENT"))
+    return Status::NotFound(data_dir + " is not a strata data directory (no index)");
+  STRATA_ASSIGN_OR_RETURN(auto index, Index::Open(path.string()));
+  STRATA_ASSIGN_OR_RETURN(auto m, index->GetMeta());
+  if (!m) return Status::Corruption(data_dir + ": index has no geometry record");
+  *meta = *m;
+  return index;
+}
+
+void Add(DataDirStats& s, const IndexEntry& e) {
+  auto& f = s.families[int(e.key.family)];
+  f.records++;
+  f.raw_bytes += e.raw_size;
+  f.stored_bytes += e.stored_size;
+  s.records++;
+  s.disk_bytes += RecordSpan(e.stored_size);
+}
+
+}  // namespace
+
+Result<DataDirStats> ReadDataDirStats(const std::string& data_dir) {
+  IndexMeta meta;
+  STRATA_ASSIGN_OR_RETURN(auto index, OpenExistingIndex(data_dir, &meta));
+  DataDirStats s;
+  s.segment_bytes = meta.segment_bytes;
+  s.segment_count = meta.segment_count;
+  STRATA_RETURN_IF_ERROR(index->Scan([&](const IndexEntry& e) {
+    Add(s, e);
+    return true;
+  }));
+  return s;
+}
+
+Result<FsckReport> Fsck(const std::string& data_dir, const FsckOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  IndexMeta meta;
+  STRATA_ASSIGN_OR_RETURN(auto index, OpenExistingIndex(data_dir, &meta));
+  FileDeviceOptions fo;
+  fo.dir = (std::filesystem::path(data_dir) / "segments").string();
+  fo.segment_bytes = meta.segment_bytes;
+  fo.segment_count = meta.segment_count;
+  fo.queue_depth = options.queue_depth;
+  STRATA_ASSIGN_OR_RETURN(auto device, OpenFileDevice(options.device, fo));
+
+  std::vector<IndexEntry> entries;
+  STRATA_RETURN_IF_ERROR(index->Scan([&](const IndexEntry& e) {
+    entries.push_back(e);
+    return true;
+  }));
+  FsckReport r;
+  r.stats.segment_bytes = meta.segment_bytes;
+  r.stats.segment_count = meta.segment_count;
+  std::vector<ObjectKey> bad;
+  // Read in batches of up to 64 MiB, queue_depth I/Os in flight.
+  constexpr uint64_t kBatchBytes = 64ull << 20;
+  size_t i = 0;
+  while (i < entries.size()) {
+    std::vector<AlignedBuffer> bufs;
+    std::vector<IoOp> ops;
+    std::vector<size_t> owner;
+    uint64_t batch_bytes = 0;
+    const size_t first = i;
+    for (; i < entries.size() && (batch_bytes < kBatchBytes || i == first); ++i) {
+      const IndexEntry& e = entries[i];
+      const uint64_t span = RecordSpan(e.stored_size);
+      bufs.emplace_back();
+      if (e.offset % kRecordAlign || e.offset + span > device->size() ||
+          e.offset / meta.segment_bytes != (e.offset + span - 1) / meta.segment_bytes)
+        continue;  // bad location; buffer stays empty
+      bufs.back() = AlignedBuffer(span);
+      for (uint64_t done = 0; done < span; done += (1u << 20)) {
+        ops.push_back(IoOp{IoKind::kRead, e.offset + done, bufs.back().data() + done,
+                           size_t(std::min<uint64_t>(1u << 20, span - done))});
+        owner.push_back(i);
+      }
+      batch_bytes += span;
+    }
+    std::vector<bool> io_failed(i - first, false);
+    if (!ops.empty()) {
+      Status s = device->Submit(ops);
+      for (size_t j = 0; j < ops.size(); ++j)
+        if (ops[j].error) io_failed[owner[j] - first] = true;
+      (void)s;  // per-op errors are recorded above
+    }
+    for (size_t k = first; k < i; ++k) {
+      const IndexEntry& e = entries[k];
+      const AlignedBuffer& buf = bufs[k - first];
+      r.checked++;
+      if (!buf.data()) {
+        r.bad_location++;
+        bad.push_back(e.key);
+        continue;
+      }
+      r.bytes_read += buf.size();
+      if (io_failed[k - first]) {
+        r.missing++;
+        bad.push_back(e.key);
+        continue;
+      }
+      auto h = DecodeRecordHeader(
+          std::span<const std::byte, kRecordHeaderSize>(buf.data(), kRecordHeaderSize));
+      if (!h.ok() || h->key != e.key || h->sequence != e.sequence) {
+        (h.ok() || h.status().IsNotFound() ? r.missing : r.corrupt)++;
+        bad.push_back(e.key);
+        continue;
+      }
+      if (h->stored_size != e.stored_size || h->raw_size != e.raw_size ||
+          h->payload_checksum != e.checksum || h->fingerprint != e.fingerprint ||
+          PayloadChecksum({buf.data() + kRecordHeaderSize, e.stored_size}) != e.checksum) {
+        r.corrupt++;
+        bad.push_back(e.key);
+        continue;
+      }
+      r.ok++;
+      Add(r.stats, e);
+    }
+    if (options.progress) options.progress(i, entries.size());
+  }
+  if (options.repair && !bad.empty()) {
+    STRATA_RETURN_IF_ERROR(index->Delete(bad));
+    STRATA_RETURN_IF_ERROR(index->Sync());
+    r.repaired = bad.size();
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace strata::cachestore

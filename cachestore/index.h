@@ -1,0 +1,73 @@
+// The NVMe tier's index: RocksDB maps (namespace, block key, family) to the record's location,
+// sizes, checksum and access statistics. RocksDB stays inside this adapter.
+//
+// Key (25 bytes): namespace (8, big-endian), block key hi (8, BE), lo (8, BE), family (1);
+// big-endian so that one namespace is one contiguous key range.
+// Value (88 bytes, little-endian): version u8, codec u8, 6 reserved, fingerprint u64,
+// sequence u64, offset u64, raw size u64, stored size u64, payload checksum u64,
+// last access (unix seconds) u64, hits u64, reserved u64 x 2.
+// The "meta" column family holds the data directory's geometry.
+// Thread safety: safe for concurrent use (RocksDB's guarantee).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "strata/status.h"
+#include "strata/store.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace strata::cachestore {
+
+struct IndexEntry {
+  ObjectKey key;
+  CodecKind codec = CodecKind::kNone;
+  uint64_t fingerprint = 0;
+  uint64_t sequence = 0;
+  uint64_t offset = 0;  // device address of the record
+  uint64_t raw_size = 0;
+  uint64_t stored_size = 0;
+  uint64_t checksum = 0;
+  uint64_t last_access = 0;
+  uint64_t hits = 0;
+};
+
+struct IndexMeta {
+  uint32_t format_version = 1;
+  uint64_t segment_bytes = 0;
+  uint32_t segment_count = 0;
+};
+
+class Index {
+ public:
+  static Result<std::unique_ptr<Index>> Open(const std::string& dir);
+  ~Index();
+
+  Status Put(std::span<const IndexEntry> entries);
+  Status Delete(std::span<const ObjectKey> keys);
+  Status DeleteNamespace(NamespaceId ns);
+  Status Sync();  // every write before it is durable
+  // Visits every entry in key order; the visitor returns false to stop.
+  Status Scan(const std::function<bool(const IndexEntry&)>& visit) const;
+
+  Result<std::optional<IndexMeta>> GetMeta() const;
+  Status PutMeta(const IndexMeta& meta);
+
+  static std::string EncodeKey(const ObjectKey& key);
+
+ private:
+  Index() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* entries_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+};
+
+}  // namespace strata::cachestore

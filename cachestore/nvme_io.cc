@@ -1,0 +1,339 @@
+// The tiered store's NVMe half: writing records, loading them, recovery and segment reclaim.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "cachestore/codec.h"
+#include "cachestore/record.h"
+#include "cachestore/tiered_store.h"
+
+namespace strata::cachestore {
+namespace {
+
+// Splits [offset, offset+len) of `buf` into I/Os of at most max_io bytes.
+void AddOps(std::vector<IoOp>& ops, IoKind kind, uint64_t offset, std::byte* buf, uint64_t len,
+            uint64_t max_io, size_t owner, std::vector<size_t>& op_owner) {
+  for (uint64_t done = 0; done < len; done += max_io) {
+    ops.push_back(IoOp{kind, offset + done, buf + done, size_t(std::min(max_io, len - done))});
+    op_owner.push_back(owner);
+  }
+}
+
+Status CheckHeader(const RecordHeader& h, const ObjectKey& key, uint64_t fingerprint,
+                   uint64_t sequence, uint64_t raw_size, uint64_t stored_size, CodecKind codec,
+                   uint64_t checksum) {
+  if (h.key != key) return Status::Corruption("record belongs to another key");
+  if (h.sequence != sequence) return Status::Corruption("record sequence differs from index");
+  if (h.fingerprint != fingerprint || h.raw_size != raw_size || h.stored_size != stored_size ||
+      h.codec != codec || h.payload_checksum != checksum)
+    return Status::Corruption("record header differs from index entry");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
+                                 const std::vector<Entry*>& batch) {
+  struct Pending {
+    Entry* e;
+    std::byte* rec = nullptr;  // header + payload, 4 KiB aligned
+    AlignedBuffer staging;     // used when the payload was compressed
+    CodecKind codec = CodecKind::kNone;
+    uint64_t stored = 0, checksum = 0, offset = 0, sequence = 0;
+    bool allocated = false;
+    Status st;
+  };
+  ++writes_inflight_;
+  std::vector<Pending> pend(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    pend[i].e = batch[i];
+  }
+  lk.unlock();
+
+  // 1. Encode (no lock: the host copies of entries flagged `writing` do not move).
+  for (Pending& p : pend) {
+    Entry& e = *p.e;
+    std::byte* host = arena_->base() + e.ext.offset;
+    const std::span<const std::byte> raw(host + kRecordHeaderSize, e.raw_size);
+    const CodecKind want = config_.codec[int(e.key.family)];
+    p.rec = host;
+    p.stored = e.raw_size;
+    if (want != CodecKind::kNone) {
+      AlignedBuffer buf(RecordSpan(MaxEncodedSize(e.raw_size)));
+      if (!buf.data()) {
+        p.st = Status::ResourceExhausted("staging buffer");
+        continue;
+      }
+      Encoded enc = EncodeRecord(want, raw, buf.span().subspan(kRecordHeaderSize));
+      if (enc.codec != CodecKind::kNone) {
+        p.codec = enc.codec;
+        p.stored = enc.size;
+        std::memset(buf.data() + kRecordHeaderSize + enc.size, 0,
+                    RecordSpan(enc.size) - kRecordHeaderSize - enc.size);
+        p.staging = std::move(buf);
+        p.rec = p.staging.data();
+      }
+    }
+    p.checksum = PayloadChecksum({p.rec + kRecordHeaderSize, p.stored});
+  }
+
+  // 2. Allocate space (reclaiming segments as needed) and sequence numbers.
+  lk.lock();
+  for (Pending& p : pend) {
+    if (!p.st.ok()) continue;
+    const uint64_t span = RecordSpan(p.stored);
+    std::optional<uint64_t> off = log_->Allocate(span);
+    while (!off) {
+      Status r = ReclaimSegment();
+      if (!r.ok()) break;
+      off = log_->Allocate(span);
+    }
+    if (!off) {
+      p.st = Status::NoSpace("NVMe tier full: no segment can be reclaimed");
+      continue;
+    }
+    p.offset = *off;
+    p.allocated = true;
+    p.sequence = next_sequence_++;
+    log_->AddReader(p.offset);  // keeps the segment from being reclaimed under the write
+  }
+  lk.unlock();
+
+  // 3. Headers and I/O.
+  std::vector<IoOp> ops;
+  std::vector<size_t> op_owner;
+  for (size_t i = 0; i < pend.size(); ++i) {
+    Pending& p = pend[i];
+    if (!p.allocated) continue;
+    RecordHeader h;
+    h.key = p.e->key;
+    h.codec = p.codec;
+    h.fingerprint = p.e->fingerprint;
+    h.sequence = p.sequence;
+    h.raw_size = p.e->raw_size;
+    h.stored_size = p.stored;
+    h.payload_checksum = p.checksum;
+    EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
+    AddOps(ops, IoKind::kWrite, p.offset, p.rec, RecordSpan(p.stored), config_.nvme.max_io_bytes,
+           i, op_owner);
+  }
+  Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
+  for (size_t j = 0; j < ops.size(); ++j)
+    if (ops[j].error && pend[op_owner[j]].st.ok())
+      pend[op_owner[j]].st = io.ok() ? Status::IoError("write failed") : io;
+  if (!io.ok())
+    for (Pending& p : pend)
+      if (p.st.ok() && ops.empty()) p.st = io;
+
+  // 4. Publish: index entries and in-memory state.
+  lk.lock();
+  std::vector<IndexEntry> index_puts;
+  Status first;
+  for (Pending& p : pend) {
+    Entry& e = *p.e;
+    if (p.allocated) log_->RemoveReader(p.offset);
+    if (!p.st.ok()) {
+      if (p.allocated) log_->Release(p.offset, RecordSpan(p.stored));
+      if (first.ok()) first = p.st;
+      continue;
+    }
+    if (e.doomed) {  // replaced or deleted meanwhile: the record is garbage
+      log_->Release(p.offset, RecordSpan(p.stored));
+      continue;
+    }
+    if (e.on_nvme) DropNvmeCopy(e, nullptr);  // the new index entry replaces the old one
+    e.on_nvme = true;
+    e.nv = NvmeLoc{p.offset, p.stored, p.checksum, p.sequence, p.codec};
+    seg_members_[log_->SegmentOf(p.offset)].insert(&e);
+    e.dirty = false;
+    e.hits = 0;
+    IndexEntry ie;
+    ie.key = e.key;
+    ie.codec = p.codec;
+    ie.fingerprint = e.fingerprint;
+    ie.sequence = p.sequence;
+    ie.offset = p.offset;
+    ie.raw_size = e.raw_size;
+    ie.stored_size = p.stored;
+    ie.checksum = p.checksum;
+    ie.last_access = e.last_access;
+    index_puts.push_back(ie);
+    counters_.nvme_records_written.fetch_add(1, std::memory_order_relaxed);
+    counters_.nvme_bytes_written.fetch_add(RecordSpan(p.stored), std::memory_order_relaxed);
+  }
+  Status is = index_->Put(index_puts);
+  if (!is.ok()) {
+    // The records are on disk but not findable after a restart; in memory they stay valid.
+    spdlog::warn("strata: index put failed: {}", is.ToString());
+    if (first.ok()) first = is;
+  }
+  for (Entry* e : batch) e->writing = false;
+  --writes_inflight_;
+  io_cv_.notify_all();
+  return first;
+}
+
+void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vector<Entry*>& batch,
+                              std::vector<Status>& results) {
+  struct Pending {
+    Entry* e;
+    NvmeLoc nv;
+    std::byte* host;
+    std::byte* rec;
+    AlignedBuffer staging;
+  };
+  std::vector<Pending> pend;
+  pend.reserve(batch.size());
+  for (Entry* e : batch) pend.push_back(Pending{e, e->nv, arena_->base() + e->ext.offset, nullptr, {}});
+  lk.unlock();
+
+  std::vector<IoOp> ops;
+  std::vector<size_t> op_owner;
+  for (size_t i = 0; i < pend.size(); ++i) {
+    Pending& p = pend[i];
+    const uint64_t span = p.nv.span();
+    if (p.nv.codec == CodecKind::kNone) {
+      p.rec = p.host;  // straight into the arena
+    } else {
+      p.staging = AlignedBuffer(span);
+      p.rec = p.staging.data();
+      if (!p.rec) {
+        results[i] = Status::ResourceExhausted("staging buffer");
+        continue;
+      }
+    }
+    AddOps(ops, IoKind::kRead, p.nv.offset, p.rec, span, config_.nvme.max_io_bytes, i, op_owner);
+  }
+  Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
+  for (size_t j = 0; j < ops.size(); ++j)
+    if (ops[j].error && results[op_owner[j]].ok())
+      results[op_owner[j]] = Status::IoError("read failed: " + io.ToString());
+
+  for (size_t i = 0; i < pend.size(); ++i) {
+    if (!results[i].ok()) continue;
+    Pending& p = pend[i];
+    auto h = DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
+    if (!h.ok()) {
+      results[i] = Status::Corruption("record header: " + h.status().message());
+      continue;
+    }
+    Status s = CheckHeader(*h, p.e->key, p.e->fingerprint, p.nv.sequence, p.e->raw_size,
+                           p.nv.stored_size, p.nv.codec, p.nv.checksum);
+    if (s.ok() && PayloadChecksum({p.rec + kRecordHeaderSize, p.nv.stored_size}) != p.nv.checksum)
+      s = Status::Corruption("payload checksum mismatch");
+    if (s.ok() && p.nv.codec != CodecKind::kNone)
+      s = DecodeRecord(p.nv.codec, {p.rec + kRecordHeaderSize, p.nv.stored_size},
+                       {p.host + kRecordHeaderSize, p.e->raw_size});
+    results[i] = s;
+    if (s.ok()) {
+      counters_.nvme_records_read.fetch_add(1, std::memory_order_relaxed);
+      counters_.nvme_bytes_read.fetch_add(p.nv.span(), std::memory_order_relaxed);
+    }
+  }
+  lk.lock();
+}
+
+Status TieredStore::ReclaimSegment() {
+  auto victim = log_->PickVictim();
+  if (!victim) return Status::NoSpace("NVMe tier full: every segment is active or in use");
+  std::vector<Entry*> members(seg_members_[*victim].begin(), seg_members_[*victim].end());
+  std::vector<ObjectKey> deletes;
+  for (Entry* e : members) {
+    const bool hot = e->hits > 0;
+    DropNvmeCopy(*e, &deletes);
+    if (e->resident && hot && !e->doomed) {
+      // Hot and in DRAM: rewritten to NVMe at the next flush or eviction.
+      e->dirty = true;
+      counters_.records_relocated.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.records_dropped_by_reclaim.fetch_add(1, std::memory_order_relaxed);
+      EraseEntryIfEmpty(e);
+    }
+  }
+  Status s = index_->Delete(deletes);
+  if (!s.ok()) return s.WithContext("reclaim");
+  log_->FreeSegment(*victim);
+  counters_.segments_reclaimed.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status TieredStore::Recover(bool verify_payloads) {
+  std::vector<IndexEntry> entries;
+  STRATA_RETURN_IF_ERROR(index_->Scan([&](const IndexEntry& e) {
+    entries.push_back(e);
+    return true;
+  }));
+  const uint64_t seg = config_.nvme.segment_bytes, dev_size = device_->size();
+  std::vector<ObjectKey> drop;
+  uint64_t max_seq = 0, recovered = 0;
+  constexpr size_t kChunk = 256;
+  for (size_t base = 0; base < entries.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, entries.size() - base);
+    std::vector<AlignedBuffer> bufs(n);
+    std::vector<IoOp> ops;
+    std::vector<size_t> op_owner;
+    std::vector<Status> st(n);
+    for (size_t i = 0; i < n; ++i) {
+      const IndexEntry& ie = entries[base + i];
+      const uint64_t span = RecordSpan(ie.stored_size);
+      if (ie.offset % kRecordAlign || ie.offset + span > dev_size ||
+          ie.offset / seg != (ie.offset + span - 1) / seg ||
+          (ie.codec == CodecKind::kNone && ie.stored_size != ie.raw_size)) {
+        st[i] = Status::Corruption("index entry points outside a segment");
+        continue;
+      }
+      const uint64_t len = verify_payloads ? span : kRecordAlign;
+      bufs[i] = AlignedBuffer(len);
+      AddOps(ops, IoKind::kRead, ie.offset, bufs[i].data(), len, config_.nvme.max_io_bytes, i,
+             op_owner);
+    }
+    Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
+    for (size_t j = 0; j < ops.size(); ++j)
+      if (ops[j].error) st[op_owner[j]] = io;
+    for (size_t i = 0; i < n; ++i) {
+      const IndexEntry& ie = entries[base + i];
+      if (st[i].ok()) {
+        auto h = DecodeRecordHeader(
+            std::span<const std::byte, kRecordHeaderSize>(bufs[i].data(), kRecordHeaderSize));
+        st[i] = h.ok() ? CheckHeader(*h, ie.key, ie.fingerprint, ie.sequence, ie.raw_size,
+                                     ie.stored_size, ie.codec, ie.checksum)
+                       : h.status();
+        if (st[i].ok() && verify_payloads &&
+            PayloadChecksum({bufs[i].data() + kRecordHeaderSize, ie.stored_size}) != ie.checksum)
+          st[i] = Status::Corruption("payload checksum mismatch");
+      }
+      if (!st[i].ok()) {
+        drop.push_back(ie.key);
+        continue;
+      }
+      auto e = std::make_unique<Entry>();
+      e->id = next_id_++;
+      e->key = ie.key;
+      e->fingerprint = ie.fingerprint;
+      e->raw_size = ie.raw_size;
+      e->on_nvme = true;
+      e->nv = NvmeLoc{ie.offset, ie.stored_size, ie.checksum, ie.sequence, ie.codec};
+      e->last_access = ie.last_access;
+      e->hits = ie.hits;
+      log_->AddLive(ie.offset, e->nv.span());
+      seg_members_[log_->SegmentOf(ie.offset)].insert(e.get());
+      by_id_[e->id] = e.get();
+      blocks_[BlockId{ie.key.ns, ie.key.block}].fam[int(ie.key.family)] = std::move(e);
+      max_seq = std::max(max_seq, ie.sequence);
+      ++recovered;
+    }
+  }
+  log_->FinishRecovery();
+  next_sequence_ = max_seq + 1;
+  counters_.recovered_records.store(recovered);
+  counters_.recovery_dropped.store(drop.size());
+  if (!drop.empty()) {
+    spdlog::warn("strata: recovery dropped {} index entries whose records are missing or corrupt",
+                 drop.size());
+    STRATA_RETURN_IF_ERROR(index_->Delete(drop));
+    STRATA_RETURN_IF_ERROR(index_->Sync());
+  }
+  return Status::Ok();
+}
+
+}  // namespace strata::cachestore

@@ -1,0 +1,89 @@
+#include "cachestore/segment_log.h"
+
+#include <cassert>
+
+namespace strata::cachestore {
+
+SegmentLog::SegmentLog(uint64_t segment_bytes, uint32_t segment_count)
+    : segment_bytes_(segment_bytes), segs_(segment_count) {}
+
+void SegmentLog::AddLive(uint64_t offset, uint64_t span) {
+  Seg& s = segs_[SegmentOf(offset)];
+  s.live += span;
+  live_bytes_ += span;
+  const uint64_t end = offset % segment_bytes_ + span;
+  if (end > s.write_ptr) s.write_ptr = end;
+}
+
+void SegmentLog::FinishRecovery() {
+  for (Seg& s : segs_) {
+    if (s.live > 0) {
+      s.state = State::kSealed;
+      s.sealed_at = ++seal_counter_;
+    } else {
+      s = Seg{};
+    }
+  }
+  active_.reset();
+}
+
+std::optional<uint64_t> SegmentLog::Allocate(uint64_t span) {
+  if (span > segment_bytes_) return std::nullopt;
+  if (active_ && segs_[*active_].write_ptr + span > segment_bytes_) {
+    segs_[*active_].state = State::kSealed;
+    segs_[*active_].sealed_at = ++seal_counter_;
+    active_.reset();
+  }
+  if (!active_) {
+    for (uint32_t i = 0; i < segs_.size(); ++i) {
+      if (segs_[i].state == State::kFree) {
+        segs_[i].state = State::kActive;
+        segs_[i].write_ptr = 0;
+        active_ = i;
+        break;
+      }
+    }
+    if (!active_) return std::nullopt;
+  }
+  Seg& s = segs_[*active_];
+  const uint64_t offset = uint64_t(*active_) * segment_bytes_ + s.write_ptr;
+  s.write_ptr += span;
+  s.live += span;
+  live_bytes_ += span;
+  return offset;
+}
+
+void SegmentLog::Release(uint64_t offset, uint64_t span) {
+  Seg& s = segs_[SegmentOf(offset)];
+  assert(s.live >= span);
+  s.live -= span;
+  live_bytes_ -= span;
+}
+
+std::optional<uint32_t> SegmentLog::PickVictim() const {
+  std::optional<uint32_t> best;
+  for (uint32_t i = 0; i < segs_.size(); ++i) {
+    const Seg& s = segs_[i];
+    if (s.state != State::kSealed || s.readers > 0) continue;
+    if (!best || s.live < segs_[*best].live ||
+        (s.live == segs_[*best].live && s.sealed_at < segs_[*best].sealed_at))
+      best = i;
+  }
+  return best;
+}
+
+void SegmentLog::FreeSegment(uint32_t seg) {
+  Seg& s = segs_[seg];
+  assert(s.live == 0 && s.readers == 0);
+  if (active_ && *active_ == seg) active_.reset();
+  live_bytes_ -= s.live;
+  s = Seg{};
+}
+
+uint32_t SegmentLog::free_segments() const {
+  uint32_t n = 0;
+  for (const Seg& s : segs_) n += (s.state == State::kFree);
+  return n;
+}
+
+}  // namespace strata::cachestore

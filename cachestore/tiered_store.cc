@@ -1,0 +1,523 @@
+#include "cachestore/tiered_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "cachestore/record.h"
+
+namespace strata::cachestore {
+namespace {
+
+uint64_t NowSeconds() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+}
+
+// Dirty bytes demoted per eviction round: large enough to batch I/O, small enough not to
+// evict far more than needed.
+constexpr uint64_t kDemoteBatchBytes = 64ull << 20;
+
+}  // namespace
+
+uint64_t TieredStore::NvmeLoc::span() const { return RecordSpan(stored_size); }
+
+TieredStore::TieredStore(const StoreConfig& config, std::unique_ptr<HostArena> arena)
+    : config_(config), arena_(std::move(arena)), eviction_(NewLruPolicy()) {}
+
+TieredStore::~TieredStore() = default;
+
+Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
+                                               TieredStoreOptions options) {
+  STRATA_RETURN_IF_ERROR(config.Validate());
+  STRATA_ASSIGN_OR_RETURN(auto arena, HostArena::Create(config.host.capacity_bytes));
+  std::unique_ptr<TieredStore> store(new TieredStore(config, std::move(arena)));
+  if (!config.nvme.data_dir.empty()) {
+    STRATA_RETURN_IF_ERROR(store->OpenNvme(options));
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+
+Status TieredStore::OpenNvme(TieredStoreOptions& options) {
+  const auto& nv = config_.nvme;
+  const std::filesystem::path dir(nv.data_dir);
+  const uint32_t segment_count = uint32_t(nv.capacity_bytes / nv.segment_bytes);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("create data directory " + nv.data_dir + ": " + ec.message());
+  STRATA_ASSIGN_OR_RETURN(index_, Index::Open((dir / "index").string()));
+  STRATA_ASSIGN_OR_RETURN(auto meta, index_->GetMeta());
+  if (meta) {
+    if (meta->segment_bytes != nv.segment_bytes || meta->segment_count != segment_count)
+      return Status::FailedPrecondition(
+          "data directory " + nv.data_dir + " was created with " +
+          std::to_string(meta->segment_count) + " segments of " +
+          std::to_string(meta->segment_bytes) + " bytes; the config asks for " +
+          std::to_string(segment_count) + " of " + std::to_string(nv.segment_bytes));
+  }
+  if (options.device) {
+    device_ = std::move(options.device);
+  } else {
+    FileDeviceOptions fo;
+    fo.dir = (dir / "segments").string();
+    fo.segment_bytes = nv.segment_bytes;
+    fo.segment_count = segment_count;
+    fo.queue_depth = nv.queue_depth;
+    STRATA_ASSIGN_OR_RETURN(device_, OpenFileDevice(nv.device, fo));
+  }
+  if (device_->segment_bytes() != nv.segment_bytes || device_->segment_count() != segment_count)
+    return Status::InvalidArgument("device geometry does not match the config");
+  if (!meta) {
+    IndexMeta m;
+    m.segment_bytes = nv.segment_bytes;
+    m.segment_count = segment_count;
+    STRATA_RETURN_IF_ERROR(index_->PutMeta(m));
+  }
+  device_->RegisterMemory(arena_->region());
+  log_ = std::make_unique<SegmentLog>(nv.segment_bytes, segment_count);
+  seg_members_.resize(segment_count);
+  return Recover(options.verify_payloads_on_open);
+}
+
+// --- lookups ---------------------------------------------------------------------------------
+
+TieredStore::Entry* TieredStore::FindAny(const ObjectKey& key) {
+  auto it = blocks_.find(BlockId{key.ns, key.block});
+  if (it == blocks_.end()) return nullptr;
+  return it->second.fam[int(key.family)].get();
+}
+
+TieredStore::Entry* TieredStore::Find(const ObjectKey& key, uint64_t fingerprint) {
+  Entry* e = FindAny(key);
+  return e && e->fingerprint == fingerprint ? e : nullptr;
+}
+
+std::byte* TieredStore::Payload(const Entry& e) const {
+  return arena_->base() + e.ext.offset + kRecordHeaderSize;
+}
+
+Result<LookupResult> TieredStore::Lookup(NamespaceId ns, uint64_t fingerprint,
+                                         std::span<const BlockKey> keys, FamilyMask required) {
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+  LookupResult r;
+  std::lock_guard lk(mu_);
+  for (const BlockKey& k : keys) {
+    BlockPresence p;
+    auto it = blocks_.find(BlockId{ns, k});
+    if (it != blocks_.end()) {
+      for (Family f : kAllFamilies) {
+        const Entry* e = it->second.fam[int(f)].get();
+        if (!e || e->fingerprint != fingerprint) continue;
+        if (e->resident && !e->loading) {
+          p.families.Add(f);
+          p.tier[int(f)] = Tier::kHost;
+        } else if (e->on_nvme) {
+          p.families.Add(f);
+          p.tier[int(f)] = Tier::kNvme;
+        }
+      }
+    }
+    const bool hit = !p.families.empty() && p.families.Contains(required);
+    r.blocks.push_back(p);
+    if (!hit) break;
+    ++r.hit_blocks;
+  }
+  counters_.lookup_blocks_hit.fetch_add(r.hit_blocks, std::memory_order_relaxed);
+  return r;
+}
+
+// --- eviction bookkeeping --------------------------------------------------------------------
+
+void TieredStore::Untrack(Entry& e) { eviction_->Untrack(e.id); }
+
+void TieredStore::MaybeTrack(Entry& e) {
+  if (e.resident && !e.doomed && e.pins == 0 && !e.loading && !e.writing) eviction_->Track(e.id);
+}
+
+void TieredStore::DropHostCopy(Entry& e) {
+  Untrack(e);
+  if (e.resident || e.loading) arena_->Free(e.ext);
+  e.resident = false;
+  e.dirty = false;
+}
+
+void TieredStore::DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes) {
+  if (!e.on_nvme) return;
+  log_->Release(e.nv.offset, e.nv.span());
+  seg_members_[log_->SegmentOf(e.nv.offset)].erase(&e);
+  e.on_nvme = false;
+  if (index_deletes) index_deletes->push_back(e.key);
+}
+
+void TieredStore::Remove(Entry* e) {
+  auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
+  std::unique_ptr<Entry> owned = std::move(it->second.fam[int(e->key.family)]);
+  bool empty = true;
+  for (auto& f : it->second.fam) empty &= (f == nullptr);
+  if (empty) blocks_.erase(it);
+  Untrack(*e);
+  e->doomed = true;
+  if (e->pins || e->loading || e->writing) {
+    doomed_[e->id] = std::move(owned);
+    return;
+  }
+  FreeIfUnused(owned.release());
+}
+
+// Frees a doomed entry once nothing uses it.
+void TieredStore::FreeIfUnused(Entry* e) {
+  if (!e->doomed || e->pins || e->loading || e->writing) return;
+  if (e->resident) arena_->Free(e->ext);
+  e->resident = false;
+  if (e->on_nvme) DropNvmeCopy(*e, nullptr);  // index entry already replaced or deleted
+  by_id_.erase(e->id);
+  auto it = doomed_.find(e->id);
+  if (it != doomed_.end())
+    doomed_.erase(it);  // deletes e
+  else
+    delete e;
+}
+
+void TieredStore::EraseEntryIfEmpty(Entry* e) {
+  if (!e->resident && !e->on_nvme && !e->loading && !e->writing && !e->doomed) Remove(e);
+}
+
+Result<Extent> TieredStore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes) {
+  if (HostArena::SizeClass(bytes) > arena_->capacity())
+    return Status::InvalidArgument("object of " + std::to_string(bytes) +
+                                   " bytes does not fit the host tier (" +
+                                   std::to_string(arena_->capacity()) + " bytes)");
+  for (;;) {
+    if (auto ext = arena_->Allocate(bytes)) return *ext;
+    std::vector<Entry*> demote;
+    uint64_t demote_bytes = 0, freed = 0;
+    while (freed < bytes && demote_bytes < kDemoteBatchBytes) {
+      auto victim = eviction_->Victim();
+      if (!victim) break;
+      Entry* e = by_id_.at(*victim);
+      Untrack(*e);
+      if (e->dirty && device_) {
+        e->writing = true;
+        demote.push_back(e);
+        demote_bytes += e->ext.size;
+        freed += e->ext.size;
+        continue;
+      }
+      freed += e->ext.size;
+      if (e->on_nvme) {
+        DropHostCopy(*e);
+      } else {
+        counters_.evictions_dropped.fetch_add(1, std::memory_order_relaxed);
+        DropHostCopy(*e);
+        Remove(e);
+      }
+      if (auto ext = arena_->Allocate(bytes)) return *ext;
+    }
+    if (demote.empty()) {
+      if (auto ext = arena_->Allocate(bytes)) return *ext;
+      if (freed == 0 && writes_inflight_ == 0)
+        return Status::ResourceExhausted(
+            "host tier: no room for " + std::to_string(bytes) + " bytes (" +
+            std::to_string(arena_->used()) + " of " + std::to_string(arena_->capacity()) +
+            " bytes in use, the rest pinned or fragmented)");
+      if (freed == 0) io_cv_.wait(lk);  // another thread's demotion will free space
+      continue;
+    }
+    counters_.demotions.fetch_add(demote.size(), std::memory_order_relaxed);
+    Status s = WriteRecords(lk, demote);
+    for (Entry* e : demote) {
+      if (e->doomed) {
+        FreeIfUnused(e);
+        continue;
+      }
+      if (e->dirty) {
+        // The write failed: the copy was never acknowledged as durable, drop it.
+        counters_.demote_errors.fetch_add(1, std::memory_order_relaxed);
+        if (e->pins) continue;
+        DropHostCopy(*e);
+        EraseEntryIfEmpty(e);
+      } else if (e->pins == 0) {
+        DropHostCopy(*e);
+      }
+    }
+    if (!s.ok()) spdlog::warn("strata: demotion to NVMe failed: {}", s.ToString());
+  }
+}
+
+// --- Put / Get / Release / Delete ------------------------------------------------------------
+
+Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,
+                        std::span<const std::byte> bytes) {
+  if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
+  if (device_ && RecordSpan(bytes.size()) > config_.nvme.segment_bytes)
+    return Status::InvalidArgument("object of " + std::to_string(bytes.size()) +
+                                   " bytes is larger than an NVMe segment (" +
+                                   std::to_string(config_.nvme.segment_bytes) + " bytes)");
+  const uint64_t need = RecordSpan(bytes.size());
+  std::unique_lock lk(mu_);
+  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need));
+  lk.unlock();
+  std::byte* dst = arena_->base() + ext.offset;
+  std::memcpy(dst + kRecordHeaderSize, bytes.data(), bytes.size());
+  std::memset(dst + kRecordHeaderSize + bytes.size(), 0, need - kRecordHeaderSize - bytes.size());
+  lk.lock();
+
+  auto e = std::make_unique<Entry>();
+  e->id = next_id_++;
+  e->key = key;
+  e->fingerprint = fingerprint;
+  e->raw_size = bytes.size();
+  e->resident = true;
+  e->ext = ext;
+  e->dirty = true;
+  e->last_access = NowSeconds();
+  Entry* raw = e.get();
+  BlockSlot& slot = blocks_[BlockId{key.ns, key.block}];
+  if (Entry* old = slot.fam[int(key.family)].get()) {
+    std::vector<ObjectKey> unused;
+    if (old->on_nvme) DropNvmeCopy(*old, &unused);  // the new record's index entry replaces it
+    Remove(old);
+  }
+  blocks_[BlockId{key.ns, key.block}].fam[int(key.family)] = std::move(e);
+  by_id_[raw->id] = raw;
+  MaybeTrack(*raw);
+  counters_.puts.fetch_add(1, std::memory_order_relaxed);
+  counters_.put_bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t fingerprint,
+                                                 std::span<const BlockKey> keys,
+                                                 FamilyMask families) {
+  std::vector<ObjectView> views;
+  std::vector<Entry*> to_load;
+  std::vector<size_t> load_view;  // views index per to_load entry
+  std::unique_lock lk(mu_);
+  for (const BlockKey& k : keys) {
+    for (Family f : kAllFamilies) {
+      if (!families.Has(f)) continue;
+      counters_.gets.fetch_add(1, std::memory_order_relaxed);
+      ObjectView v;
+      v.key = ObjectKey{ns, k, f};
+      for (;;) {
+        Entry* e = Find(v.key, fingerprint);
+        if (!e) break;
+        if (e->loading) {
+          io_cv_.wait(lk);  // another Get is loading it
+          continue;
+        }
+        if (e->resident) {
+          ++e->pins;
+          ++e->hits;
+          e->last_access = NowSeconds();
+          Untrack(*e);
+          v.data = Payload(*e);
+          v.size = e->raw_size;
+          v.served_from = Tier::kHost;
+          v.pin = e->id;
+          counters_.get_hits_host.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        if (!e->on_nvme) break;
+        const uint64_t id = e->id;
+        auto ext = MakeRoom(lk, RecordSpan(e->raw_size));  // may release the lock
+        Entry* again = Find(v.key, fingerprint);
+        if (!ext.ok()) {
+          // No room in the host tier (everything pinned): this object is a miss.
+          spdlog::warn("strata: get: {}", ext.status().ToString());
+          break;
+        }
+        if (again != e || e->id != id || e->resident || e->loading || !e->on_nvme) {
+          arena_->Free(*ext);
+          continue;  // the world changed while unlocked: look again
+        }
+        e->ext = *ext;
+        e->loading = true;
+        ++e->pins;
+        ++e->hits;
+        e->last_access = NowSeconds();
+        log_->AddReader(e->nv.offset);
+        to_load.push_back(e);
+        load_view.push_back(views.size());
+        v.served_from = Tier::kNvme;
+        v.pin = e->id;
+        break;
+      }
+      if (!v.pin) counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
+      views.push_back(v);
+    }
+  }
+  if (!to_load.empty()) {
+    std::vector<Status> results(to_load.size());
+    LoadRecords(lk, to_load, results);
+    std::vector<ObjectKey> index_deletes;
+    for (size_t i = 0; i < to_load.size(); ++i) {
+      Entry* e = to_load[i];
+      ObjectView& v = views[load_view[i]];
+      log_->RemoveReader(e->nv.offset);
+      e->loading = false;
+      if (results[i].ok()) {
+        e->resident = true;
+        v.data = Payload(*e);
+        v.size = e->raw_size;
+        counters_.get_hits_nvme.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      // Corrupt or unreadable: a miss, counted, and the record is removed.
+      counters_.corrupt_records.fetch_add(1, std::memory_order_relaxed);
+      counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("strata: dropping NVMe record {}/{}: {}", e->key.block.ToHex(),
+                   FamilyName(e->key.family), results[i].ToString());
+      --e->pins;
+      v.pin = 0;
+      v.served_from = Tier::kNone;
+      arena_->Free(e->ext);
+      if (!e->doomed) DropNvmeCopy(*e, &index_deletes);
+      if (e->doomed)
+        FreeIfUnused(e);
+      else
+        EraseEntryIfEmpty(e);
+    }
+    if (!index_deletes.empty()) {
+      Status s = index_->Delete(index_deletes);
+      if (!s.ok()) spdlog::warn("strata: index delete failed: {}", s.ToString());
+    }
+    io_cv_.notify_all();
+  }
+  return views;
+}
+
+void TieredStore::Release(std::span<const uint64_t> pins) {
+  std::lock_guard lk(mu_);
+  for (uint64_t pin : pins) {
+    auto it = by_id_.find(pin);
+    if (it == by_id_.end()) continue;
+    Entry* e = it->second;
+    if (e->pins == 0) continue;
+    if (--e->pins > 0) continue;
+    if (e->doomed)
+      FreeIfUnused(e);
+    else
+      MaybeTrack(*e);
+  }
+  io_cv_.notify_all();
+}
+
+Status TieredStore::Delete(NamespaceId ns) {
+  std::lock_guard lk(mu_);
+  std::vector<Entry*> victims;
+  for (auto& [id, slot] : blocks_)
+    if (id.ns == ns)
+      for (auto& f : slot.fam)
+        if (f) victims.push_back(f.get());
+  for (Entry* e : victims) {
+    if (e->on_nvme) DropNvmeCopy(*e, nullptr);
+    Remove(e);
+  }
+  if (index_) return index_->DeleteNamespace(ns);
+  return Status::Ok();
+}
+
+// --- Flush / stats ---------------------------------------------------------------------------
+
+Status TieredStore::Flush() {
+  if (!device_) return Status::FailedPrecondition("Flush: the store has no NVMe tier");
+  std::unique_lock lk(mu_);
+  std::vector<Entry*> batch;
+  for (auto& [id, slot] : blocks_)
+    for (auto& f : slot.fam)
+      if (f && f->dirty && f->resident && !f->writing) {
+        f->writing = true;
+        Untrack(*f);
+        batch.push_back(f.get());
+      }
+  Status s = batch.empty() ? Status::Ok() : WriteRecords(lk, batch);
+  for (Entry* e : batch) {
+    if (e->doomed)
+      FreeIfUnused(e);
+    else
+      MaybeTrack(*e);
+  }
+  // Writes started by evictions before this call must land too.
+  io_cv_.wait(lk, [&] { return writes_inflight_ == 0; });
+  lk.unlock();
+  if (!s.ok()) return s.WithContext("flush");
+  STRATA_RETURN_IF_ERROR(device_->Sync().WithContext("flush: segment sync"));
+  return index_->Sync().WithContext("flush: index sync");
+}
+
+StoreStats TieredStore::Stats() const {
+  std::lock_guard lk(mu_);
+  StoreStats st;
+  for (const auto& [id, slot] : blocks_)
+    for (const auto& e : slot.fam) {
+      if (!e) continue;
+      const int f = int(e->key.family);
+      if (e->resident) {
+        st.host[f].objects++;
+        st.host[f].bytes += e->raw_size;
+      }
+      if (e->on_nvme) {
+        st.nvme[f].objects++;
+        st.nvme[f].bytes += e->raw_size;
+      }
+    }
+  st.host_capacity = arena_->capacity();
+  st.host_used = arena_->used();
+  if (log_) {
+    st.nvme_capacity = log_->segment_bytes() * log_->segment_count();
+    st.nvme_used = log_->live_bytes();
+  }
+  return st;
+}
+
+void TieredStore::VisitCounters(const CounterVisitor& visit) const {
+  const Counters& c = counters_;
+  auto v = [&](std::string_view name, const std::atomic<uint64_t>& a) {
+    visit(name, a.load(std::memory_order_relaxed));
+  };
+  v("puts", c.puts);
+  v("put_bytes", c.put_bytes);
+  v("gets", c.gets);
+  v("get_hits_host", c.get_hits_host);
+  v("get_hits_nvme", c.get_hits_nvme);
+  v("get_misses", c.get_misses);
+  v("lookups", c.lookups);
+  v("lookup_blocks_hit", c.lookup_blocks_hit);
+  v("evictions_dropped", c.evictions_dropped);
+  v("demotions", c.demotions);
+  v("demote_errors", c.demote_errors);
+  v("corrupt_records", c.corrupt_records);
+  v("nvme_records_written", c.nvme_records_written);
+  v("nvme_bytes_written", c.nvme_bytes_written);
+  v("nvme_records_read", c.nvme_records_read);
+  v("nvme_bytes_read", c.nvme_bytes_read);
+  v("segments_reclaimed", c.segments_reclaimed);
+  v("records_relocated", c.records_relocated);
+  v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);
+  v("recovered_records", c.recovered_records);
+  v("recovery_dropped", c.recovery_dropped);
+  if (device_) {
+    const auto& d = device_->counters();
+    v("device_reads", d.reads);
+    v("device_writes", d.writes);
+    v("device_read_bytes", d.read_bytes);
+    v("device_write_bytes", d.write_bytes);
+    v("device_errors", d.errors);
+    v("device_syncs", d.syncs);
+  }
+}
+
+}  // namespace strata::cachestore
+
+namespace strata {
+
+Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config) {
+  return cachestore::OpenTieredStore(config, cachestore::TieredStoreOptions{});
+}
+
+}  // namespace strata

@@ -1,0 +1,184 @@
+// The cache store API (DESIGN.md, "Store"): Lookup, Put, Get, Release, Delete, Flush, Stats.
+//
+// The in-process store (OpenStore) and, later, the strata-server client implement this same
+// interface; the engine does not know which it has.
+//
+// Objects are named by (namespace, block key, family). Every object carries the layout
+// fingerprint it was written under; Lookup and Get only see objects of the fingerprint they ask
+// for, so bytes are never served across layouts.
+//
+// Thread safety: every method is safe for concurrent use without external synchronization.
+// Views returned by Get stay valid and unchanged until Release is called for their pin.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/family.h"
+#include "strata/keys.h"
+#include "strata/status.h"
+
+namespace strata {
+
+enum class Tier : uint8_t { kNone = 0, kHost = 1, kNvme = 2 };
+std::string_view TierName(Tier t);
+
+struct ObjectKey {
+  NamespaceId ns = 0;
+  BlockKey block;
+  Family family = Family::kCsa;
+  auto operator<=>(const ObjectKey&) const = default;
+};
+
+struct ObjectKeyHash {
+  size_t operator()(const ObjectKey& k) const noexcept {
+    return BlockKeyHash{}(k.block) ^ (k.ns * 0xff51afd7ed558ccdull) ^ static_cast<size_t>(k.family);
+  }
+};
+
+// What Lookup found for one block.
+struct BlockPresence {
+  FamilyMask families;                          // families stored for this block
+  std::array<Tier, kNumFamilies> tier{};        // the fastest tier holding each family
+};
+
+struct LookupResult {
+  // Number of leading keys whose blocks hold every `required` family.
+  size_t hit_blocks = 0;
+  // One entry per key examined: the hit blocks, then (if any) the first block that missed.
+  std::vector<BlockPresence> blocks;
+};
+
+// A pinned, read-only view of one object. `data` is null when the object was not found (or was
+// found corrupt, which counts as a miss); such a view holds no pin.
+struct ObjectView {
+  ObjectKey key;
+  const std::byte* data = nullptr;
+  size_t size = 0;
+  Tier served_from = Tier::kNone;  // where the bytes were when Get was called
+  uint64_t pin = 0;                // pass to Release; 0 for a miss
+  bool found() const { return data != nullptr; }
+};
+
+enum class DeviceKind : uint8_t {
+  kAuto = 0,    // io_uring if the kernel allows it, else posix
+  kIoUring = 1, // io_uring, O_DIRECT
+  kPosix = 2,   // pread/pwrite, O_DIRECT
+  kMemory = 3,  // RAM only, for tests; nothing survives the process
+};
+std::string_view DeviceKindName(DeviceKind k);
+
+enum class CodecKind : uint8_t {
+  kNone = 0,       // stored raw
+  kLz4 = 1,        // LZ4 on the raw bytes
+  kLz4Shuffle2 = 2,// byte-shuffle 2-byte lanes (BF16), then LZ4
+  kLz4Shuffle4 = 3,// byte-shuffle 4-byte lanes (fp32), then LZ4
+};
+std::string_view CodecKindName(CodecKind k);
+
+struct HostTierConfig {
+  uint64_t capacity_bytes = 1ull << 30;  // DRAM arena size
+};
+
+struct NvmeTierConfig {
+  // Empty: no NVMe tier (host-only store; evictions drop).
+  std::string data_dir;
+  uint64_t capacity_bytes = 16ull << 30;  // segment files' total size, preallocated
+  uint64_t segment_bytes = 256ull << 20;  // size of one segment file; a multiple of 4 KiB
+  DeviceKind device = DeviceKind::kAuto;
+  uint32_t queue_depth = 32;              // I/Os in flight per submitting thread
+  uint32_t max_io_bytes = 1u << 20;       // large records are split into I/Os of this size
+};
+
+struct StoreConfig {
+  HostTierConfig host;
+  NvmeTierConfig nvme;
+  // Codec per family on the NVMe tier. FP8/FP4 entries do not compress (measured by
+  // `strata bench store`), so only the fp32-carrying checkpoint is compressed by default.
+  std::array<CodecKind, kNumFamilies> codec = {CodecKind::kNone, CodecKind::kNone,
+                                               CodecKind::kNone, CodecKind::kNone,
+                                               CodecKind::kLz4Shuffle4};
+
+  Status Validate() const;
+};
+
+// Counters are reported through a visitor: name, value.
+using CounterVisitor = std::function<void(std::string_view name, uint64_t value)>;
+
+struct FamilyStats {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;  // raw payload bytes
+};
+
+struct StoreStats {
+  std::array<FamilyStats, kNumFamilies> host{};
+  std::array<FamilyStats, kNumFamilies> nvme{};
+  uint64_t host_capacity = 0, host_used = 0;   // arena bytes
+  uint64_t nvme_capacity = 0, nvme_used = 0;   // segment bytes holding live records
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Walks `keys` in order and returns the longest prefix whose blocks hold all `required`
+  // families under `fingerprint`, plus what each examined block holds and where.
+  virtual Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint,
+                                      std::span<const BlockKey> keys, FamilyMask required) = 0;
+
+  // Stores a copy of `bytes` in the host tier, replacing any object of the same key. The object
+  // becomes durable at the next Flush (or when demoted to NVMe).
+  virtual Status Put(const ObjectKey& key, uint64_t fingerprint,
+                     std::span<const std::byte> bytes) = 0;
+
+  // Returns one view per (key, family) pair, key-major, families in Family order. Objects on
+  // NVMe are read into the host tier first. Found views are pinned until Release.
+  virtual Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fingerprint,
+                                              std::span<const BlockKey> keys,
+                                              FamilyMask families) = 0;
+
+  // Drops the pins of views returned by Get. Unknown or zero pins are ignored.
+  virtual void Release(std::span<const uint64_t> pins) = 0;
+
+  // Removes every object of a namespace, in every tier (pinned ones go when released).
+  virtual Status Delete(NamespaceId ns) = 0;
+
+  // Returns once every object Put before the call is durable on NVMe, with its index entry.
+  // Without an NVMe tier, returns FailedPrecondition.
+  virtual Status Flush() = 0;
+
+  virtual StoreStats Stats() const = 0;
+  virtual void VisitCounters(const CounterVisitor& visit) const = 0;
+};
+
+// Opens (or creates) the in-process tiered store. With an NVMe tier, reopening the same data
+// directory serves every record that verifies and drops index entries whose records do not.
+Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config);
+
+// Releases a set of pins when it goes out of scope.
+class PinGuard {
+ public:
+  PinGuard(Store& store, std::vector<ObjectView> views) : store_(&store), views_(std::move(views)) {}
+  PinGuard(const PinGuard&) = delete;
+  PinGuard& operator=(const PinGuard&) = delete;
+  ~PinGuard() {
+    std::vector<uint64_t> pins;
+    for (const auto& v : views_)
+      if (v.pin) pins.push_back(v.pin);
+    store_->Release(pins);
+  }
+  const std::vector<ObjectView>& views() const { return views_; }
+
+ private:
+  Store* store_;
+  std::vector<ObjectView> views_;
+};
+
+}  // namespace strata

@@ -1,0 +1,130 @@
+#include "tools/store_config.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace strata::tools {
+
+Result<uint64_t> ParseBytes(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0) return Status::InvalidArgument("not a byte size: '" + std::string(text) + "'");
+  uint64_t v = 0;
+  for (size_t k = 0; k < i; ++k) {
+    if (v > (UINT64_MAX - 9) / 10) return Status::InvalidArgument("byte size too large");
+    v = v * 10 + uint64_t(text[k] - '0');
+  }
+  std::string unit;
+  for (char ch : text.substr(i)) unit += char(std::toupper(static_cast<unsigned char>(ch)));
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") shift = 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") shift = 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") shift = 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") shift = 40;
+  else return Status::InvalidArgument("unknown size unit in '" + std::string(text) + "'");
+  if (shift && v > (UINT64_MAX >> shift)) return Status::InvalidArgument("byte size too large");
+  return v << shift;
+}
+
+namespace {
+
+using nlohmann::json;
+
+Result<uint64_t> BytesField(const json& j, const char* key, uint64_t fallback) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  if (it->is_string()) return ParseBytes(it->get<std::string>());
+  return Status::InvalidArgument(std::string("'") + key + "' must be a byte count or a size string");
+}
+
+Result<DeviceKind> ParseDevice(const std::string& s) {
+  for (DeviceKind k : {DeviceKind::kAuto, DeviceKind::kIoUring, DeviceKind::kPosix, DeviceKind::kMemory})
+    if (DeviceKindName(k) == s) return k;
+  return Status::InvalidArgument("unknown device '" + s + "' (auto, io_uring, posix, memory)");
+}
+
+Result<CodecKind> ParseCodec(const std::string& s) {
+  for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4})
+    if (CodecKindName(k) == s) return k;
+  return Status::InvalidArgument("unknown codec '" + s + "' (none, lz4, lz4+shuffle2, lz4+shuffle4)");
+}
+
+Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const std::string& name) {
+  json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument(name + ": not a JSON object");
+  StoreConfig c;
+  auto ctx = [&](Status s) { return s.WithContext(name); };
+  if (auto h = j.find("host"); h != j.end()) {
+    auto v = BytesField(*h, "capacity", c.host.capacity_bytes);
+    if (!v.ok()) return ctx(v.status());
+    c.host.capacity_bytes = *v;
+  }
+  if (auto n = j.find("nvme"); n != j.end() && !n->is_null()) {
+    if (n->contains("data_dir")) c.nvme.data_dir = (*n)["data_dir"].get<std::string>();
+    for (auto [key, field] : {std::pair{"capacity", &c.nvme.capacity_bytes},
+                              std::pair{"segment_size", &c.nvme.segment_bytes}}) {
+      auto v = BytesField(*n, key, *field);
+      if (!v.ok()) return ctx(v.status());
+      *field = *v;
+    }
+    auto io = BytesField(*n, "max_io_size", c.nvme.max_io_bytes);
+    if (!io.ok()) return ctx(io.status());
+    c.nvme.max_io_bytes = uint32_t(*io);
+    if (n->contains("queue_depth")) c.nvme.queue_depth = (*n)["queue_depth"].get<uint32_t>();
+    if (n->contains("device")) {
+      auto d = ParseDevice((*n)["device"].get<std::string>());
+      if (!d.ok()) return ctx(d.status());
+      c.nvme.device = *d;
+    }
+  }
+  if (auto cd = j.find("codec"); cd != j.end()) {
+    for (auto& [fam, val] : cd->items()) {
+      auto f = ParseFamily(fam);
+      if (!f) return Status::InvalidArgument(name + ": unknown family '" + fam + "' in codec");
+      auto k = ParseCodec(val.get<std::string>());
+      if (!k.ok()) return ctx(k.status());
+      c.codec[int(*f)] = *k;
+    }
+  }
+  STRATA_RETURN_IF_ERROR(ctx(c.Validate()));
+  return c;
+}
+
+}  // namespace
+
+Result<StoreConfig> ParseStoreConfig(std::string_view json_text, const std::string& name) {
+  try {
+    return ParseStoreConfigUnchecked(json_text, name);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(name + ": " + e.what());
+  }
+}
+
+Result<StoreConfig> LoadStoreConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read store config " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseStoreConfig(ss.str(), path);
+}
+
+std::string DescribeStoreConfig(const StoreConfig& c) {
+  std::string codecs;
+  for (Family f : kAllFamilies)
+    codecs += fmt::format("{}{}={}", codecs.empty() ? "" : ",", FamilyName(f),
+                          CodecKindName(c.codec[int(f)]));
+  if (c.nvme.data_dir.empty())
+    return fmt::format("host={} bytes, no NVMe tier, codecs {}", c.host.capacity_bytes, codecs);
+  return fmt::format("host={} bytes, nvme={} bytes in segments of {} at {} (device {}, qd {}), codecs {}",
+                     c.host.capacity_bytes, c.nvme.capacity_bytes, c.nvme.segment_bytes,
+                     c.nvme.data_dir, DeviceKindName(c.nvme.device), c.nvme.queue_depth, codecs);
+}
+
+}  // namespace strata::tools

@@ -1,0 +1,53 @@
+// strata: the command-line tool. `strata help` lists the subcommands.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(strata: tiered prefix-cache store for DeepSeek-V4 hybrid attention
+
+usage: strata <command> [options]     (strata <command> --help for its options)
+
+commands:
+  demo           the embedded main job: agent-style prefix state through an in-process store
+                 (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
+  layout         bytes per block and per token of every state family for a model config
+  fsck           check every record of a data directory against its index
+  stats          what a data directory stores, per family
+  bench store    the store's benchmark figures as JSON lines
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_pattern("[%H:%M:%S.%e] [%l] %v");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  args[0] = "strata " + cmd;  // argv[0] of the subcommand
+  using namespace strata::tools;
+  if (cmd == "demo") return CmdDemo(args);
+  if (cmd == "layout") return CmdLayout(args);
+  if (cmd == "fsck") return CmdFsck(args);
+  if (cmd == "stats") return CmdStats(args);
+  if (cmd == "bench") {
+    if (args.size() >= 2 && args[1] == "store") {
+      args.erase(args.begin());
+      args[0] = "strata bench store";
+      return CmdBenchStore(args);
+    }
+    std::fputs("usage: strata bench store [options]\n", stderr);
+    return 2;
+  }
+  if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);
+  std::fprintf(stderr, "strata: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
