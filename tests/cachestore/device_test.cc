@@ -1,0 +1,102 @@
+#include "cachestore/device.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "bench/v4_payload.h"
+#include "tests/testing/temp_dir.h"
+
+namespace strata::cachestore {
+namespace {
+
+class DeviceTest : public ::testing::TestWithParam<DeviceKind> {
+ protected:
+  std::unique_ptr<Device> Open(uint32_t qd = 8) {
+    if (GetParam() == DeviceKind::kIoUring && !IoUringAvailable()) return nullptr;
+    FileDeviceOptions o;
+    o.dir = dir_.Sub("seg");
+    o.segment_bytes = 1 << 20;
+    o.segment_count = 4;
+    o.queue_depth = qd;
+    auto d = OpenFileDevice(GetParam(), o);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() ? std::move(d).value() : nullptr;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_P(DeviceTest, ManyOpsInFlightRoundTrip) {
+  auto dev = Open(4);
+  if (!dev) GTEST_SKIP() << "io_uring not available";
+  AlignedBuffer w(64 * 4096), r(64 * 4096);
+  bench::FillPseudoRandom(w.data(), w.size(), 11);
+  std::vector<IoOp> ops;
+  for (int i = 0; i < 64; ++i)  // 64 ops at queue depth 4, scattered over segments
+    ops.push_back({IoKind::kWrite, uint64_t((i * 37) % 256) * 4096 * 4 % (4 << 20), w.data() + i * 4096, 4096});
+  ASSERT_TRUE(dev->Submit(ops).ok());
+  for (auto& op : ops) {
+    op.kind = IoKind::kRead;
+    op.buf = r.data() + (op.buf - w.data());
+  }
+  ASSERT_TRUE(dev->Submit(ops).ok());
+  EXPECT_EQ(std::memcmp(w.data(), r.data(), w.size()), 0);
+  EXPECT_EQ(dev->counters().writes.load(), 64u);
+  EXPECT_EQ(dev->counters().read_bytes.load(), 64u * 4096);
+}
+
+TEST_P(DeviceTest, RegisteredMemoryIsUsedForIo) {
+  auto dev = Open();
+  if (!dev) GTEST_SKIP() << "io_uring not available";
+  AlignedBuffer region(1 << 20);
+  dev->RegisterMemory(region.span());
+  bench::FillPseudoRandom(region.data(), 256 << 10, 3);
+  ASSERT_TRUE(dev->Write(1 << 20, region.data(), 256 << 10).ok());
+  ASSERT_TRUE(dev->Read(1 << 20, region.data() + (512 << 10), 256 << 10).ok());
+  EXPECT_EQ(std::memcmp(region.data(), region.data() + (512 << 10), 256 << 10), 0);
+}
+
+TEST_P(DeviceTest, RejectsUnalignedOutOfBoundsAndCrossSegmentIo) {
+  auto dev = Open();
+  if (!dev) GTEST_SKIP() << "io_uring not available";
+  AlignedBuffer b(8192);
+  EXPECT_EQ(dev->Write(100, b.data(), 4096).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dev->Write(0, b.data() + 1, 4096).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dev->Write(0, b.data(), 100).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dev->Read(4 << 20, b.data(), 4096).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(dev->Read((1 << 20) - 4096, b.data(), 8192).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(DeviceTest, DataSurvivesReopen) {
+  if (GetParam() == DeviceKind::kMemory) GTEST_SKIP() << "memory device is not persistent";
+  AlignedBuffer w(4096), r(4096);
+  bench::FillPseudoRandom(w.data(), 4096, 1);
+  {
+    auto dev = Open();
+    if (!dev) GTEST_SKIP() << "io_uring not available";
+    ASSERT_TRUE(dev->Write(3 << 20, w.data(), 4096).ok());
+    ASSERT_TRUE(dev->Sync().ok());
+  }
+  auto dev = Open();
+  ASSERT_TRUE(dev->Read(3 << 20, r.data(), 4096).ok());
+  EXPECT_EQ(std::memcmp(w.data(), r.data(), 4096), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DeviceTest,
+                         ::testing::Values(DeviceKind::kMemory, DeviceKind::kPosix,
+                                           DeviceKind::kIoUring),
+                         [](const auto& info) { return std::string(DeviceKindName(info.param)); });
+
+TEST(DeviceOpenTest, PreallocationBeyondTheDiskIsNoSpace) {
+  testing::TempDir dir;
+  FileDeviceOptions o;
+  o.dir = dir.path();
+  o.segment_bytes = 1ull << 50;  // 1 PiB: no filesystem here has that
+  o.segment_count = 1;
+  auto d = OpenFileDevice(DeviceKind::kPosix, o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(d.status().IsNoSpace()) << d.status().ToString();
+}
+
+}  // namespace
+}  // namespace strata::cachestore

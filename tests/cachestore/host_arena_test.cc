@@ -1,0 +1,77 @@
+#include "cachestore/host_arena.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstring>
+#include <random>
+
+namespace strata::cachestore {
+namespace {
+
+TEST(HostArenaTest, SizeClassesArePageAlignedAndBoundWaste) {
+  uint64_t prev = 0;
+  for (uint64_t s = 1; s < (64ull << 20); s = s * 9 / 8 + 1) {
+    const uint64_t c = HostArena::SizeClass(s);
+    EXPECT_GE(c, s);
+    EXPECT_EQ(c % 4096, 0u);
+    if (s > 32768) EXPECT_LE(double(c), double(s) * 1.125 + 1) << s;
+    EXPECT_GE(c, prev);
+    prev = c;
+  }
+  EXPECT_EQ(HostArena::SizeClass(4096), 4096u);
+  EXPECT_EQ(HostArena::SizeClass(4097), 8192u);
+}
+
+TEST(HostArenaTest, AllocatesUntilFullThenFreesAndCoalesces) {
+  auto a = HostArena::Create(1 << 20);
+  ASSERT_TRUE(a.ok());
+  std::vector<Extent> got;
+  while (auto e = (*a)->Allocate(4096)) got.push_back(*e);
+  EXPECT_EQ(got.size(), 256u);
+  EXPECT_EQ((*a)->used(), 1u << 20);
+  EXPECT_FALSE((*a)->Allocate(1).has_value());
+  // Free every other page: lots of free space, but no two adjacent pages.
+  for (size_t i = 0; i < got.size(); i += 2) (*a)->Free(got[i]);
+  EXPECT_FALSE((*a)->Allocate(8192).has_value());
+  for (size_t i = 1; i < got.size(); i += 2) (*a)->Free(got[i]);
+  EXPECT_EQ((*a)->used(), 0u);
+  EXPECT_EQ((*a)->largest_free(), 1u << 20);  // fully coalesced
+  EXPECT_TRUE((*a)->Allocate(1 << 20).has_value());
+}
+
+TEST(HostArenaTest, RandomAllocFreeKeepsExtentsDisjoint) {
+  auto a = HostArena::Create(16 << 20);
+  ASSERT_TRUE(a.ok());
+  std::mt19937 rng(3);
+  std::vector<Extent> live;
+  for (int i = 0; i < 5000; ++i) {
+    if (!live.empty() && (rng() % 3 == 0)) {
+      size_t k = rng() % live.size();
+      (*a)->Free(live[k]);
+      live.erase(live.begin() + long(k));
+    } else if (auto e = (*a)->Allocate(1 + rng() % (300 << 10))) {
+      for (const Extent& o : live)
+        ASSERT_TRUE(e->offset + e->size <= o.offset || o.offset + o.size <= e->offset);
+      ASSERT_LE(e->offset + e->size, (*a)->capacity());
+      live.push_back(*e);
+    }
+  }
+  uint64_t used = 0;
+  for (const Extent& e : live) used += e.size;
+  EXPECT_EQ(used, (*a)->used());
+}
+
+TEST(HostArenaTest, MemfdIsSharedWithAnotherMapping) {
+  auto a = HostArena::Create(1 << 20);
+  ASSERT_TRUE(a.ok());
+  auto e = (*a)->Allocate(100);
+  std::memcpy((*a)->base() + e->offset, "strata", 6);
+  void* other = mmap(nullptr, 1 << 20, PROT_READ, MAP_SHARED, (*a)->fd(), 0);
+  ASSERT_NE(other, MAP_FAILED);
+  EXPECT_EQ(std::memcmp(static_cast<char*>(other) + e->offset, "strata", 6), 0);
+  munmap(other, 1 << 20);
+}
+
+}  // namespace
+}  // namespace strata::cachestore
