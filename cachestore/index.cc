@@ -3,6 +3,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
 
 #include <cstring>
 #include <vector>
@@ -77,6 +80,24 @@ Result<IndexEntry> Decode(const rocksdb::Slice& k, const rocksdb::Slice& v) {
   return e;
 }
 
+// RocksDB's messages go to strata's log instead of a LOG file in the index directory: a LOG file
+// on a full disk is one more thing that fails (and asserts in Debian's RocksDB build).
+class SpdLogger final : public rocksdb::Logger {
+ public:
+  SpdLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL)
+      spdlog::error("strata index (rocksdb): {}", buf);
+    else
+      spdlog::warn("strata index (rocksdb): {}", buf);
+  }
+};
+
 }  // namespace
 
 std::string Index::EncodeKey(const ObjectKey& key) {
@@ -95,7 +116,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir) {
   opts.paranoid_checks = true;
   opts.max_background_jobs = 2;
   opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  opts.keep_log_file_num = 2;
+  opts.info_log = std::make_shared<SpdLogger>();
   rocksdb::ColumnFamilyOptions cf;
   cf.OptimizeForPointLookup(64);
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
@@ -119,18 +140,33 @@ Index::~Index() {
   }
 }
 
+Status Index::CheckHealthy() {
+  if (!failed_.load()) return Status::Ok();
+  auto s = db_->Resume();
+  if (!s.ok()) return FromRocks(s, "index unusable after an earlier write error");
+  failed_ = false;
+  return Status::Ok();
+}
+
+Status Index::Write(void* batch, const char* what) {
+  STRATA_RETURN_IF_ERROR(CheckHealthy());
+  auto s = db_->Write(rocksdb::WriteOptions(), static_cast<rocksdb::WriteBatch*>(batch));
+  if (!s.ok()) failed_ = true;
+  return FromRocks(s, what);
+}
+
 Status Index::Put(std::span<const IndexEntry> entries) {
   if (entries.empty()) return Status::Ok();
   rocksdb::WriteBatch b;
   for (const auto& e : entries) b.Put(entries_, EncodeKey(e.key), EncodeValue(e));
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "index put");
+  return Write(&b, "index put");
 }
 
 Status Index::Delete(std::span<const ObjectKey> keys) {
   if (keys.empty()) return Status::Ok();
   rocksdb::WriteBatch b;
   for (const auto& k : keys) b.Delete(entries_, EncodeKey(k));
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "index delete");
+  return Write(&b, "index delete");
 }
 
 Status Index::DeleteNamespace(NamespaceId ns) {
@@ -145,10 +181,15 @@ Status Index::DeleteNamespace(NamespaceId ns) {
     PutBE(end.data(), ns + 1);
     b.DeleteRange(entries_, begin, end);
   }
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "index delete namespace");
+  return Write(&b, "index delete namespace");
 }
 
-Status Index::Sync() { return FromRocks(db_->SyncWAL(), "index sync"); }
+Status Index::Sync() {
+  STRATA_RETURN_IF_ERROR(CheckHealthy());
+  auto s = db_->SyncWAL();
+  if (!s.ok()) failed_ = true;
+  return FromRocks(s, "index sync");
+}
 
 Status Index::Scan(const std::function<bool(const IndexEntry&)>& visit) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), entries_));

@@ -10,6 +10,7 @@
 // Thread safety: safe for concurrent use (RocksDB's guarantee).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,6 +66,12 @@ class Index {
 
  private:
   Index() = default;
+  // After a failed write RocksDB refuses further writes (and must not be synced) until
+  // Resume() succeeds, e.g. once disk space is back. Returns ok when writes may go on.
+  Status CheckHealthy();
+  Status Write(void* batch, const char* what);
+
+  std::atomic<bool> failed_{false};
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* entries_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;

@@ -125,9 +125,28 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
     for (Pending& p : pend)
       if (p.st.ok() && ops.empty()) p.st = io;
 
-  // 4. Publish: index entries and in-memory state.
+  // 4. Publish: index entries first; only records the index accepted become visible.
   lk.lock();
   std::vector<IndexEntry> index_puts;
+  for (Pending& p : pend) {
+    if (!p.st.ok() || p.e->doomed) continue;
+    IndexEntry ie;
+    ie.key = p.e->key;
+    ie.codec = p.codec;
+    ie.fingerprint = p.e->fingerprint;
+    ie.sequence = p.sequence;
+    ie.offset = p.offset;
+    ie.raw_size = p.e->raw_size;
+    ie.stored_size = p.stored;
+    ie.checksum = p.checksum;
+    ie.last_access = p.e->last_access;
+    index_puts.push_back(ie);
+  }
+  if (Status is = index_->Put(index_puts); !is.ok()) {
+    // Not findable after a restart, so not durable: the copies stay dirty.
+    for (Pending& p : pend)
+      if (p.st.ok() && !p.e->doomed) p.st = is;
+  }
   Status first;
   for (Pending& p : pend) {
     Entry& e = *p.e;
@@ -141,31 +160,14 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
       log_->Release(p.offset, RecordSpan(p.stored));
       continue;
     }
-    if (e.on_nvme) DropNvmeCopy(e, nullptr);  // the new index entry replaces the old one
+    if (e.on_nvme) DropNvmeCopy(e, nullptr);  // the new index entry replaced the old one
     e.on_nvme = true;
     e.nv = NvmeLoc{p.offset, p.stored, p.checksum, p.sequence, p.codec};
     seg_members_[log_->SegmentOf(p.offset)].insert(&e);
     e.dirty = false;
     e.hits = 0;
-    IndexEntry ie;
-    ie.key = e.key;
-    ie.codec = p.codec;
-    ie.fingerprint = e.fingerprint;
-    ie.sequence = p.sequence;
-    ie.offset = p.offset;
-    ie.raw_size = e.raw_size;
-    ie.stored_size = p.stored;
-    ie.checksum = p.checksum;
-    ie.last_access = e.last_access;
-    index_puts.push_back(ie);
     counters_.nvme_records_written.fetch_add(1, std::memory_order_relaxed);
     counters_.nvme_bytes_written.fetch_add(RecordSpan(p.stored), std::memory_order_relaxed);
-  }
-  Status is = index_->Put(index_puts);
-  if (!is.ok()) {
-    // The records are on disk but not findable after a restart; in memory they stay valid.
-    spdlog::warn("strata: index put failed: {}", is.ToString());
-    if (first.ok()) first = is;
   }
   for (Entry* e : batch) e->writing = false;
   --writes_inflight_;

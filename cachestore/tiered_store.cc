@@ -367,16 +367,20 @@ Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t finger
         counters_.get_hits_nvme.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      // Corrupt or unreadable: a miss, counted, and the record is removed.
-      counters_.corrupt_records.fetch_add(1, std::memory_order_relaxed);
+      // Unreadable or corrupt: a miss. A corrupt record is counted and removed; after an I/O
+      // error the record stays (the next Get tries again).
+      const bool corrupt = results[i].IsCorruption();
+      (corrupt ? counters_.corrupt_records : counters_.nvme_read_errors)
+          .fetch_add(1, std::memory_order_relaxed);
       counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("strata: dropping NVMe record {}/{}: {}", e->key.block.ToHex(),
-                   FamilyName(e->key.family), results[i].ToString());
+      spdlog::warn("strata: NVMe record {}/{} {}: {}", e->key.block.ToHex(),
+                   FamilyName(e->key.family), corrupt ? "dropped" : "unreadable",
+                   results[i].ToString());
       --e->pins;
       v.pin = 0;
       v.served_from = Tier::kNone;
       arena_->Free(e->ext);
-      if (!e->doomed) DropNvmeCopy(*e, &index_deletes);
+      if (!e->doomed && corrupt) DropNvmeCopy(*e, &index_deletes);
       if (e->doomed)
         FreeIfUnused(e);
       else
@@ -492,6 +496,7 @@ void TieredStore::VisitCounters(const CounterVisitor& visit) const {
   v("demotions", c.demotions);
   v("demote_errors", c.demote_errors);
   v("corrupt_records", c.corrupt_records);
+  v("nvme_read_errors", c.nvme_read_errors);
   v("nvme_records_written", c.nvme_records_written);
   v("nvme_bytes_written", c.nvme_bytes_written);
   v("nvme_records_read", c.nvme_records_read);
