@@ -216,7 +216,7 @@ TEST_P(DiskFaultTest, CorruptHeaderOrTruncatedSegmentIsDroppedAtRecovery) {
 // On-disk faults need a device that writes files.
 INSTANTIATE_TEST_SUITE_P(Backends, DiskFaultTest,
                          ::testing::Values(DeviceKind::kPosix, DeviceKind::kIoUring),
-                         [](const auto& info) { return std::string(DeviceKindName(info.param)); }); });
+                         [](const auto& info) { return std::string(DeviceKindName(info.param)); });
 
 // A real full filesystem: a small tmpfs (O_DIRECT works on tmpfs since Linux 6.6). Skipped
 // where mounting is not permitted.
