@@ -1,5 +1,6 @@
 #include "cachestore/tiered_store.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -20,6 +21,9 @@ uint64_t NowSeconds() {
 // Dirty bytes demoted per eviction round: large enough to batch I/O, small enough not to
 // evict far more than needed.
 constexpr uint64_t kDemoteBatchBytes = 64ull << 20;
+
+// How long an allocation waits for pins to be released before it reports the host tier full.
+constexpr auto kPinWait = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -191,6 +195,7 @@ Result<Extent> TieredStore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t 
     return Status::InvalidArgument("object of " + std::to_string(bytes) +
                                    " bytes does not fit the host tier (" +
                                    std::to_string(arena_->capacity()) + " bytes)");
+  const auto deadline = std::chrono::steady_clock::now() + kPinWait;
   for (;;) {
     if (auto ext = arena_->Allocate(bytes)) return *ext;
     std::vector<Entry*> demote;
@@ -215,16 +220,36 @@ Result<Extent> TieredStore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t 
         DropHostCopy(*e);
         Remove(e);
       }
-      if (auto ext = arena_->Allocate(bytes)) return *ext;
+      if (auto ext = arena_->Allocate(bytes)) {
+        for (Entry* d : demote) {  // not needed after all: back to evictable
+          d->writing = false;
+          MaybeTrack(*d);
+        }
+        return *ext;
+      }
     }
     if (demote.empty()) {
       if (auto ext = arena_->Allocate(bytes)) return *ext;
-      if (freed == 0 && writes_inflight_ == 0)
-        return Status::ResourceExhausted(
-            "host tier: no room for " + std::to_string(bytes) + " bytes (" +
-            std::to_string(arena_->used()) + " of " + std::to_string(arena_->capacity()) +
-            " bytes in use, the rest pinned or fragmented)");
-      if (freed == 0) io_cv_.wait(lk);  // another thread's demotion will free space
+      if (freed == 0) {
+        // Everything resident is pinned or under I/O: wait a little for a Release or a
+        // demotion to finish, then give up.
+        if (std::chrono::steady_clock::now() > deadline) {
+          uint64_t pinned = 0, io = 0, resident = 0;
+          for (const auto& [id, slot] : blocks_)
+            for (const auto& e : slot.fam)
+              if (e && (e->resident || e->loading)) {
+                ++resident;
+                pinned += e->pins > 0;
+                io += e->writing || e->loading;
+              }
+          return Status::ResourceExhausted(fmt::format(
+              "host tier: no room for {} bytes ({} of {} bytes in use by {} objects: {} pinned, "
+              "{} under I/O, {} evictable, {} doomed; largest free extent {})",
+              bytes, arena_->used(), arena_->capacity(), resident, pinned, io, eviction_->size(),
+              doomed_.size(), arena_->largest_free()));
+        }
+        io_cv_.wait_for(lk, std::chrono::milliseconds(5));
+      }
       continue;
     }
     counters_.demotions.fetch_add(demote.size(), std::memory_order_relaxed);

@@ -1,7 +1,7 @@
 // Child process of the crash-recovery test: puts objects and flushes in a loop until killed.
 // After each Flush it appends the highest acknowledged object number to `<dir>/acked` and
-// fsyncs it, so the parent knows what must survive.
-//   crash_child <data_dir> <device> <start>
+// fsyncs it, so the parent knows what must survive. After `count` objects it waits to be killed.
+//   crash_child <data_dir> <device> <start> <count>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,8 +15,8 @@
 #include "tests/testing/store_objects.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: crash_child DATA_DIR DEVICE START\n");
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: crash_child DATA_DIR DEVICE START COUNT\n");
     return 2;
   }
   const std::string dir = argv[1];
@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int acked = open((dir + "/acked").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  for (uint64_t i = std::strtoull(argv[3], nullptr, 10);; ++i) {
+  const uint64_t start = std::strtoull(argv[3], nullptr, 10);
+  const uint64_t end = start + std::strtoull(argv[4], nullptr, 10);
+  for (uint64_t i = start; i < end; ++i) {
     auto bytes = strata::testing::ObjectBytes(i);
     if (!(*store)->Put(strata::testing::ObjectKeyOf(i), 7, bytes).ok()) return 1;
     if (i % 4 == 3) {
@@ -37,4 +39,5 @@ int main(int argc, char** argv) {
       fsync(acked);
     }
   }
+  for (;;) pause();
 }
