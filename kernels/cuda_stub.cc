@@ -5,5 +5,6 @@ namespace strata::kernels {
 
 bool CudaAvailable() { return false; }
 bool QuantizeFp8BlocksCuda(const Fp8BlockParams&) { return false; }
+bool QuantizeFp8BlocksCudaFromHost(const Fp8BlockParams&) { return false; }
 
 }  // namespace strata::kernels

@@ -38,4 +38,22 @@ bool QuantizeFp8BlocksCuda(const Fp8BlockParams& p) {
   return cudaDeviceSynchronize() == cudaSuccess;
 }
 
+bool QuantizeFp8BlocksCudaFromHost(const Fp8BlockParams& p) {
+  if (!CudaAvailable() || p.block == 0 || p.n % p.block) return false;
+  float* in = nullptr;
+  uint8_t *out = nullptr, *scales = nullptr;
+  bool ok = cudaMalloc(&in, p.n * sizeof(float)) == cudaSuccess &&
+            cudaMalloc(&out, p.n) == cudaSuccess &&
+            cudaMalloc(&scales, p.n / p.block) == cudaSuccess &&
+            cudaMemcpy(in, p.in, p.n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess;
+  if (ok) ok = QuantizeFp8BlocksCuda({in, out, scales, p.n, p.block});
+  if (ok)
+    ok = cudaMemcpy(p.out, out, p.n, cudaMemcpyDeviceToHost) == cudaSuccess &&
+         cudaMemcpy(p.scales, scales, p.n / p.block, cudaMemcpyDeviceToHost) == cudaSuccess;
+  cudaFree(in);
+  cudaFree(out);
+  cudaFree(scales);
+  return ok;
+}
+
 }  // namespace strata::kernels

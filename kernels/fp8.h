@@ -23,5 +23,7 @@ void DequantizeFp8BlocksCpu(const uint8_t* in, const uint8_t* scales, float* out
 // CUDA: device pointers; returns false when no CUDA device is usable (or not built with CUDA).
 bool CudaAvailable();
 bool QuantizeFp8BlocksCuda(const Fp8BlockParams& p);
+// Same on host pointers: copies in, runs the kernel, copies out (for tests and tools).
+bool QuantizeFp8BlocksCudaFromHost(const Fp8BlockParams& p);
 
 }  // namespace strata::kernels

@@ -1,0 +1,44 @@
+#include "tools/store_config.h"
+
+#include <gtest/gtest.h>
+
+namespace strata::tools {
+namespace {
+
+TEST(ParseBytesTest, UnitsAndErrors) {
+  EXPECT_EQ(*ParseBytes("4096"), 4096u);
+  EXPECT_EQ(*ParseBytes("64MiB"), 64ull << 20);
+  EXPECT_EQ(*ParseBytes("2g"), 2ull << 30);
+  EXPECT_EQ(*ParseBytes("512K"), 512ull << 10);
+  EXPECT_FALSE(ParseBytes("").ok());
+  EXPECT_FALSE(ParseBytes("MiB").ok());
+  EXPECT_FALSE(ParseBytes("12 parsecs").ok());
+  EXPECT_FALSE(ParseBytes("99999999999999999999").ok());
+  EXPECT_FALSE(ParseBytes("99999999999T").ok());
+}
+
+TEST(StoreConfigTest, ParsesTheShippedDefault) {
+  auto c = LoadStoreConfig(std::string(STRATA_SOURCE_DIR) + "/configs/store/default.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->host.capacity_bytes, 1ull << 30);
+  EXPECT_EQ(c->nvme.segment_bytes, 256ull << 20);
+  EXPECT_EQ(c->codec[int(Family::kCheckpoint)], CodecKind::kLz4Shuffle4);
+  EXPECT_NE(DescribeStoreConfig(*c).find("segments of 268435456"), std::string::npos);
+}
+
+TEST(StoreConfigTest, BadConfigsAreClearErrors) {
+  auto bad = [](const char* json) { return ParseStoreConfig(json, "t.json").status(); };
+  EXPECT_EQ(bad("[1]").code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad(R"({"codec": {"kv": "lz4"}})").message().find("unknown family"), std::string::npos);
+  EXPECT_NE(bad(R"({"codec": {"csa": "zstd"}})").message().find("unknown codec"), std::string::npos);
+  EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "segment_size": "1000"}})").message().find("segment"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "queue_depth": "deep"}})").message().find("t.json"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "device": "floppy"}})").message().find("floppy"),
+            std::string::npos);
+  EXPECT_TRUE(ParseStoreConfig(R"({"host": {"capacity": "8MiB"}})", "t").ok());
+}
+
+}  // namespace
+}  // namespace strata::tools
