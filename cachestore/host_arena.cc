@@ -9,8 +9,17 @@
 #include <string>
 
 namespace strata::cachestore {
+namespace {
 
-Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity) {
+#ifdef MADV_POPULATE_WRITE
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23;  // Linux 5.14; older kernels fail it and we touch pages
+#endif
+
+}  // namespace
+
+Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity, bool prefault) {
   capacity = capacity / 4096 * 4096;
   if (capacity == 0) return Status::InvalidArgument("host tier capacity must be >= 4096 bytes");
   int fd = memfd_create("strata-host-arena", MFD_CLOEXEC);
@@ -26,6 +35,15 @@ Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity) {
     int err = errno;
     close(fd);
     return Status::ResourceExhausted("mmap host arena: " + std::string(std::strerror(err)));
+  }
+  if (prefault) {
+    // Allocate every page now, then touch each from user space. Measured on the development
+    // VM: first user-mode touches of a page cost a fault each even after the kernel populated
+    // it, which made the first fill of the arena (and the checksum of the first records read
+    // into it) ~10x slower than later ones.
+    (void)madvise(p, capacity, kMadvPopulateWrite);  // older kernels: the loop faults them in
+    auto* bytes = static_cast<volatile std::byte*>(p);
+    for (uint64_t off = 0; off < capacity; off += 4096) bytes[off] = std::byte{0};
   }
   return std::unique_ptr<HostArena>(new HostArena(fd, static_cast<std::byte*>(p), capacity));
 }

@@ -26,7 +26,7 @@ struct Extent {
 
 class HostArena {
  public:
-  static Result<std::unique_ptr<HostArena>> Create(uint64_t capacity);
+  static Result<std::unique_ptr<HostArena>> Create(uint64_t capacity, bool prefault = false);
   ~HostArena();
   HostArena(const HostArena&) = delete;
   HostArena& operator=(const HostArena&) = delete;

@@ -8,6 +8,7 @@
 #include <cstdarg>
 
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace strata::cachestore {
@@ -123,6 +124,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir) {
       {rocksdb::kDefaultColumnFamilyName, cf}, {"meta", rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);  // RocksDB logs an error when it is missing
+  if (ec) return Status::IoError("create " + dir + ": " + ec.message());
   auto s = rocksdb::DB::Open(opts, dir, cfs, &handles, &raw);
   if (!s.ok()) return FromRocks(s, ("open index " + dir).c_str());
   auto idx = std::unique_ptr<Index>(new Index());

@@ -1,6 +1,8 @@
 // The tiered store's NVMe half: writing records, loading them, recovery and segment reclaim.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <chrono>
 #include <cstring>
 
 #include "cachestore/codec.h"
@@ -117,7 +119,12 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
     AddOps(ops, IoKind::kWrite, p.offset, p.rec, RecordSpan(p.stored), config_.nvme.max_io_bytes,
            i, op_owner);
   }
+  const auto t_io = std::chrono::steady_clock::now();
   Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
+  counters_.nvme_write_us.fetch_add(
+      uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - t_io).count()),
+      std::memory_order_relaxed);
   for (size_t j = 0; j < ops.size(); ++j)
     if (ops[j].error && pend[op_owner[j]].st.ok())
       pend[op_owner[j]].st = io.ok() ? Status::IoError("write failed") : io;
@@ -206,7 +213,12 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
     }
     AddOps(ops, IoKind::kRead, p.nv.offset, p.rec, span, config_.nvme.max_io_bytes, i, op_owner);
   }
+  const auto t_io = std::chrono::steady_clock::now();
   Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
+  counters_.nvme_read_us.fetch_add(
+      uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - t_io).count()),
+      std::memory_order_relaxed);
   for (size_t j = 0; j < ops.size(); ++j)
     if (ops[j].error && results[op_owner[j]].ok())
       results[op_owner[j]] = Status::IoError("read failed: " + io.ToString());

@@ -37,7 +37,7 @@ TieredStore::~TieredStore() = default;
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
                                                TieredStoreOptions options) {
   STRATA_RETURN_IF_ERROR(config.Validate());
-  STRATA_ASSIGN_OR_RETURN(auto arena, HostArena::Create(config.host.capacity_bytes));
+  STRATA_ASSIGN_OR_RETURN(auto arena, HostArena::Create(config.host.capacity_bytes, config.host.prefault));
   std::unique_ptr<TieredStore> store(new TieredStore(config, std::move(arena)));
   if (!config.nvme.data_dir.empty()) {
     STRATA_RETURN_IF_ERROR(store->OpenNvme(options));
@@ -526,6 +526,8 @@ void TieredStore::VisitCounters(const CounterVisitor& visit) const {
   v("nvme_bytes_written", c.nvme_bytes_written);
   v("nvme_records_read", c.nvme_records_read);
   v("nvme_bytes_read", c.nvme_bytes_read);
+  v("nvme_read_us", c.nvme_read_us);    // wall time inside device reads
+  v("nvme_write_us", c.nvme_write_us);  // wall time inside device writes
   v("segments_reclaimed", c.segments_reclaimed);
   v("records_relocated", c.records_relocated);
   v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);

@@ -114,7 +114,7 @@ class TieredStore final : public Store {
     std::atomic<uint64_t> puts{0}, put_bytes{0}, gets{0}, get_hits_host{0}, get_hits_nvme{0},
         get_misses{0}, lookups{0}, lookup_blocks_hit{0}, evictions_dropped{0}, demotions{0},
         demote_errors{0}, corrupt_records{0}, nvme_read_errors{0}, nvme_records_written{0}, nvme_bytes_written{0},
-        nvme_records_read{0}, nvme_bytes_read{0}, segments_reclaimed{0}, records_relocated{0},
+        nvme_records_read{0}, nvme_bytes_read{0}, nvme_read_us{0}, nvme_write_us{0}, segments_reclaimed{0}, records_relocated{0},
         records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
   };
 

@@ -22,7 +22,9 @@ TEST(StoreConfigTest, ParsesTheShippedDefault) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->host.capacity_bytes, 1ull << 30);
   EXPECT_EQ(c->nvme.segment_bytes, 256ull << 20);
-  EXPECT_EQ(c->codec[int(Family::kCheckpoint)], CodecKind::kLz4Shuffle4);
+  EXPECT_EQ(c->codec[int(Family::kCheckpoint)], CodecKind::kNone);
+  auto lz = ParseStoreConfig(R"({"codec": {"checkpoint": "lz4+shuffle4"}})", "t");
+  EXPECT_EQ(lz->codec[int(Family::kCheckpoint)], CodecKind::kLz4Shuffle4);
   EXPECT_NE(DescribeStoreConfig(*c).find("segments of 268435456"), std::string::npos);
 }
 
