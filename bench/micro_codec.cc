@@ -57,7 +57,8 @@ void BM_Decode(benchmark::State& st) {
   std::vector<std::byte> enc(cachestore::MaxEncodedSize(raw.size())), dec(raw.size());
   auto e = cachestore::EncodeRecord(codec, raw, enc);
   for (auto _ : st) {
-    if (!cachestore::DecodeRecord(e.codec, {enc.data(), e.size}, dec).ok()) st.SkipWithError("decode");
+    if (!cachestore::DecodeRecord(e.codec, {enc.data(), e.size}, dec).ok())
+      st.SkipWithError("decode");
     benchmark::DoNotOptimize(dec.data());
   }
   st.SetBytesProcessed(int64_t(st.iterations() * raw.size()));

@@ -62,12 +62,23 @@ StoreConfig NvmeConfig(const StoreBenchOptions& o, const std::string& dir, uint6
   c.host.capacity_bytes = host;
   c.nvme.data_dir = dir;
   c.nvme.segment_bytes = 256ull << 20;
-  c.nvme.capacity_bytes = std::max<uint64_t>(2, (nvme + c.nvme.segment_bytes - 1) / c.nvme.segment_bytes) *
-                          c.nvme.segment_bytes;
+  c.nvme.capacity_bytes =
+      std::max<uint64_t>(2, (nvme + c.nvme.segment_bytes - 1) / c.nvme.segment_bytes) *
+      c.nvme.segment_bytes;
   c.nvme.device = o.device;
   c.nvme.queue_depth = o.queue_depth;
   c.codec = o.codec;
   return c;
+}
+
+// Opens the segment files of a store config's data directory directly, for the raw peers.
+Result<std::unique_ptr<cachestore::Device>> OpenSegments(const StoreConfig& c, DeviceKind kind) {
+  cachestore::FileDeviceOptions fo;
+  fo.dir = (fs::path(c.nvme.data_dir) / "segments").string();
+  fo.segment_bytes = c.nvme.segment_bytes;
+  fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
+  fo.queue_depth = c.nvme.queue_depth;
+  return cachestore::OpenFileDevice(kind, fo);
 }
 
 // Raw O_DIRECT I/O of the same record spans, in the same batches, at the same queue depth.
@@ -97,7 +108,8 @@ Result<double> RawIo(cachestore::Device& dev, IoKind kind, const std::vector<uin
         off = (off / dev.segment_bytes() + 1) * dev.segment_bytes();
       if (boff + spans[k] > cap) boff = 0;
       for (uint64_t d = 0; d < spans[k]; d += max_io)
-        ops.push_back(IoOp{kind, off + d, buf.data() + boff + d, size_t(std::min(max_io, spans[k] - d))});
+        ops.push_back(
+            IoOp{kind, off + d, buf.data() + boff + d, size_t(std::min(max_io, spans[k] - d))});
       off += spans[k];
       boff += spans[k];
     }
@@ -229,8 +241,8 @@ Status HostFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   size_t hit = 0;
   t0 = Clock::now();
   for (size_t s : starts) {
-    STRATA_ASSIGN_OR_RETURN(auto r, ls->Lookup(1, 9, std::span(keys).subspan(s, 64),
-                                               FamilyMask{Family::kHca}));
+    STRATA_ASSIGN_OR_RETURN(
+        auto r, ls->Lookup(1, 9, std::span(keys).subspan(s, 64), FamilyMask{Family::kHca}));
     hit += r.hit_blocks;
   }
   const double lookup_ops = lookups / Seconds(t0);
@@ -266,20 +278,17 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   // The peer runs before and after the store (the faster run counts), so that neither side
   // gains from the disk's warm-up or suffers from its noise alone.
   auto raw_peer = [&]() -> Status {
-    cachestore::FileDeviceOptions fo;
-    fo.dir = (fs::path(dir) / "segments").string();
-    fo.segment_bytes = c.nvme.segment_bytes;
-    fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
-    fo.queue_depth = o.queue_depth;
-    STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(o.device, fo));
+    STRATA_ASSIGN_OR_RETURN(auto dev, OpenSegments(c, o.device));
     Progress(fmt::format("raw {} writes and reads, {} records", DeviceKindName(dev->kind()),
                          spans.size()));
     // An unmeasured pass first: writes into freshly preallocated (unwritten) extents cost
     // extent conversions that later writes to the same files do not pay.
     STRATA_RETURN_IF_ERROR(
         RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes).status());
-    STRATA_ASSIGN_OR_RETURN(double w, RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes));
-    STRATA_ASSIGN_OR_RETURN(double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(), c.nvme.max_io_bytes));
+    STRATA_ASSIGN_OR_RETURN(double w,
+                            RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes));
+    STRATA_ASSIGN_OR_RETURN(
+        double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(), c.nvme.max_io_bytes));
     raw_write_s = std::min(raw_write_s, w);
     raw_read_s = std::min(raw_read_s, r);
     return Status::Ok();
@@ -329,7 +338,8 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
     store->VisitCounters([&](std::string_view n, uint64_t v) {
       if (n == "nvme_read_us") read_us = v;
     });
-    Progress(fmt::format("get {:.3f} s, of which {:.3f} s inside device reads", get_s, read_us / 1e6));
+    Progress(
+        fmt::format("get {:.3f} s, of which {:.3f} s inside device reads", get_s, read_us / 1e6));
   }
   fs::remove_all(fs::path(dir) / "index");
   STRATA_RETURN_IF_ERROR(raw_peer());
@@ -352,12 +362,21 @@ Status RecoveryFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   Progress(fmt::format("child writes {:.2f} GB of records, then is killed", bytes / 1e9));
   StoreConfig c = NvmeConfig(o, dir, 256ull << 20, bytes * 5 / 4 + (512ull << 20));
   std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> args = {self, "bench-crash-child", "--dir", dir, "--blocks",
-                                   std::to_string(nblocks), "--device",
-                                   std::string(DeviceKindName(o.device)), "--queue-depth",
-                                   std::to_string(o.queue_depth), "--capacity",
-                                   std::to_string(c.nvme.capacity_bytes), "--model",
-                                   o.model_path, "--block-size",
+  std::vector<std::string> args = {self,
+                                   "bench-crash-child",
+                                   "--dir",
+                                   dir,
+                                   "--blocks",
+                                   std::to_string(nblocks),
+                                   "--device",
+                                   std::string(DeviceKindName(o.device)),
+                                   "--queue-depth",
+                                   std::to_string(o.queue_depth),
+                                   "--capacity",
+                                   std::to_string(c.nvme.capacity_bytes),
+                                   "--model",
+                                   o.model_path,
+                                   "--block-size",
                                    std::to_string(o.layout.block_size())};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -380,8 +399,8 @@ Status RecoveryFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   }
   const double open_s = Seconds(t0);
   if (recovered != nblocks * blk.families.size())
-    return Status::Internal(fmt::format("bench: recovered {} of {} records", recovered,
-                                        nblocks * blk.families.size()));
+    return Status::Internal(
+        fmt::format("bench: recovered {} of {} records", recovered, nblocks * blk.families.size()));
   cachestore::FsckOptions fo;
   fo.device = o.device;
   fo.queue_depth = o.queue_depth;
@@ -391,12 +410,7 @@ Status RecoveryFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   std::vector<uint64_t> spans;
   for (uint64_t b = 0; b < nblocks; ++b)
     for (const auto& p : blk.bytes) spans.push_back(cachestore::RecordSpan(p.size()));
-  cachestore::FileDeviceOptions dev_o;
-  dev_o.dir = (fs::path(dir) / "segments").string();
-  dev_o.segment_bytes = c.nvme.segment_bytes;
-  dev_o.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
-  dev_o.queue_depth = o.queue_depth;
-  STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(o.device, dev_o));
+  STRATA_ASSIGN_OR_RETURN(auto dev, OpenSegments(c, o.device));
   STRATA_ASSIGN_OR_RETURN(double raw_s, RawIo(*dev, IoKind::kRead, spans, 64, c.nvme.max_io_bytes));
   const double gib = double(rep.bytes_read) / double(1ull << 30);
   emit(FigureJson(fmt::format("recovery.open_after_crash_{:.1f}GiB", double(bytes) / (1ull << 30)),

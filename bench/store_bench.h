@@ -1,6 +1,7 @@
 // `strata bench store`: the store's figures, each against a peer measured in the same run on the
 // same machine, printed as JSON lines:
-//   {"figure": ..., "value": ..., "unit": ..., "baseline": ..., "baseline_value": ..., "ratio": ...}
+//   {"figure": ..., "value": ..., "unit": ..., "baseline": ..., "baseline_value": ..., "ratio":
+//   ...}
 #pragma once
 
 #include <cstdint>
@@ -15,10 +16,10 @@
 namespace strata::bench {
 
 struct StoreBenchOptions {
-  std::string dir = "./strata-bench";  // scratch directory (segment files, index)
-  CacheLayout layout;                  // record sizes: V4-Pro at B=256 by default (tools/)
-  std::string model_path;              // the config `layout` came from (for the crash child)
-  uint64_t nvme_bytes = 2ull << 30;    // bytes written / read in the NVMe figures
+  std::string dir = "./strata-bench";     // scratch directory (segment files, index)
+  CacheLayout layout;                     // record sizes: V4-Pro at B=256 by default (tools/)
+  std::string model_path;                 // the config `layout` came from (for the crash child)
+  uint64_t nvme_bytes = 2ull << 30;       // bytes written / read in the NVMe figures
   uint64_t recovery_bytes = 10ull << 30;  // records written before the crash-recovery figure
   uint64_t lookup_index_blocks = 1'000'000;
   uint32_t queue_depth = 32;
@@ -36,6 +37,7 @@ Status RunCrashChild(const StoreBenchOptions& options, const std::string& dir, u
                      uint64_t nblocks);
 
 std::string FigureJson(std::string_view figure, double value, std::string_view unit,
-                       std::string_view baseline, double baseline_value, bool higher_is_better = true);
+                       std::string_view baseline, double baseline_value,
+                       bool higher_is_better = true);
 
 }  // namespace strata::bench

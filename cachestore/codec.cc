@@ -10,9 +10,12 @@ namespace {
 
 size_t LaneOf(CodecKind c) {
   switch (c) {
-    case CodecKind::kLz4Shuffle2: return 2;
-    case CodecKind::kLz4Shuffle4: return 4;
-    default: return 0;
+    case CodecKind::kLz4Shuffle2:
+      return 2;
+    case CodecKind::kLz4Shuffle4:
+      return 4;
+    default:
+      return 0;
   }
 }
 
@@ -43,9 +46,8 @@ void Unshuffle(std::span<const std::byte> in, std::span<std::byte> out, size_t l
 }
 
 size_t MaxEncodedSize(size_t raw_size) {
-  const size_t lz = size_t(LZ4_compressBound(int(raw_size < size_t(LZ4_MAX_INPUT_SIZE)
-                                                    ? raw_size
-                                                    : size_t(LZ4_MAX_INPUT_SIZE))));
+  const size_t lz = size_t(LZ4_compressBound(
+      int(raw_size < size_t(LZ4_MAX_INPUT_SIZE) ? raw_size : size_t(LZ4_MAX_INPUT_SIZE))));
   return lz > raw_size ? lz : raw_size;
 }
 
@@ -70,8 +72,7 @@ Encoded EncodeRecord(CodecKind codec, std::span<const std::byte> raw, std::span<
   return Encoded{codec, size_t(n)};
 }
 
-Status DecodeRecord(CodecKind codec, std::span<const std::byte> stored,
-                    std::span<std::byte> raw) {
+Status DecodeRecord(CodecKind codec, std::span<const std::byte> stored, std::span<std::byte> raw) {
   if (codec == CodecKind::kNone) {
     if (stored.size() != raw.size())
       return Status::Corruption("raw record size " + std::to_string(stored.size()) +
@@ -84,9 +85,9 @@ Status DecodeRecord(CodecKind codec, std::span<const std::byte> stored,
     return Status::Corruption("unknown codec " + std::to_string(int(codec)));
   std::span<std::byte> dst = raw;
   if (lane) dst = std::span(Scratch(raw.size()).data(), raw.size());
-  const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
-                                    reinterpret_cast<char*>(dst.data()), int(stored.size()),
-                                    int(dst.size()));
+  const int n =
+      LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()),
+                          reinterpret_cast<char*>(dst.data()), int(stored.size()), int(dst.size()));
   if (n != int(raw.size()))
     return Status::Corruption("lz4 payload decodes to " + std::to_string(n) + " bytes, expected " +
                               std::to_string(raw.size()));

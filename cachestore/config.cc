@@ -7,29 +7,40 @@ namespace strata {
 
 std::string_view TierName(Tier t) {
   switch (t) {
-    case Tier::kNone: return "none";
-    case Tier::kHost: return "host";
-    case Tier::kNvme: return "nvme";
+    case Tier::kNone:
+      return "none";
+    case Tier::kHost:
+      return "host";
+    case Tier::kNvme:
+      return "nvme";
   }
   return "?";
 }
 
 std::string_view DeviceKindName(DeviceKind k) {
   switch (k) {
-    case DeviceKind::kAuto: return "auto";
-    case DeviceKind::kIoUring: return "io_uring";
-    case DeviceKind::kPosix: return "posix";
-    case DeviceKind::kMemory: return "memory";
+    case DeviceKind::kAuto:
+      return "auto";
+    case DeviceKind::kIoUring:
+      return "io_uring";
+    case DeviceKind::kPosix:
+      return "posix";
+    case DeviceKind::kMemory:
+      return "memory";
   }
   return "?";
 }
 
 std::string_view CodecKindName(CodecKind k) {
   switch (k) {
-    case CodecKind::kNone: return "none";
-    case CodecKind::kLz4: return "lz4";
-    case CodecKind::kLz4Shuffle2: return "lz4+shuffle2";
-    case CodecKind::kLz4Shuffle4: return "lz4+shuffle4";
+    case CodecKind::kNone:
+      return "none";
+    case CodecKind::kLz4:
+      return "lz4";
+    case CodecKind::kLz4Shuffle2:
+      return "lz4+shuffle2";
+    case CodecKind::kLz4Shuffle4:
+      return "lz4+shuffle4";
   }
   return "?";
 }

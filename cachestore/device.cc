@@ -88,8 +88,8 @@ class PosixDevice final : public Device {
       if (n < 0) {
         if (errno == EINTR) continue;
         const int err = errno;
-        std::string what = std::string(op.kind == IoKind::kRead ? "pread" : "pwrite") +
-                           " at " + std::to_string(op.offset) + ": " + ErrnoText(err);
+        std::string what = std::string(op.kind == IoKind::kRead ? "pread" : "pwrite") + " at " +
+                           std::to_string(op.offset) + ": " + ErrnoText(err);
         return err == ENOSPC ? Status::NoSpace(what) : Status::IoError(what);
       }
       if (n == 0) return Status::IoError("short read at " + std::to_string(op.offset));

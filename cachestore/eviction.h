@@ -15,9 +15,9 @@ namespace strata::cachestore {
 class EvictionPolicy {
  public:
   virtual ~EvictionPolicy() = default;
-  virtual void Track(uint64_t id) = 0;   // becomes evictable (most recently used)
-  virtual void Touch(uint64_t id) = 0;   // accessed again
-  virtual void Untrack(uint64_t id) = 0; // no longer evictable
+  virtual void Track(uint64_t id) = 0;                 // becomes evictable (most recently used)
+  virtual void Touch(uint64_t id) = 0;                 // accessed again
+  virtual void Untrack(uint64_t id) = 0;               // no longer evictable
   virtual std::optional<uint64_t> Victim() const = 0;  // next to evict, still tracked
   virtual size_t size() const = 0;
 };

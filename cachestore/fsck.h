@@ -30,20 +30,20 @@ struct DataDirStats {
 };
 
 struct FsckReport {
-  DataDirStats stats;        // over the records that verified
-  uint64_t checked = 0;      // index entries examined
+  DataDirStats stats;    // over the records that verified
+  uint64_t checked = 0;  // index entries examined
   uint64_t ok = 0;
-  uint64_t bad_location = 0; // entry points outside a segment
-  uint64_t missing = 0;      // no record (or another record) at the entry's location
-  uint64_t corrupt = 0;      // header or payload checksum mismatch
-  uint64_t repaired = 0;     // bad entries removed (with repair)
+  uint64_t bad_location = 0;  // entry points outside a segment
+  uint64_t missing = 0;       // no record (or another record) at the entry's location
+  uint64_t corrupt = 0;       // header or payload checksum mismatch
+  uint64_t repaired = 0;      // bad entries removed (with repair)
   uint64_t bytes_read = 0;
   double seconds = 0;
   bool clean() const { return bad_location == 0 && missing == 0 && corrupt == 0; }
 };
 
 struct FsckOptions {
-  bool repair = false;                  // remove index entries that fail
+  bool repair = false;  // remove index entries that fail
   DeviceKind device = DeviceKind::kAuto;
   uint32_t queue_depth = 32;
   std::function<void(uint64_t done, uint64_t total)> progress;  // called now and then

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdarg>
-
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -87,7 +86,9 @@ class SpdLogger final : public rocksdb::Logger {
  public:
   SpdLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
   using rocksdb::Logger::Logv;
-  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
   void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
     if (level < GetInfoLogLevel()) return;
     char buf[1024];
@@ -120,8 +121,8 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir) {
   opts.info_log = std::make_shared<SpdLogger>();
   rocksdb::ColumnFamilyOptions cf;
   cf.OptimizeForPointLookup(64);
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, cf}, {"meta", rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, cf},
+                                                      {"meta", rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   std::error_code ec;
@@ -210,7 +211,8 @@ Result<std::optional<IndexMeta>> Index::GetMeta() const {
   auto s = db_->Get(rocksdb::ReadOptions(), meta_, "geometry", &v);
   if (s.IsNotFound()) return std::optional<IndexMeta>();
   if (!s.ok()) return FromRocks(s, "index meta");
-  if (v.size() != 24) return Status::Corruption("index meta has " + std::to_string(v.size()) + " bytes");
+  if (v.size() != 24)
+    return Status::Corruption("index meta has " + std::to_string(v.size()) + " bytes");
   IndexMeta m;
   m.format_version = uint32_t(GetLE(v.data()));
   m.segment_bytes = GetLE(v.data() + 8);

@@ -1,10 +1,10 @@
 // Block key chaining (include/strata/keys.h) on XXH3-128.
 #define XXH_STATIC_LINKING_ONLY
+#include "strata/keys.h"
+
 #include <xxhash.h>
 
 #include <cstring>
-
-#include "strata/keys.h"
 
 namespace strata {
 namespace {

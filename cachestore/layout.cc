@@ -1,10 +1,10 @@
 // CacheLayout (include/strata/layout.h): per-family block sizes and the layout fingerprint.
 #define XXH_STATIC_LINKING_ONLY
+#include "strata/layout.h"
+
 #include <xxhash.h>
 
 #include <string>
-
-#include "strata/layout.h"
 
 namespace strata {
 namespace {
@@ -25,9 +25,9 @@ Status ModelShape::Validate() const {
   if (n_layers <= 0) return bad("n_layers must be > 0");
   if (n_mtp_layers < 0) return bad("n_mtp_layers must be >= 0");
   if (compress_ratios.size() != size_t(n_layers + n_mtp_layers))
-    return bad("compress_ratios has " + std::to_string(compress_ratios.size()) +
-               " entries, expected n_layers + n_mtp_layers = " +
-               std::to_string(n_layers + n_mtp_layers));
+    return bad(
+        "compress_ratios has " + std::to_string(compress_ratios.size()) +
+        " entries, expected n_layers + n_mtp_layers = " + std::to_string(n_layers + n_mtp_layers));
   for (size_t i = 0; i < compress_ratios.size(); ++i) {
     int r = compress_ratios[i];
     if (r != 0 && r != 4 && r != 128)
@@ -79,9 +79,8 @@ Result<CacheLayout> CacheLayout::Make(const ModelShape& shape, const LayoutOptio
   bb[int(Family::kSwa)] = uint64_t(l.swa_layers_) * B * l.main_entry_bytes_;
   l.checkpoint_window_bytes_ =
       uint64_t(l.swa_layers_) * uint64_t(shape.window_size) * l.main_entry_bytes_;
-  l.checkpoint_carry_bytes_ =
-      uint64_t(l.csa_layers_) *
-      (Ratio4CarryBytes(shape.head_dim) + Ratio4CarryBytes(shape.index_head_dim));
+  l.checkpoint_carry_bytes_ = uint64_t(l.csa_layers_) * (Ratio4CarryBytes(shape.head_dim) +
+                                                         Ratio4CarryBytes(shape.index_head_dim));
   bb[int(Family::kCheckpoint)] = l.checkpoint_window_bytes_ + l.checkpoint_carry_bytes_;
 
   // Fingerprint: every field that changes the stored bytes, in a fixed order.

@@ -2,7 +2,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <chrono>
 #include <cstring>
 
 #include "cachestore/codec.h"
@@ -19,6 +18,18 @@ void AddOps(std::vector<IoOp>& ops, IoKind kind, uint64_t offset, std::byte* buf
     ops.push_back(IoOp{kind, offset + done, buf + done, size_t(std::min(max_io, len - done))});
     op_owner.push_back(owner);
   }
+}
+
+// Submits `ops` (if any) and adds the wall time spent to `micros`.
+Status TimedSubmit(Device& dev, std::vector<IoOp>& ops, std::atomic<uint64_t>& micros) {
+  if (ops.empty()) return Status::Ok();
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = dev.Submit(ops);
+  micros.fetch_add(uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - t0)
+                                .count()),
+                   std::memory_order_relaxed);
+  return s;
 }
 
 Status CheckHeader(const RecordHeader& h, const ObjectKey& key, uint64_t fingerprint,
@@ -116,15 +127,10 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
     h.stored_size = p.stored;
     h.payload_checksum = p.checksum;
     EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
-    AddOps(ops, IoKind::kWrite, p.offset, p.rec, RecordSpan(p.stored), config_.nvme.max_io_bytes,
-           i, op_owner);
+    AddOps(ops, IoKind::kWrite, p.offset, p.rec, RecordSpan(p.stored), config_.nvme.max_io_bytes, i,
+           op_owner);
   }
-  const auto t_io = std::chrono::steady_clock::now();
-  Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
-  counters_.nvme_write_us.fetch_add(
-      uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::steady_clock::now() - t_io).count()),
-      std::memory_order_relaxed);
+  Status io = TimedSubmit(*device_, ops, counters_.nvme_write_us);
   for (size_t j = 0; j < ops.size(); ++j)
     if (ops[j].error && pend[op_owner[j]].st.ok())
       pend[op_owner[j]].st = io.ok() ? Status::IoError("write failed") : io;
@@ -193,7 +199,8 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
   };
   std::vector<Pending> pend;
   pend.reserve(batch.size());
-  for (Entry* e : batch) pend.push_back(Pending{e, e->nv, arena_->base() + e->ext.offset, nullptr, {}});
+  for (Entry* e : batch)
+    pend.push_back(Pending{e, e->nv, arena_->base() + e->ext.offset, nullptr, {}});
   lk.unlock();
 
   std::vector<IoOp> ops;
@@ -213,12 +220,7 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
     }
     AddOps(ops, IoKind::kRead, p.nv.offset, p.rec, span, config_.nvme.max_io_bytes, i, op_owner);
   }
-  const auto t_io = std::chrono::steady_clock::now();
-  Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
-  counters_.nvme_read_us.fetch_add(
-      uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::steady_clock::now() - t_io).count()),
-      std::memory_order_relaxed);
+  Status io = TimedSubmit(*device_, ops, counters_.nvme_read_us);
   for (size_t j = 0; j < ops.size(); ++j)
     if (ops[j].error && results[op_owner[j]].ok())
       results[op_owner[j]] = Status::IoError("read failed: " + io.ToString());
@@ -226,7 +228,8 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
   for (size_t i = 0; i < pend.size(); ++i) {
     if (!results[i].ok()) continue;
     Pending& p = pend[i];
-    auto h = DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
+    auto h =
+        DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
     if (!h.ok()) {
       results[i] = Status::Corruption("record header: " + h.status().message());
       continue;

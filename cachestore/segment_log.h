@@ -45,9 +45,9 @@ class SegmentLog {
   enum class State : uint8_t { kFree, kActive, kSealed };
   struct Seg {
     State state = State::kFree;
-    uint64_t write_ptr = 0;   // bytes used from the segment start
-    uint64_t live = 0;        // bytes of live records
-    uint64_t sealed_at = 0;   // order in which segments were sealed
+    uint64_t write_ptr = 0;  // bytes used from the segment start
+    uint64_t live = 0;       // bytes of live records
+    uint64_t sealed_at = 0;  // order in which segments were sealed
     uint32_t readers = 0;
   };
 

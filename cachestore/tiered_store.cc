@@ -37,14 +37,14 @@ TieredStore::~TieredStore() = default;
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
                                                TieredStoreOptions options) {
   STRATA_RETURN_IF_ERROR(config.Validate());
-  STRATA_ASSIGN_OR_RETURN(auto arena, HostArena::Create(config.host.capacity_bytes, config.host.prefault));
+  STRATA_ASSIGN_OR_RETURN(auto arena,
+                          HostArena::Create(config.host.capacity_bytes, config.host.prefault));
   std::unique_ptr<TieredStore> store(new TieredStore(config, std::move(arena)));
   if (!config.nvme.data_dir.empty()) {
     STRATA_RETURN_IF_ERROR(store->OpenNvme(options));
   }
   return std::unique_ptr<Store>(std::move(store));
 }
-
 
 Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   const auto& nv = config_.nvme;

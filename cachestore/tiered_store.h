@@ -85,8 +85,8 @@ class TieredStore final : public Store {
     Extent ext;             // valid while resident or loading
     bool dirty = false;     // host copy not yet on NVMe
     uint32_t pins = 0;
-    bool loading = false;   // being read from NVMe into ext
-    bool writing = false;   // host copy being written to NVMe
+    bool loading = false;  // being read from NVMe into ext
+    bool writing = false;  // host copy being written to NVMe
     // NVMe tier
     bool on_nvme = false;
     NvmeLoc nv;
@@ -113,8 +113,9 @@ class TieredStore final : public Store {
   struct Counters {
     std::atomic<uint64_t> puts{0}, put_bytes{0}, gets{0}, get_hits_host{0}, get_hits_nvme{0},
         get_misses{0}, lookups{0}, lookup_blocks_hit{0}, evictions_dropped{0}, demotions{0},
-        demote_errors{0}, corrupt_records{0}, nvme_read_errors{0}, nvme_records_written{0}, nvme_bytes_written{0},
-        nvme_records_read{0}, nvme_bytes_read{0}, nvme_read_us{0}, nvme_write_us{0}, segments_reclaimed{0}, records_relocated{0},
+        demote_errors{0}, corrupt_records{0}, nvme_read_errors{0}, nvme_records_written{0},
+        nvme_bytes_written{0}, nvme_records_read{0}, nvme_bytes_read{0}, nvme_read_us{0},
+        nvme_write_us{0}, segments_reclaimed{0}, records_relocated{0},
         records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
   };
 
@@ -156,14 +157,14 @@ class TieredStore final : public Store {
 
   mutable std::mutex mu_;
   std::condition_variable io_cv_;  // signalled when a load or write finishes
-  std::unordered_map<BlockId, BlockSlot, BlockIdHash> blocks_;       // GUARDED_BY(mu_)
-  std::unordered_map<uint64_t, Entry*> by_id_;                       // GUARDED_BY(mu_)
-  std::unordered_map<uint64_t, std::unique_ptr<Entry>> doomed_;      // GUARDED_BY(mu_)
-  std::vector<std::unordered_set<Entry*>> seg_members_;              // GUARDED_BY(mu_)
-  std::unique_ptr<EvictionPolicy> eviction_;                         // GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;                                             // GUARDED_BY(mu_)
-  uint64_t next_sequence_ = 1;                                       // GUARDED_BY(mu_)
-  uint32_t writes_inflight_ = 0;                                     // GUARDED_BY(mu_)
+  std::unordered_map<BlockId, BlockSlot, BlockIdHash> blocks_;   // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, Entry*> by_id_;                   // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> doomed_;  // GUARDED_BY(mu_)
+  std::vector<std::unordered_set<Entry*>> seg_members_;          // GUARDED_BY(mu_)
+  std::unique_ptr<EvictionPolicy> eviction_;                     // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;                                         // GUARDED_BY(mu_)
+  uint64_t next_sequence_ = 1;                                   // GUARDED_BY(mu_)
+  uint32_t writes_inflight_ = 0;                                 // GUARDED_BY(mu_)
   std::mutex reclaim_mu_;
   Counters counters_;
 };

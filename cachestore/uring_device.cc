@@ -183,8 +183,8 @@ class UringDevice final : public Device {
             continue;
           }
           f->op->error = -res;
-          std::string what = std::string(f->op->kind == IoKind::kRead ? "read" : "write") +
-                             " at " + std::to_string(f->op->offset) + ": " + strerror(-res);
+          std::string what = std::string(f->op->kind == IoKind::kRead ? "read" : "write") + " at " +
+                             std::to_string(f->op->offset) + ": " + strerror(-res);
           if (first.ok()) first = res == -ENOSPC ? Status::NoSpace(what) : Status::IoError(what);
         } else if (res == 0) {
           f->op->error = EIO;

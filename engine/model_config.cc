@@ -44,7 +44,8 @@ Result<ModelShape> ParseModelShape(std::string_view json_text, std::string name)
   STRATA_ASSIGN_OR_RETURN(s.head_dim, IntField(j, {"head_dim"}, true, 0, c));
   STRATA_ASSIGN_OR_RETURN(s.rope_head_dim,
                           IntField(j, {"rope_head_dim", "qk_rope_head_dim"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.window_size, IntField(j, {"window_size", "sliding_window"}, true, 0, c));
+  STRATA_ASSIGN_OR_RETURN(s.window_size,
+                          IntField(j, {"window_size", "sliding_window"}, true, 0, c));
   STRATA_ASSIGN_OR_RETURN(s.index_n_heads, IntField(j, {"index_n_heads"}, false, 0, c));
   STRATA_ASSIGN_OR_RETURN(s.index_head_dim, IntField(j, {"index_head_dim"}, false, 0, c));
   STRATA_ASSIGN_OR_RETURN(s.index_topk, IntField(j, {"index_topk"}, false, 0, c));

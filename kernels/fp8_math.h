@@ -4,6 +4,7 @@
 #pragma once
 
 #include <math.h>
+
 #include <cstdint>
 
 #include "kernels/host_device.h"

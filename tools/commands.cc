@@ -88,10 +88,11 @@ int CmdLayout(std::vector<std::string> args) {
       fams += fmt::format(R"({}"{}": {{"block_bytes": {}, "bytes_per_token": {:.4f}}})",
                           fams.empty() ? "" : ", ", FamilyName(f), l.FamilyBlockBytes(f),
                           l.BytesPerToken(f));
-    fmt::print(R"({{"model": "{}", "block_size": {}, "fingerprint": "{:016x}", "csa_layers": {}, "hca_layers": {}, "swa_layers": {}, "main_entry_bytes": {}, "index_entry_bytes": {}, "families": {{{}}}}})"
-               "\n",
-               l.shape().name, l.block_size(), l.fingerprint(), l.csa_layers(), l.hca_layers(),
-               l.swa_layers(), l.main_entry_bytes(), l.index_entry_bytes(), fams);
+    fmt::print(
+        R"({{"model": "{}", "block_size": {}, "fingerprint": "{:016x}", "csa_layers": {}, "hca_layers": {}, "swa_layers": {}, "main_entry_bytes": {}, "index_entry_bytes": {}, "families": {{{}}}}})"
+        "\n",
+        l.shape().name, l.block_size(), l.fingerprint(), l.csa_layers(), l.hca_layers(),
+        l.swa_layers(), l.main_entry_bytes(), l.index_entry_bytes(), fams);
     return 0;
   }
   fmt::print("model {}  block {} tokens  fingerprint {:016x}\n", l.shape().name, l.block_size(),
@@ -101,7 +102,8 @@ int CmdLayout(std::vector<std::string> args) {
              l.index_entry_bytes());
   fmt::print("{:<12} {:>14} {:>14}\n", "family", "bytes/block", "bytes/token");
   for (Family f : kAllFamilies)
-    fmt::print("{:<12} {:>14} {:>14.2f}\n", FamilyName(f), l.FamilyBlockBytes(f), l.BytesPerToken(f));
+    fmt::print("{:<12} {:>14} {:>14.2f}\n", FamilyName(f), l.FamilyBlockBytes(f),
+               l.BytesPerToken(f));
   const double compressed = l.BytesPerToken(Family::kCsa) + l.BytesPerToken(Family::kCsaIndex) +
                             l.BytesPerToken(Family::kHca);
   fmt::print("compressed state {:.1f} B/token; full SWA {:.1f} B/token ({:.1f}x)\n", compressed,
@@ -120,23 +122,26 @@ int CmdFsck(std::vector<std::string> args) {
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
-  if (!r->count("data-dir")) return Fail(args[0], Status::InvalidArgument("--data-dir is required"));
+  if (!r->count("data-dir"))
+    return Fail(args[0], Status::InvalidArgument("--data-dir is required"));
   cachestore::FsckOptions fo;
   fo.repair = r->count("repair") > 0;
   const bool tty = StderrIsTerminal();
   fo.progress = [&](uint64_t done, uint64_t total) {
-    if (tty) std::fprintf(stderr, "\rfsck: %llu / %llu records", (unsigned long long)done,
-                          (unsigned long long)total);
+    if (tty)
+      std::fprintf(stderr, "\rfsck: %llu / %llu records", (unsigned long long)done,
+                   (unsigned long long)total);
   };
   auto rep = cachestore::Fsck((*r)["data-dir"].as<std::string>(), fo);
   if (tty) std::fprintf(stderr, "\n");
   if (!rep.ok()) return Fail(args[0], rep.status());
   const double gib = double(rep->bytes_read) / double(1ull << 30);
   if (r->count("json")) {
-    fmt::print(R"({{"checked": {}, "ok": {}, "bad_location": {}, "missing": {}, "corrupt": {}, "repaired": {}, "bytes_read": {}, "seconds": {:.3f}, "gib_per_s": {:.3f}}})"
-               "\n",
-               rep->checked, rep->ok, rep->bad_location, rep->missing, rep->corrupt, rep->repaired,
-               rep->bytes_read, rep->seconds, rep->seconds > 0 ? gib / rep->seconds : 0.0);
+    fmt::print(
+        R"({{"checked": {}, "ok": {}, "bad_location": {}, "missing": {}, "corrupt": {}, "repaired": {}, "bytes_read": {}, "seconds": {:.3f}, "gib_per_s": {:.3f}}})"
+        "\n",
+        rep->checked, rep->ok, rep->bad_location, rep->missing, rep->corrupt, rep->repaired,
+        rep->bytes_read, rep->seconds, rep->seconds > 0 ? gib / rep->seconds : 0.0);
   } else {
     fmt::print("fsck {}: {} records checked, {} ok, {} missing, {} corrupt, {} bad locations\n",
                (*r)["data-dir"].as<std::string>(), rep->checked, rep->ok, rep->missing,
@@ -156,7 +161,8 @@ int CmdStats(std::vector<std::string> args) {
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
-  if (!r->count("data-dir")) return Fail(args[0], Status::InvalidArgument("--data-dir is required"));
+  if (!r->count("data-dir"))
+    return Fail(args[0], Status::InvalidArgument("--data-dir is required"));
   auto st = cachestore::ReadDataDirStats((*r)["data-dir"].as<std::string>());
   if (!st.ok()) return Fail(args[0], st.status());
   const uint64_t cap = st->segment_bytes * st->segment_count;
@@ -168,9 +174,10 @@ int CmdStats(std::vector<std::string> args) {
                           fams.empty() ? "" : ", ", FamilyName(f), t.records, t.raw_bytes,
                           t.stored_bytes);
     }
-    fmt::print(R"({{"tier": "nvme", "capacity": {}, "segments": {}, "records": {}, "disk_bytes": {}, "families": {{{}}}}})"
-               "\n",
-               cap, st->segment_count, st->records, st->disk_bytes, fams);
+    fmt::print(
+        R"({{"tier": "nvme", "capacity": {}, "segments": {}, "records": {}, "disk_bytes": {}, "families": {{{}}}}})"
+        "\n",
+        cap, st->segment_count, st->records, st->disk_bytes, fams);
     return 0;
   }
   fmt::print("tier nvme: {} segments of {} MiB, {:.1f} MiB of {:.1f} MiB used by {} records\n",
@@ -189,8 +196,9 @@ int CmdStats(std::vector<std::string> args) {
 // --- bench store -----------------------------------------------------------------------------
 
 int CmdBenchStore(std::vector<std::string> args) {
-  cxxopts::Options opts(args[0], "The store's benchmark figures, each against a peer measured in "
-                                 "the same run, as JSON lines on stdout.");
+  cxxopts::Options opts(args[0],
+                        "The store's benchmark figures, each against a peer measured in "
+                        "the same run, as JSON lines on stdout.");
   opts.add_options()("dir", "scratch directory",
                      cxxopts::value<std::string>()->default_value("./strata-bench"))(
       "model", "model config for record sizes",
@@ -234,25 +242,34 @@ int CmdBenchStore(std::vector<std::string> args) {
     return Fail(args[0], Status::InvalidArgument("--lookup-blocks must be >= 128"));
   o.queue_depth = (*r)["queue-depth"].as<uint32_t>();
   const std::string dev = (*r)["device"].as<std::string>();
-  if (dev == "io_uring") o.device = DeviceKind::kIoUring;
-  else if (dev == "posix") o.device = DeviceKind::kPosix;
-  else return Fail(args[0], Status::InvalidArgument("--device must be io_uring or posix"));
+  if (dev == "io_uring")
+    o.device = DeviceKind::kIoUring;
+  else if (dev == "posix")
+    o.device = DeviceKind::kPosix;
+  else
+    return Fail(args[0], Status::InvalidArgument("--device must be io_uring or posix"));
   const std::string codecs = (*r)["codec"].as<std::string>();
   if (!codecs.empty()) {
-    auto cfg = ParseStoreConfig("{\"codec\": {" + [&] {
-      std::string j;
-      size_t pos = 0;
-      while (pos <= codecs.size()) {
-        size_t comma = codecs.find(',', pos);
-        std::string item = codecs.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        size_t eq = item.find('=');
-        if (eq != std::string::npos)
-          j += fmt::format("{}\"{}\": \"{}\"", j.empty() ? "" : ", ", item.substr(0, eq), item.substr(eq + 1));
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
-      return j;
-    }() + "}}", "--codec");
+    auto cfg = ParseStoreConfig(
+        "{\"codec\": {" +
+            [&] {
+              std::string j;
+              size_t pos = 0;
+              while (pos <= codecs.size()) {
+                size_t comma = codecs.find(',', pos);
+                std::string item = codecs.substr(
+                    pos, comma == std::string::npos ? std::string::npos : comma - pos);
+                size_t eq = item.find('=');
+                if (eq != std::string::npos)
+                  j += fmt::format("{}\"{}\": \"{}\"", j.empty() ? "" : ", ", item.substr(0, eq),
+                                   item.substr(eq + 1));
+                if (comma == std::string::npos) break;
+                pos = comma + 1;
+              }
+              return j;
+            }() +
+            "}}",
+        "--codec");
     if (!cfg.ok()) return Fail(args[0], cfg.status());
     o.codec = cfg->codec;
   }
@@ -269,10 +286,10 @@ int CmdBenchStore(std::vector<std::string> args) {
 
 int CmdBenchCrashChild(std::vector<std::string> args) {
   cxxopts::Options opts(args[0], "internal: the recovery benchmark's child process");
-  opts.add_options()("dir", "", cxxopts::value<std::string>())("blocks", "", cxxopts::value<uint64_t>())(
-      "capacity", "", cxxopts::value<uint64_t>())("device", "", cxxopts::value<std::string>())(
-      "queue-depth", "", cxxopts::value<uint32_t>())("model", "", cxxopts::value<std::string>())(
-      "block-size", "", cxxopts::value<uint32_t>());
+  opts.add_options()("dir", "", cxxopts::value<std::string>())(
+      "blocks", "", cxxopts::value<uint64_t>())("capacity", "", cxxopts::value<uint64_t>())(
+      "device", "", cxxopts::value<std::string>())("queue-depth", "", cxxopts::value<uint32_t>())(
+      "model", "", cxxopts::value<std::string>())("block-size", "", cxxopts::value<uint32_t>());
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -280,7 +297,8 @@ int CmdBenchCrashChild(std::vector<std::string> args) {
   auto layout = LayoutFrom((*r)["model"].as<std::string>(), (*r)["block-size"].as<uint32_t>());
   if (!layout.ok()) return Fail(args[0], layout.status());
   o.layout = *layout;
-  o.device = (*r)["device"].as<std::string>() == "posix" ? DeviceKind::kPosix : DeviceKind::kIoUring;
+  o.device =
+      (*r)["device"].as<std::string>() == "posix" ? DeviceKind::kPosix : DeviceKind::kIoUring;
   o.queue_depth = (*r)["queue-depth"].as<uint32_t>();
   Status s = bench::RunCrashChild(o, (*r)["dir"].as<std::string>(), (*r)["capacity"].as<uint64_t>(),
                                   (*r)["blocks"].as<uint64_t>());

@@ -50,7 +50,8 @@ int CmdDemo(std::vector<std::string> args) {
                         "read-back of everything stored.");
   opts.add_options()("model", "model config",
                      cxxopts::value<std::string>()->default_value("configs/models/v4-tiny.json"))(
-      "data-dir", "NVMe tier directory", cxxopts::value<std::string>()->default_value("./strata-data"))(
+      "data-dir", "NVMe tier directory",
+      cxxopts::value<std::string>()->default_value("./strata-data"))(
       "host-cache", "host tier size", cxxopts::value<std::string>()->default_value("64MiB"))(
       "nvme-cache", "NVMe tier size", cxxopts::value<std::string>()->default_value("1GiB"))(
       "segment-size", "NVMe segment size", cxxopts::value<std::string>()->default_value("64MiB"))(
@@ -154,8 +155,8 @@ int CmdDemo(std::vector<std::string> args) {
           tot.put_bytes += cp.size();
         }
         if (tty)
-          std::fprintf(stderr, "\rdemo: turn %d/%d session %d/%d: %zu/%zu blocks hit    ",
-                       turn + 1, turns, s + 1, sessions, lr->hit_blocks, keys.size());
+          std::fprintf(stderr, "\rdemo: turn %d/%d session %d/%d: %zu/%zu blocks hit    ", turn + 1,
+                       turns, s + 1, sessions, lr->hit_blocks, keys.size());
       }
     }
     if (tty) std::fprintf(stderr, "\n");
@@ -193,19 +194,23 @@ int CmdDemo(std::vector<std::string> args) {
   }
   const double verify_s = std::chrono::duration<double>(Clock::now() - t_verify).count();
   if (r.count("json")) {
-    fmt::print(R"({{"blocks": {}, "hit_blocks": {}, "hit_host": {}, "hit_nvme": {}, "put_bytes": {}, "run_seconds": {:.3f}, "verified_objects": {}, "mismatched": {}, "missing": {}, "verify_seconds": {:.3f}}})"
-               "\n",
-               tot.blocks, tot.hit_blocks, tot.hit_host, tot.hit_nvme, tot.put_bytes, run_s,
-               verified, mismatched, missing, verify_s);
+    fmt::print(
+        R"({{"blocks": {}, "hit_blocks": {}, "hit_host": {}, "hit_nvme": {}, "put_bytes": {}, "run_seconds": {:.3f}, "verified_objects": {}, "mismatched": {}, "missing": {}, "verify_seconds": {:.3f}}})"
+        "\n",
+        tot.blocks, tot.hit_blocks, tot.hit_host, tot.hit_nvme, tot.put_bytes, run_s, verified,
+        mismatched, missing, verify_s);
   } else {
-    fmt::print("demo: {} sessions x {} turns, {} block lookups, {} hit ({:.1f}%: {} from host, {} from NVMe)\n",
-               sessions, turns, tot.blocks, tot.hit_blocks,
-               tot.blocks ? 100.0 * double(tot.hit_blocks) / double(tot.blocks) : 0.0, tot.hit_host,
-               tot.hit_nvme);
-    fmt::print("demo: stored {:.1f} MiB in {:.2f} s; after restart read back {} objects in {:.2f} s: "
-               "{} bit-exact, {} mismatched, {} missing\n",
-               double(tot.put_bytes) / 1048576.0, run_s, verified + mismatched, verify_s, verified,
-               mismatched, missing);
+    fmt::print(
+        "demo: {} sessions x {} turns, {} block lookups, {} hit ({:.1f}%: {} from host, {} from "
+        "NVMe)\n",
+        sessions, turns, tot.blocks, tot.hit_blocks,
+        tot.blocks ? 100.0 * double(tot.hit_blocks) / double(tot.blocks) : 0.0, tot.hit_host,
+        tot.hit_nvme);
+    fmt::print(
+        "demo: stored {:.1f} MiB in {:.2f} s; after restart read back {} objects in {:.2f} s: "
+        "{} bit-exact, {} mismatched, {} missing\n",
+        double(tot.put_bytes) / 1048576.0, run_s, verified + mismatched, verify_s, verified,
+        mismatched, missing);
     fmt::print("demo: data in {} (strata stats --data-dir {}; strata fsck --data-dir {})\n",
                data_dir, data_dir, data_dir);
   }

@@ -21,12 +21,18 @@ Result<uint64_t> ParseBytes(std::string_view text) {
   std::string unit;
   for (char ch : text.substr(i)) unit += char(std::toupper(static_cast<unsigned char>(ch)));
   int shift = 0;
-  if (unit.empty() || unit == "B") shift = 0;
-  else if (unit == "K" || unit == "KB" || unit == "KIB") shift = 10;
-  else if (unit == "M" || unit == "MB" || unit == "MIB") shift = 20;
-  else if (unit == "G" || unit == "GB" || unit == "GIB") shift = 30;
-  else if (unit == "T" || unit == "TB" || unit == "TIB") shift = 40;
-  else return Status::InvalidArgument("unknown size unit in '" + std::string(text) + "'");
+  if (unit.empty() || unit == "B")
+    shift = 0;
+  else if (unit == "K" || unit == "KB" || unit == "KIB")
+    shift = 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB")
+    shift = 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB")
+    shift = 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB")
+    shift = 40;
+  else
+    return Status::InvalidArgument("unknown size unit in '" + std::string(text) + "'");
   if (shift && v > (UINT64_MAX >> shift)) return Status::InvalidArgument("byte size too large");
   return v << shift;
 }
@@ -40,19 +46,23 @@ Result<uint64_t> BytesField(const json& j, const char* key, uint64_t fallback) {
   if (it == j.end()) return fallback;
   if (it->is_number_unsigned()) return it->get<uint64_t>();
   if (it->is_string()) return ParseBytes(it->get<std::string>());
-  return Status::InvalidArgument(std::string("'") + key + "' must be a byte count or a size string");
+  return Status::InvalidArgument(std::string("'") + key +
+                                 "' must be a byte count or a size string");
 }
 
 Result<DeviceKind> ParseDevice(const std::string& s) {
-  for (DeviceKind k : {DeviceKind::kAuto, DeviceKind::kIoUring, DeviceKind::kPosix, DeviceKind::kMemory})
+  for (DeviceKind k :
+       {DeviceKind::kAuto, DeviceKind::kIoUring, DeviceKind::kPosix, DeviceKind::kMemory})
     if (DeviceKindName(k) == s) return k;
   return Status::InvalidArgument("unknown device '" + s + "' (auto, io_uring, posix, memory)");
 }
 
 Result<CodecKind> ParseCodec(const std::string& s) {
-  for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4})
+  for (CodecKind k :
+       {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4})
     if (CodecKindName(k) == s) return k;
-  return Status::InvalidArgument("unknown codec '" + s + "' (none, lz4, lz4+shuffle2, lz4+shuffle4)");
+  return Status::InvalidArgument("unknown codec '" + s +
+                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4)");
 }
 
 Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const std::string& name) {
@@ -122,9 +132,10 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
                           CodecKindName(c.codec[int(f)]));
   if (c.nvme.data_dir.empty())
     return fmt::format("host={} bytes, no NVMe tier, codecs {}", c.host.capacity_bytes, codecs);
-  return fmt::format("host={} bytes, nvme={} bytes in segments of {} at {} (device {}, qd {}), codecs {}",
-                     c.host.capacity_bytes, c.nvme.capacity_bytes, c.nvme.segment_bytes,
-                     c.nvme.data_dir, DeviceKindName(c.nvme.device), c.nvme.queue_depth, codecs);
+  return fmt::format(
+      "host={} bytes, nvme={} bytes in segments of {} at {} (device {}, qd {}), codecs {}",
+      c.host.capacity_bytes, c.nvme.capacity_bytes, c.nvme.segment_bytes, c.nvme.data_dir,
+      DeviceKindName(c.nvme.device), c.nvme.queue_depth, codecs);
 }
 
 }  // namespace strata::tools

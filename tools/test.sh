@@ -2,13 +2,13 @@
 # Installs the dependencies, builds strata and runs the whole test suite.
 #   tools/test.sh [BUILD_DIR]        (default: build)
 # Environment: STRATA_SANITIZE=address,undefined | thread builds with sanitizers;
-# STRATA_TEST_FILTER=<ctest regex> runs a subset.
+# STRATA_TEST_FILTER=<ctest regex> runs a subset; STRATA_CMAKE_ARGS adds configure options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
 tools/install-deps.sh
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DSTRATA_SANITIZE="${STRATA_SANITIZE:-}" >/dev/null
+  -DSTRATA_SANITIZE="${STRATA_SANITIZE:-}" ${STRATA_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j2
 mkdir -p "$build/test-tmp"
 export STRATA_TEST_TMPDIR="$PWD/$build/test-tmp"

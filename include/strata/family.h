@@ -10,11 +10,11 @@
 namespace strata {
 
 enum class Family : uint8_t {
-  kCsa = 0,        // per CSA layer, B/4 main entries
-  kCsaIndex = 1,   // per CSA layer, B/4 FP4 indexer entries
-  kHca = 2,        // per HCA layer, B/128 main entries
-  kSwa = 3,        // per layer incl. MTP, B SWA entries (full policy only)
-  kCheckpoint = 4, // per layer incl. MTP, the last window of SWA entries + compressor carry
+  kCsa = 0,         // per CSA layer, B/4 main entries
+  kCsaIndex = 1,    // per CSA layer, B/4 FP4 indexer entries
+  kHca = 2,         // per HCA layer, B/128 main entries
+  kSwa = 3,         // per layer incl. MTP, B SWA entries (full policy only)
+  kCheckpoint = 4,  // per layer incl. MTP, the last window of SWA entries + compressor carry
 };
 
 inline constexpr int kNumFamilies = 5;
@@ -23,7 +23,7 @@ inline constexpr std::array<Family, kNumFamilies> kAllFamilies = {
 
 inline constexpr std::string_view FamilyName(Family f) {
   constexpr std::array<std::string_view, kNumFamilies> kNames = {"csa", "csa_index", "hca", "swa",
-                                                                  "checkpoint"};
+                                                                 "checkpoint"};
   return kNames[static_cast<int>(f)];
 }
 

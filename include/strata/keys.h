@@ -30,7 +30,9 @@ struct BlockKey {
 };
 
 struct BlockKeyHash {
-  size_t operator()(const BlockKey& k) const noexcept { return k.lo ^ (k.hi * 0x9E3779B97F4A7C15ull); }
+  size_t operator()(const BlockKey& k) const noexcept {
+    return k.lo ^ (k.hi * 0x9E3779B97F4A7C15ull);
+  }
 };
 
 NamespaceId NamespaceIdFromName(std::string_view name);

@@ -28,7 +28,7 @@ struct ModelShape {
   std::string name;
   int vocab_size = 0;
   int dim = 0;
-  int n_layers = 0;       // main layers, without MTP
+  int n_layers = 0;  // main layers, without MTP
   int n_mtp_layers = 0;
   int n_heads = 0;
   int head_dim = 0;       // latent width of a main / SWA entry
@@ -43,8 +43,8 @@ struct ModelShape {
 };
 
 struct LayoutOptions {
-  uint32_t block_size = 256;        // tokens per block; a multiple of 128
-  uint32_t numerics_version = 1;    // bump when the engine's numerics change the stored bytes
+  uint32_t block_size = 256;      // tokens per block; a multiple of 128
+  uint32_t numerics_version = 1;  // bump when the engine's numerics change the stored bytes
 };
 
 class CacheLayout {
@@ -55,9 +55,9 @@ class CacheLayout {
   uint32_t block_size() const { return options_.block_size; }
   uint64_t fingerprint() const { return fingerprint_; }
 
-  int csa_layers() const { return csa_layers_; }     // ratio-4 layers
-  int hca_layers() const { return hca_layers_; }     // ratio-128 layers
-  int swa_layers() const { return swa_layers_; }     // every layer incl. MTP
+  int csa_layers() const { return csa_layers_; }  // ratio-4 layers
+  int hca_layers() const { return hca_layers_; }  // ratio-128 layers
+  int swa_layers() const { return swa_layers_; }  // every layer incl. MTP
   uint32_t main_entry_bytes() const { return main_entry_bytes_; }
   uint32_t index_entry_bytes() const { return index_entry_bytes_; }
 

@@ -28,16 +28,26 @@ enum class StatusCode : int {
 
 inline std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kCorruption: return "Corruption";
-    case StatusCode::kIoError: return "IoError";
-    case StatusCode::kNoSpace: return "NoSpace";
-    case StatusCode::kResourceExhausted: return "ResourceExhausted";
-    case StatusCode::kNotSupported: return "NotSupported";
-    case StatusCode::kFailedPrecondition: return "FailedPrecondition";
-    case StatusCode::kInternal: return "Internal";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kCorruption:
+      return "Corruption";
+    case StatusCode::kIoError:
+      return "IoError";
+    case StatusCode::kNoSpace:
+      return "NoSpace";
+    case StatusCode::kResourceExhausted:
+      return "ResourceExhausted";
+    case StatusCode::kNotSupported:
+      return "NotSupported";
+    case StatusCode::kFailedPrecondition:
+      return "FailedPrecondition";
+    case StatusCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }
@@ -98,7 +108,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result from an ok Status has no value");
   }
@@ -124,15 +134,14 @@ class [[nodiscard]] Result {
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not ok.
-#define STRATA_RETURN_IF_ERROR(expr)       \
-  do {                                     \
-    ::strata::Status _st = (expr);         \
-    if (!_st.ok()) return _st;             \
+#define STRATA_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::strata::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 // `STRATA_ASSIGN_OR_RETURN(auto x, F())`: binds the value or returns the Status.
-#define STRATA_ASSIGN_OR_RETURN(lhs, expr)                                     \
-  auto STRATA_CONCAT(_res_, __LINE__) = (expr);                                \
-  if (!STRATA_CONCAT(_res_, __LINE__).ok())                                    \
-    return STRATA_CONCAT(_res_, __LINE__).status();                            \
+#define STRATA_ASSIGN_OR_RETURN(lhs, expr)                                                  \
+  auto STRATA_CONCAT(_res_, __LINE__) = (expr);                                             \
+  if (!STRATA_CONCAT(_res_, __LINE__).ok()) return STRATA_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(STRATA_CONCAT(_res_, __LINE__)).value()

@@ -45,8 +45,8 @@ struct ObjectKeyHash {
 
 // What Lookup found for one block.
 struct BlockPresence {
-  FamilyMask families;                          // families stored for this block
-  std::array<Tier, kNumFamilies> tier{};        // the fastest tier holding each family
+  FamilyMask families;                    // families stored for this block
+  std::array<Tier, kNumFamilies> tier{};  // the fastest tier holding each family
 };
 
 struct LookupResult {
@@ -68,18 +68,18 @@ struct ObjectView {
 };
 
 enum class DeviceKind : uint8_t {
-  kAuto = 0,    // io_uring if the kernel allows it, else posix
-  kIoUring = 1, // io_uring, O_DIRECT
-  kPosix = 2,   // pread/pwrite, O_DIRECT
-  kMemory = 3,  // RAM only, for tests; nothing survives the process
+  kAuto = 0,     // io_uring if the kernel allows it, else posix
+  kIoUring = 1,  // io_uring, O_DIRECT
+  kPosix = 2,    // pread/pwrite, O_DIRECT
+  kMemory = 3,   // RAM only, for tests; nothing survives the process
 };
 std::string_view DeviceKindName(DeviceKind k);
 
 enum class CodecKind : uint8_t {
-  kNone = 0,       // stored raw
-  kLz4 = 1,        // LZ4 on the raw bytes
-  kLz4Shuffle2 = 2,// byte-shuffle 2-byte lanes (BF16), then LZ4
-  kLz4Shuffle4 = 3,// byte-shuffle 4-byte lanes (fp32), then LZ4
+  kNone = 0,         // stored raw
+  kLz4 = 1,          // LZ4 on the raw bytes
+  kLz4Shuffle2 = 2,  // byte-shuffle 2-byte lanes (BF16), then LZ4
+  kLz4Shuffle4 = 3,  // byte-shuffle 4-byte lanes (fp32), then LZ4
 };
 std::string_view CodecKindName(CodecKind k);
 
@@ -96,8 +96,8 @@ struct NvmeTierConfig {
   uint64_t capacity_bytes = 16ull << 30;  // segment files' total size, preallocated
   uint64_t segment_bytes = 256ull << 20;  // size of one segment file; a multiple of 4 KiB
   DeviceKind device = DeviceKind::kAuto;
-  uint32_t queue_depth = 32;              // I/Os in flight per submitting thread
-  uint32_t max_io_bytes = 1u << 20;       // large records are split into I/Os of this size
+  uint32_t queue_depth = 32;         // I/Os in flight per submitting thread
+  uint32_t max_io_bytes = 1u << 20;  // large records are split into I/Os of this size
 };
 
 struct StoreConfig {
@@ -106,9 +106,8 @@ struct StoreConfig {
   // Codec per family on the NVMe tier. Measured by `strata bench store` on V4-shaped state:
   // FP8/FP4 entries do not shrink under LZ4 (1.00-1.02x with any shuffle) while costing ~1 GB/s
   // of one core, so every family is stored raw by default; fp32-heavy state can opt in.
-  std::array<CodecKind, kNumFamilies> codec = {CodecKind::kNone, CodecKind::kNone,
-                                               CodecKind::kNone, CodecKind::kNone,
-                                               CodecKind::kNone};
+  std::array<CodecKind, kNumFamilies> codec = {CodecKind::kNone, CodecKind::kNone, CodecKind::kNone,
+                                               CodecKind::kNone, CodecKind::kNone};
 
   Status Validate() const;
 };
@@ -124,8 +123,8 @@ struct FamilyStats {
 struct StoreStats {
   std::array<FamilyStats, kNumFamilies> host{};
   std::array<FamilyStats, kNumFamilies> nvme{};
-  uint64_t host_capacity = 0, host_used = 0;   // arena bytes
-  uint64_t nvme_capacity = 0, nvme_used = 0;   // segment bytes holding live records
+  uint64_t host_capacity = 0, host_used = 0;  // arena bytes
+  uint64_t nvme_capacity = 0, nvme_used = 0;  // segment bytes holding live records
 };
 
 class Store {
@@ -169,7 +168,8 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreConfig& config);
 // Releases a set of pins when it goes out of scope.
 class PinGuard {
  public:
-  PinGuard(Store& store, std::vector<ObjectView> views) : store_(&store), views_(std::move(views)) {}
+  PinGuard(Store& store, std::vector<ObjectView> views)
+      : store_(&store), views_(std::move(views)) {}
   PinGuard(const PinGuard&) = delete;
   PinGuard& operator=(const PinGuard&) = delete;
   ~PinGuard() {

@@ -33,9 +33,10 @@ TEST(CodecTest, EveryCodecRoundTripsEveryShape) {
     std::memcpy(floats.data() + 4 * i, &f, 4);
   }
   payloads.push_back(floats);
-  for (CodecKind c : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2,
-                      CodecKind::kLz4Shuffle4})
-    for (const auto& p : payloads) EXPECT_EQ(RoundTrip(c, p), p) << CodecKindName(c) << " " << p.size();
+  for (CodecKind c :
+       {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4})
+    for (const auto& p : payloads)
+      EXPECT_EQ(RoundTrip(c, p), p) << CodecKindName(c) << " " << p.size();
 }
 
 TEST(CodecTest, IncompressibleIsStoredRawAndCompressibleShrinks) {
@@ -57,7 +58,7 @@ TEST(CodecTest, ShuffleGroupsLanesAndInverts) {
   std::vector<std::byte> out(7), back(7);
   Shuffle(in, out, 2);
   EXPECT_EQ(out, (std::vector<std::byte>{std::byte{1}, std::byte{3}, std::byte{5}, std::byte{2},
-                                          std::byte{4}, std::byte{6}, std::byte{7}}));
+                                         std::byte{4}, std::byte{6}, std::byte{7}}));
   Unshuffle(out, back, 2);
   EXPECT_EQ(back, in);
 }

@@ -12,8 +12,8 @@
 #include <random>
 #include <thread>
 
-#include "tests/testing/store_objects.h"
 #include "tests/testing/store_fixture.h"
+#include "tests/testing/store_objects.h"
 
 extern char** environ;
 
@@ -67,7 +67,8 @@ void RunCrashCycles(DeviceKind device, int cycles) {
       auto views = (*store)->Get(k.ns, 7, std::span(&k.block, 1), FamilyMask{k.family});
       ASSERT_TRUE(views.ok());
       const ObjectView& v = (*views)[0];
-      if (must) ASSERT_TRUE(v.found()) << "cycle " << cycle << ": acknowledged object " << i << " lost";
+      if (must)
+        ASSERT_TRUE(v.found()) << "cycle " << cycle << ": acknowledged object " << i << " lost";
       if (v.found()) {
         const auto want = testing::ObjectBytes(i);
         ASSERT_EQ(v.size, want.size()) << i;

@@ -1,6 +1,8 @@
 #include "cachestore/device.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -33,7 +35,8 @@ TEST_P(DeviceTest, ManyOpsInFlightRoundTrip) {
   bench::FillPseudoRandom(w.data(), w.size(), 11);
   std::vector<IoOp> ops;
   for (int i = 0; i < 64; ++i)  // 64 ops at queue depth 4, scattered over segments
-    ops.push_back({IoKind::kWrite, uint64_t((i * 37) % 256) * 4096 * 4 % (4 << 20), w.data() + i * 4096, 4096});
+    ops.push_back({IoKind::kWrite, uint64_t((i * 37) % 256) * 4096 * 4 % (4 << 20),
+                   w.data() + i * 4096, 4096});
   ASSERT_TRUE(dev->Submit(ops).ok());
   for (auto& op : ops) {
     op.kind = IoKind::kRead;
@@ -96,6 +99,29 @@ TEST(DeviceOpenTest, PreallocationBeyondTheDiskIsNoSpace) {
   auto d = OpenFileDevice(DeviceKind::kPosix, o);
   ASSERT_FALSE(d.ok());
   EXPECT_TRUE(d.status().IsNoSpace()) << d.status().ToString();
+}
+
+}  // namespace
+}  // namespace strata::cachestore
+
+namespace strata::cachestore {
+namespace {
+
+// A segment file shorter than the device says: reads past its end come back short, which must
+// be an I/O error, not zeros or a hang.
+TEST(DeviceShortReadTest, ReadPastEndOfFileIsAnError) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("short.dat");
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_DIRECT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 8192), 0);
+  auto dev = NewPosixDevice({fd}, 1 << 20, 4);
+  AlignedBuffer b(16384);
+  EXPECT_TRUE(dev->Read(0, b.data(), 8192).ok());
+  Status s = dev->Read(4096, b.data(), 16384);
+  EXPECT_EQ(s.code(), StatusCode::kIoError) << s.ToString();
+  EXPECT_NE(s.message().find("short read"), std::string::npos) << s.ToString();
+  EXPECT_EQ(dev->counters().errors.load(), 1u);
 }
 
 }  // namespace

@@ -23,9 +23,7 @@ constexpr uint64_t kFp = 0x99;
 constexpr NamespaceId kNs = 3;
 
 std::vector<std::byte> Bytes(uint64_t seed, size_t size) {
-  std::vector<std::byte> b(size);
-  bench::FillPseudoRandom(b.data(), size, seed);
-  return b;
+  return testing::SeededBytes(seed, size);
 }
 BlockKey K(uint64_t i) { return BlockKey{0x55, i}; }
 
@@ -39,13 +37,7 @@ std::optional<std::vector<std::byte>> Read(Store& s, uint64_t i, Family f = Fami
   return out;
 }
 
-uint64_t Counter(const Store& s, std::string_view name) {
-  uint64_t out = 0;
-  s.VisitCounters([&](std::string_view n, uint64_t v) {
-    if (n == name) out = v;
-  });
-  return out;
-}
+uint64_t Counter(const Store& s, std::string_view name) { return testing::CounterOf(s, name); }
 
 // Flips one byte of the segment files at the first occurrence of `needle`.
 bool CorruptOnDisk(const std::string& data_dir, const std::vector<std::byte>& needle, long delta) {
@@ -84,7 +76,8 @@ TEST_P(FaultTest, WriteErrorsFailFlushAndLoseNothingAcknowledged) {
     ASSERT_TRUE((*s)->Put({kNs, K(err + 1), Family::kCsa}, kFp, Bytes(2, 70000)).ok());
     Status fl = (*s)->Flush();
     EXPECT_FALSE(fl.ok());
-    EXPECT_EQ(fl.code(), err == ENOSPC ? StatusCode::kNoSpace : StatusCode::kIoError) << fl.ToString();
+    EXPECT_EQ(fl.code(), err == ENOSPC ? StatusCode::kNoSpace : StatusCode::kIoError)
+        << fl.ToString();
     EXPECT_EQ(*Read(**s, err), Bytes(1, 70000));
     EXPECT_EQ(*Read(**s, err + 1), Bytes(2, 70000)) << "unflushed copy still served from host";
     fault->write_errno = 0;
@@ -239,14 +232,16 @@ TEST(FullDiskTest, NoSpaceIsAClearErrorAndLosesNothingFlushed) {
 
   c.nvme.capacity_bytes = 8 << 20;
   auto s = OpenStore(c);
-  if (!s.ok() && s.status().code() == StatusCode::kNotSupported) GTEST_SKIP() << "no O_DIRECT on tmpfs";
+  if (!s.ok() && s.status().code() == StatusCode::kNotSupported)
+    GTEST_SKIP() << "no O_DIRECT on tmpfs";
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_TRUE((*s)->Put({kNs, K(0), Family::kCsa}, kFp, Bytes(0, 100000)).ok());
   ASSERT_TRUE((*s)->Flush().ok());
   {  // fill the filesystem so the index cannot grow
     std::ofstream junk(mnt + "/junk", std::ios::binary);
     std::vector<char> mb(1 << 20, 'x');
-    while (junk.write(mb.data(), long(mb.size()))) {}
+    while (junk.write(mb.data(), long(mb.size()))) {
+    }
   }
   Status last;
   for (int i = 1; i < 200 && last.ok(); ++i) {

@@ -18,9 +18,7 @@ constexpr uint64_t kFp = 0x1234;
 constexpr NamespaceId kNs = 5;
 
 std::vector<std::byte> Bytes(uint64_t seed, size_t size) {
-  std::vector<std::byte> b(size);
-  bench::FillPseudoRandom(b.data(), size, seed);
-  return b;
+  return testing::SeededBytes(seed, size);
 }
 
 BlockKey K(uint64_t i) { return BlockKey{0x77, i}; }
@@ -44,14 +42,7 @@ Got GetOne(Store& s, BlockKey k, Family f, uint64_t fp = kFp, NamespaceId ns = k
   return g;
 }
 
-uint64_t Counter(const Store& s, std::string_view name) {
-  uint64_t out = ~0ull;
-  s.VisitCounters([&](std::string_view n, uint64_t v) {
-    if (n == name) out = v;
-  });
-  EXPECT_NE(out, ~0ull) << name;
-  return out;
-}
+uint64_t Counter(const Store& s, std::string_view name) { return testing::CounterOf(s, name); }
 
 class StoreTest : public ::testing::TestWithParam<DeviceKind> {
  protected:
@@ -195,8 +186,8 @@ TEST_P(StoreTest, ReplaceDeleteAndFlushSurviveReopen) {
 }
 
 TEST_P(StoreTest, CompressedFamiliesRoundTripThroughNvme) {
-  cfg_.codec = {CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4,
-                CodecKind::kLz4, CodecKind::kLz4Shuffle4};
+  cfg_.codec = {CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4, CodecKind::kLz4,
+                CodecKind::kLz4Shuffle4};
   std::vector<std::byte> compressible(200000);
   for (size_t i = 0; i < compressible.size(); ++i) compressible[i] = std::byte(uint8_t(i / 64));
   {

@@ -1,8 +1,8 @@
+#include "strata/keys.h"
+
 #include <gtest/gtest.h>
 
 #include <numeric>
-
-#include "strata/keys.h"
 
 namespace strata {
 namespace {

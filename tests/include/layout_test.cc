@@ -1,7 +1,8 @@
+#include "strata/layout.h"
+
 #include <gtest/gtest.h>
 
 #include "engine/model_config.h"
-#include "strata/layout.h"
 
 namespace strata {
 namespace {
@@ -77,7 +78,8 @@ TEST(LayoutTest, RejectsBadConfigs) {
   EXPECT_EQ(CacheLayout::Make(s, lo).status().code(), StatusCode::kInvalidArgument);
   ModelShape bad = s;
   bad.compress_ratios.pop_back();
-  EXPECT_NE(CacheLayout::Make(bad, {}).status().message().find("compress_ratios"), std::string::npos);
+  EXPECT_NE(CacheLayout::Make(bad, {}).status().message().find("compress_ratios"),
+            std::string::npos);
   bad = s;
   bad.compress_ratios[1] = 8;
   EXPECT_FALSE(CacheLayout::Make(bad, {}).ok());

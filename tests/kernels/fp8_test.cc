@@ -1,10 +1,11 @@
+#include "kernels/fp8.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
 #include "kernels/cpu_features.h"
-#include "kernels/fp8.h"
 #include "kernels/fp8_math.h"
 
 namespace strata::kernels {
@@ -40,7 +41,8 @@ TEST(Fp8Test, EncodingIsNearest) {
     const float x = u(rng);
     const float q = Fp8E4m3ToFloat(FloatToFp8E4m3(x));
     for (int b = 0; b < 127; ++b)  // no code is strictly closer
-      EXPECT_LE(std::fabs(q - x), std::fabs(std::copysign(Fp8E4m3ToFloat(uint8_t(b)), x) - x) + 1e-6f);
+      EXPECT_LE(std::fabs(q - x),
+                std::fabs(std::copysign(Fp8E4m3ToFloat(uint8_t(b)), x) - x) + 1e-6f);
   }
 }
 

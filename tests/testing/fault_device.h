@@ -27,7 +27,8 @@ class FaultDevice final : public cachestore::Device {
   Status SubmitImpl(std::span<cachestore::IoOp> ops) override {
     Status first;
     for (auto& op : ops) {
-      const int err = op.kind == cachestore::IoKind::kWrite ? write_errno.load() : read_errno.load();
+      const int err =
+          op.kind == cachestore::IoKind::kWrite ? write_errno.load() : read_errno.load();
       if (err) {
         op.error = err;
         if (first.ok())

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "bench/v4_payload.h"
 #include "cachestore/tiered_store.h"
 #include "tests/testing/fault_device.h"
 #include "tests/testing/temp_dir.h"
@@ -48,6 +49,23 @@ inline Result<std::unique_ptr<Store>> OpenTestStore(const StoreConfig& c,
     }
   }
   return cachestore::OpenTieredStore(c, std::move(o));
+}
+
+// Bytes derived from `seed`, for objects whose content a test checks later.
+inline std::vector<std::byte> SeededBytes(uint64_t seed, size_t size) {
+  std::vector<std::byte> b(size);
+  bench::FillPseudoRandom(b.data(), size, seed);
+  return b;
+}
+
+// The value of a named counter of `s` (fails the test if there is no such counter).
+inline uint64_t CounterOf(const Store& s, std::string_view name) {
+  uint64_t out = ~0ull;
+  s.VisitCounters([&](std::string_view n, uint64_t v) {
+    if (n == name) out = v;
+  });
+  EXPECT_NE(out, ~0ull) << "no counter " << name;
+  return out;
 }
 
 inline bool SkipDevice(DeviceKind k) {

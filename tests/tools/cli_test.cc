@@ -16,8 +16,8 @@ struct CliRun {
 };
 
 CliRun Strata(const std::string& args) {
-  const std::string cmd = std::string("cd ") + STRATA_SOURCE_DIR + " && " + STRATA_CLI + " " +
-                          args + " 2>&1";
+  const std::string cmd =
+      std::string("cd ") + STRATA_SOURCE_DIR + " && " + STRATA_CLI + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -29,13 +29,15 @@ CliRun Strata(const std::string& args) {
 TEST(CliTest, DemoRunsRestartsAndVerifiesThenFsckAndStatsReadIt) {
   testing::TempDir dir;
   const std::string d = dir.Sub("data");
-  CliRun r = Strata("demo --data-dir " + d + " --sessions 3 --turns 3 --system-tokens 1024 "
-                 "--turn-tokens 512 --segment-size 4MiB --nvme-cache 64MiB --json");
+  CliRun r = Strata("demo --data-dir " + d +
+                    " --sessions 3 --turns 3 --system-tokens 1024 "
+                    "--turn-tokens 512 --segment-size 4MiB --nvme-cache 64MiB --json");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("\"mismatched\": 0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"missing\": 0"), std::string::npos) << r.out;
   // Second run over the same directory: every first-turn prefix now hits from NVMe.
-  r = Strata("demo --data-dir " + d + " --sessions 3 --turns 3 --system-tokens 1024 "
+  r = Strata("demo --data-dir " + d +
+             " --sessions 3 --turns 3 --system-tokens 1024 "
              "--turn-tokens 512 --segment-size 4MiB --nvme-cache 64MiB --json");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(r.out.find("\"hit_nvme\": 0,"), std::string::npos) << r.out;

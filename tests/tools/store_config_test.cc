@@ -32,7 +32,8 @@ TEST(StoreConfigTest, BadConfigsAreClearErrors) {
   auto bad = [](const char* json) { return ParseStoreConfig(json, "t.json").status(); };
   EXPECT_EQ(bad("[1]").code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad(R"({"codec": {"kv": "lz4"}})").message().find("unknown family"), std::string::npos);
-  EXPECT_NE(bad(R"({"codec": {"csa": "zstd"}})").message().find("unknown codec"), std::string::npos);
+  EXPECT_NE(bad(R"({"codec": {"csa": "zstd"}})").message().find("unknown codec"),
+            std::string::npos);
   EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "segment_size": "1000"}})").message().find("segment"),
             std::string::npos);
   EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "queue_depth": "deep"}})").message().find("t.json"),
