@@ -215,7 +215,9 @@ TEST_P(StoreTest, FullNvmeTierReclaimsSegmentsAndKeepsWhatIsHot) {
     Got hot = GetOne(*s, K(1000), Family::kCsa);
     ASSERT_TRUE(hot.bytes) << "hot object lost at " << i;
     ASSERT_EQ(*hot.bytes, Bytes(1000, 100000));
-    if (i % 10 == 9) ASSERT_TRUE(s->Flush().ok());
+    if (i % 10 == 9) {
+      ASSERT_TRUE(s->Flush().ok());
+    }
   }
   EXPECT_GT(Counter(*s, "segments_reclaimed"), 0u);
   int present = 0;
