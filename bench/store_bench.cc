@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <algorithm>
 #include <unordered_map>
 
 #include "bench/v4_payload.h"
@@ -268,86 +269,89 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
   const uint64_t nblocks = std::max<uint64_t>(1, o.nvme_bytes / blk.total);
   const uint64_t bytes = nblocks * blk.total;
   StoreConfig c = NvmeConfig(o, dir, bytes * 5 / 4 + (64ull << 20), bytes * 3 / 2);
-
-  // Peer first, on the same segment files: raw io_uring O_DIRECT writes and reads of the same
-  // record spans, batched like the store (one flush batch; one read batch per block).
   std::vector<uint64_t> spans;
   for (uint64_t b = 0; b < nblocks; ++b)
     for (const auto& p : blk.bytes) spans.push_back(cachestore::RecordSpan(p.size()));
-  double raw_write_s = 1e30, raw_read_s = 1e30;
-  // The peer runs before and after the store (the faster run counts), so that neither side
-  // gains from the disk's warm-up or suffers from its noise alone.
-  auto raw_peer = [&]() -> Status {
-    STRATA_ASSIGN_OR_RETURN(auto dev, OpenSegments(c, o.device));
-    Progress(fmt::format("raw {} writes and reads, {} records", DeviceKindName(dev->kind()),
-                         spans.size()));
-    // An unmeasured pass first: writes into freshly preallocated (unwritten) extents cost
-    // extent conversions that later writes to the same files do not pay.
-    STRATA_RETURN_IF_ERROR(
-        RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes).status());
-    STRATA_ASSIGN_OR_RETURN(double w,
-                            RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes));
-    STRATA_ASSIGN_OR_RETURN(
-        double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(), c.nvme.max_io_bytes));
-    raw_write_s = std::min(raw_write_s, w);
-    raw_read_s = std::min(raw_read_s, r);
-    return Status::Ok();
-  };
-  STRATA_RETURN_IF_ERROR(raw_peer());
-  double put_s, flush_s, get_s;
-  {
-    STRATA_ASSIGN_OR_RETURN(auto store, OpenStore(c));
-    Progress(fmt::format("store put+flush of {} blocks ({:.2f} GB), after one warm-up pass",
-                         nblocks, bytes / 1e9));
-    // Warm-up: a running cache's arena pages have been written before.
-    for (uint64_t b = 0; b < nblocks; ++b)
-      for (size_t i = 0; i < blk.families.size(); ++i)
-        STRATA_RETURN_IF_ERROR(store->Put({2, KeyOf(b), blk.families[i]}, 9, blk.bytes[i]));
-    STRATA_RETURN_IF_ERROR(store->Delete(2));
-    auto t0 = Clock::now();
-    for (uint64_t b = 0; b < nblocks; ++b)
-      for (size_t i = 0; i < blk.families.size(); ++i)
-        STRATA_RETURN_IF_ERROR(store->Put({1, KeyOf(b), blk.families[i]}, 9, blk.bytes[i]));
-    put_s = Seconds(t0);
-    t0 = Clock::now();
-    STRATA_RETURN_IF_ERROR(store->Flush());
-    flush_s = Seconds(t0);
-    Progress(fmt::format("put {:.3f} s, flush {:.3f} s", put_s, flush_s));
-  }
-  {
-    StoreConfig rc = c;
-    rc.host.capacity_bytes = std::min<uint64_t>(c.host.capacity_bytes, 512ull << 20);
-    STRATA_ASSIGN_OR_RETURN(auto store, OpenStore(rc));
-    Progress("store get from NVMe");
-    FamilyMask all;
-    for (Family f : blk.families) all.Add(f);
-    auto t0 = Clock::now();
-    for (uint64_t b = 0; b < nblocks; ++b) {
-      const BlockKey k = KeyOf(b);
-      STRATA_ASSIGN_OR_RETURN(auto views, store->Get(1, 9, std::span(&k, 1), all));
-      std::vector<uint64_t> pins;
-      for (auto& v : views) {
-        if (!v.found() || v.served_from != Tier::kNvme)
-          return Status::Internal("bench: object not served from NVMe");
-        pins.push_back(v.pin);
-      }
-      store->Release(pins);
-    }
-    get_s = Seconds(t0);
-    uint64_t read_us = 0;
-    store->VisitCounters([&](std::string_view n, uint64_t v) {
-      if (n == "nvme_read_us") read_us = v;
-    });
-    Progress(
-        fmt::format("get {:.3f} s, of which {:.3f} s inside device reads", get_s, read_us / 1e6));
-  }
-  fs::remove_all(fs::path(dir) / "index");
-  STRATA_RETURN_IF_ERROR(raw_peer());
+  FamilyMask all;
+  for (Family f : blk.families) all.Add(f);
+
+  // Rounds alternate the peer and the store on the same segment files, and each figure is the
+  // median over the rounds: a virtual disk's speed drifts by tens of percent within a minute.
+  constexpr int kRounds = 3;
+  std::vector<double> raw_w, raw_r, flush_v, e2e_v, get_v;
   const double gb = double(bytes) / 1e9;
-  emit(FigureJson("nvme.put_flush", gb / flush_s, "GB/s", "raw_o_direct_write", gb / raw_write_s));
-  emit(FigureJson("nvme.put_end_to_end", gb / (put_s + flush_s), "GB/s", "raw_o_direct_write",
-                  gb / raw_write_s));
-  emit(FigureJson("nvme.get", gb / get_s, "GB/s", "raw_o_direct_read", gb / raw_read_s));
+  for (int round = 0; round < kRounds; ++round) {
+    {
+      // Peer: raw O_DIRECT writes and reads of the same record spans, batched like the store
+      // (one flush batch; one read batch per block), same queue depth, registered buffers.
+      STRATA_ASSIGN_OR_RETURN(auto dev, OpenSegments(c, o.device));
+      Progress(fmt::format("round {}: raw {} writes and reads, {} records", round + 1,
+                           DeviceKindName(dev->kind()), spans.size()));
+      if (round == 0)  // first writes into preallocated extents convert them: not measured
+        STRATA_RETURN_IF_ERROR(
+            RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes).status());
+      STRATA_ASSIGN_OR_RETURN(double w, RawIo(*dev, IoKind::kWrite, spans, spans.size(),
+                                              c.nvme.max_io_bytes));
+      STRATA_ASSIGN_OR_RETURN(double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(),
+                                              c.nvme.max_io_bytes));
+      raw_w.push_back(gb / w);
+      raw_r.push_back(gb / r);
+    }
+    fs::remove_all(fs::path(dir) / "index");
+    {
+      STRATA_ASSIGN_OR_RETURN(auto store, OpenStore(c));
+      // Warm-up: a running cache's arena pages have been written before.
+      for (uint64_t b = 0; b < nblocks; ++b)
+        for (size_t i = 0; i < blk.families.size(); ++i)
+          STRATA_RETURN_IF_ERROR(store->Put({2, KeyOf(b), blk.families[i]}, 9, blk.bytes[i]));
+      STRATA_RETURN_IF_ERROR(store->Delete(2));
+      auto t0 = Clock::now();
+      for (uint64_t b = 0; b < nblocks; ++b)
+        for (size_t i = 0; i < blk.families.size(); ++i)
+          STRATA_RETURN_IF_ERROR(store->Put({1, KeyOf(b), blk.families[i]}, 9, blk.bytes[i]));
+      const double put_s = Seconds(t0);
+      t0 = Clock::now();
+      STRATA_RETURN_IF_ERROR(store->Flush());
+      const double flush_s = Seconds(t0);
+      Progress(fmt::format("round {}: store put {:.3f} s, flush {:.3f} s ({:.2f} GB)", round + 1,
+                           put_s, flush_s, gb));
+      flush_v.push_back(gb / flush_s);
+      e2e_v.push_back(gb / (put_s + flush_s));
+    }
+    {
+      StoreConfig rc = c;
+      rc.host.capacity_bytes = std::min<uint64_t>(c.host.capacity_bytes, 512ull << 20);
+      STRATA_ASSIGN_OR_RETURN(auto store, OpenStore(rc));
+      auto t0 = Clock::now();
+      for (uint64_t b = 0; b < nblocks; ++b) {
+        const BlockKey k = KeyOf(b);
+        STRATA_ASSIGN_OR_RETURN(auto views, store->Get(1, 9, std::span(&k, 1), all));
+        std::vector<uint64_t> pins;
+        for (auto& v : views) {
+          if (!v.found() || v.served_from != Tier::kNvme)
+            return Status::Internal("bench: object not served from NVMe");
+          pins.push_back(v.pin);
+        }
+        store->Release(pins);
+      }
+      const double get_s = Seconds(t0);
+      uint64_t read_us = 0;
+      store->VisitCounters([&](std::string_view n, uint64_t v) {
+        if (n == "nvme_read_us") read_us = v;
+      });
+      Progress(fmt::format("round {}: store get {:.3f} s, of which {:.3f} s inside device reads",
+                           round + 1, get_s, read_us / 1e6));
+      get_v.push_back(gb / get_s);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  emit(FigureJson("nvme.put_flush", median(flush_v), "GB/s", "raw_o_direct_write", median(raw_w)));
+  emit(FigureJson("nvme.put_end_to_end", median(e2e_v), "GB/s", "raw_o_direct_write",
+                  median(raw_w)));
+  emit(FigureJson("nvme.get", median(get_v), "GB/s", "raw_o_direct_read", median(raw_r)));
   fs::remove_all(dir);
   return Status::Ok();
 }

@@ -87,7 +87,9 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
         p.rec = p.staging.data();
       }
     }
-    p.checksum = PayloadChecksum({p.rec + kRecordHeaderSize, p.stored});
+    p.checksum = p.codec == CodecKind::kNone && e.raw_checksum_known
+                     ? e.raw_checksum
+                     : PayloadChecksum({p.rec + kRecordHeaderSize, p.stored});
   }
 
   // 2. Allocate space (reclaiming segments as needed) and sequence numbers.
@@ -328,6 +330,8 @@ Status TieredStore::Recover(bool verify_payloads) {
       e->key = ie.key;
       e->fingerprint = ie.fingerprint;
       e->raw_size = ie.raw_size;
+      e->raw_checksum = ie.checksum;
+      e->raw_checksum_known = ie.codec == CodecKind::kNone;
       e->on_nvme = true;
       e->nv = NvmeLoc{ie.offset, ie.stored_size, ie.checksum, ie.sequence, ie.codec};
       e->last_access = ie.last_access;

@@ -72,8 +72,9 @@ void RunCrashCycles(DeviceKind device, int cycles) {
       auto views = (*store)->Get(k.ns, 7, std::span(&k.block, 1), FamilyMask{k.family});
       ASSERT_TRUE(views.ok());
       const ObjectView& v = (*views)[0];
-      if (must)
+      if (must) {
         ASSERT_TRUE(v.found()) << "cycle " << cycle << ": acknowledged object " << i << " lost";
+      }
       if (v.found()) {
         const auto want = testing::ObjectBytes(i);
         ASSERT_EQ(v.size, want.size()) << i;
