@@ -33,10 +33,12 @@ class MemoryDevice final : public Device {
   Status SubmitImpl(std::span<IoOp> ops) override {
     if (!base_) return Status::IoError("memory device: mmap failed");
     for (IoOp& op : ops) {
+      if (op.observer) op.observer->BeforeSubmit(op);
       if (op.kind == IoKind::kRead)
         std::memcpy(op.buf, base_ + op.offset, op.len);
       else
         std::memcpy(base_ + op.offset, op.buf, op.len);
+      if (op.observer) op.observer->OnComplete(op);
     }
     return Status::Ok();
   }
@@ -61,10 +63,13 @@ class PosixDevice final : public Device {
   Status SubmitImpl(std::span<IoOp> ops) override {
     Status first;
     for (IoOp& op : ops) {
+      if (op.observer) op.observer->BeforeSubmit(op);
       Status s = One(op);
       if (!s.ok()) {
         op.error = s.IsNoSpace() ? ENOSPC : EIO;
         if (first.ok()) first = s;
+      } else if (op.observer) {
+        op.observer->OnComplete(op);
       }
     }
     return first;

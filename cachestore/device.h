@@ -27,12 +27,27 @@ inline constexpr size_t kIoAlign = 4096;  // offset, length and buffer alignment
 
 enum class IoKind : uint8_t { kRead, kWrite };
 
+struct IoOp;
+
+// Optional per-op hooks, called on the submitting thread: BeforeSubmit just before an op is
+// handed to the device, OnComplete once it has fully and successfully completed. They let a
+// caller checksum record i while the I/O of records i+1.. is still in flight. A device may run
+// the hooks of a batch in any interleaving with its I/O; an op that fails gets no OnComplete.
+class IoObserver {
+ public:
+  virtual ~IoObserver() = default;
+  virtual void BeforeSubmit(IoOp& op) = 0;
+  virtual void OnComplete(IoOp& op) = 0;
+};
+
 struct IoOp {
   IoKind kind = IoKind::kRead;
   uint64_t offset = 0;  // device address
   std::byte* buf = nullptr;
   size_t len = 0;
   int error = 0;  // set by Submit: 0, or the errno of this op's failure
+  IoObserver* observer = nullptr;
+  uint32_t tag = 0;  // the observer's own (e.g. which record this op belongs to)
 };
 
 struct DeviceCounters {

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 #include <cstring>
 
 #include "cachestore/codec.h"
@@ -11,26 +12,57 @@
 namespace strata::cachestore {
 namespace {
 
-// Splits [offset, offset+len) of `buf` into I/Os of at most max_io bytes.
-void AddOps(std::vector<IoOp>& ops, IoKind kind, uint64_t offset, std::byte* buf, uint64_t len,
-            uint64_t max_io, size_t owner, std::vector<size_t>& op_owner) {
-  for (uint64_t done = 0; done < len; done += max_io) {
-    ops.push_back(IoOp{kind, offset + done, buf + done, size_t(std::min(max_io, len - done))});
-    op_owner.push_back(owner);
-  }
-}
+// The I/Os of a batch of records. Each record is split into I/Os of at most max_io bytes;
+// `before(r)` runs just before the first I/O of record r is submitted and `done(r)` once all of
+// its I/Os have completed, both on the submitting thread, so per-record CPU work (checksums,
+// headers, decoding) overlaps the transfer of the records around it.
+class RecordBatch final : public IoObserver {
+ public:
+  using Hook = std::function<void(size_t record)>;
+  RecordBatch(size_t records, Hook before, Hook done)
+      : started_(records, false), remaining_(records, 0), before_(std::move(before)),
+        done_(std::move(done)) {}
 
-// Submits `ops` (if any) and adds the wall time spent to `micros`.
-Status TimedSubmit(Device& dev, std::vector<IoOp>& ops, std::atomic<uint64_t>& micros) {
-  if (ops.empty()) return Status::Ok();
-  const auto t0 = std::chrono::steady_clock::now();
-  Status s = dev.Submit(ops);
-  micros.fetch_add(uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - t0)
-                                .count()),
-                   std::memory_order_relaxed);
-  return s;
-}
+  void Add(IoKind kind, uint64_t offset, std::byte* buf, uint64_t len, uint64_t max_io,
+           size_t record) {
+    for (uint64_t d = 0; d < len; d += max_io) {
+      IoOp op{kind, offset + d, buf + d, size_t(std::min(max_io, len - d))};
+      op.observer = this;
+      op.tag = uint32_t(record);
+      ops_.push_back(op);
+      ++remaining_[record];
+    }
+  }
+
+  // Submits every I/O (timing it into `micros`); afterwards Complete(r) tells whether all of
+  // record r's I/Os succeeded.
+  Status Submit(Device& dev, std::atomic<uint64_t>& micros) {
+    if (ops_.empty()) return Status::Ok();
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = dev.Submit(ops_);
+    micros.fetch_add(uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - t0)
+                                  .count()),
+                     std::memory_order_relaxed);
+    return s;
+  }
+  bool Complete(size_t record) const { return started_[record] && remaining_[record] == 0; }
+
+  void BeforeSubmit(IoOp& op) override {
+    if (started_[op.tag]) return;
+    started_[op.tag] = true;
+    if (before_) before_(op.tag);
+  }
+  void OnComplete(IoOp& op) override {
+    if (--remaining_[op.tag] == 0 && done_) done_(op.tag);
+  }
+
+ private:
+  std::vector<IoOp> ops_;
+  std::vector<bool> started_;
+  std::vector<uint32_t> remaining_;
+  Hook before_, done_;
+};
 
 Status CheckHeader(const RecordHeader& h, const ObjectKey& key, uint64_t fingerprint,
                    uint64_t sequence, uint64_t raw_size, uint64_t stored_size, CodecKind codec,
@@ -87,9 +119,6 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
         p.rec = p.staging.data();
       }
     }
-    p.checksum = p.codec == CodecKind::kNone && e.raw_checksum_known
-                     ? e.raw_checksum
-                     : PayloadChecksum({p.rec + kRecordHeaderSize, p.stored});
   }
 
   // 2. Allocate space (reclaiming segments as needed) and sequence numbers.
@@ -114,31 +143,32 @@ Status TieredStore::WriteRecords(std::unique_lock<std::mutex>& lk,
   }
   lk.unlock();
 
-  // 3. Headers and I/O.
-  std::vector<IoOp> ops;
-  std::vector<size_t> op_owner;
-  for (size_t i = 0; i < pend.size(); ++i) {
-    Pending& p = pend[i];
-    if (!p.allocated) continue;
-    RecordHeader h;
-    h.key = p.e->key;
-    h.codec = p.codec;
-    h.fingerprint = p.e->fingerprint;
-    h.sequence = p.sequence;
-    h.raw_size = p.e->raw_size;
-    h.stored_size = p.stored;
-    h.payload_checksum = p.checksum;
-    EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
-    AddOps(ops, IoKind::kWrite, p.offset, p.rec, RecordSpan(p.stored), config_.nvme.max_io_bytes, i,
-           op_owner);
-  }
-  Status io = TimedSubmit(*device_, ops, counters_.nvme_write_us);
-  for (size_t j = 0; j < ops.size(); ++j)
-    if (ops[j].error && pend[op_owner[j]].st.ok())
-      pend[op_owner[j]].st = io.ok() ? Status::IoError("write failed") : io;
-  if (!io.ok())
-    for (Pending& p : pend)
-      if (p.st.ok() && ops.empty()) p.st = io;
+  // 3. I/O. Each record's checksum and header are made just before its first I/O goes out,
+  // while earlier records are still in flight.
+  RecordBatch io_batch(
+      pend.size(),
+      [&](size_t i) {
+        Pending& p = pend[i];
+        p.checksum = PayloadChecksum({p.rec + kRecordHeaderSize, p.stored});
+        RecordHeader h;
+        h.key = p.e->key;
+        h.codec = p.codec;
+        h.fingerprint = p.e->fingerprint;
+        h.sequence = p.sequence;
+        h.raw_size = p.e->raw_size;
+        h.stored_size = p.stored;
+        h.payload_checksum = p.checksum;
+        EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
+      },
+      nullptr);
+  for (size_t i = 0; i < pend.size(); ++i)
+    if (pend[i].allocated)
+      io_batch.Add(IoKind::kWrite, pend[i].offset, pend[i].rec, RecordSpan(pend[i].stored),
+                   config_.nvme.max_io_bytes, i);
+  Status io = io_batch.Submit(*device_, counters_.nvme_write_us);
+  for (size_t i = 0; i < pend.size(); ++i)
+    if (pend[i].allocated && pend[i].st.ok() && !io_batch.Complete(i))
+      pend[i].st = io.ok() ? Status::IoError("write failed") : io;
 
   // 4. Publish: index entries first; only records the index accepted become visible.
   lk.lock();
@@ -205,36 +235,14 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
     pend.push_back(Pending{e, e->nv, arena_->base() + e->ext.offset, nullptr, {}});
   lk.unlock();
 
-  std::vector<IoOp> ops;
-  std::vector<size_t> op_owner;
-  for (size_t i = 0; i < pend.size(); ++i) {
-    Pending& p = pend[i];
-    const uint64_t span = p.nv.span();
-    if (p.nv.codec == CodecKind::kNone) {
-      p.rec = p.host;  // straight into the arena
-    } else {
-      p.staging = AlignedBuffer(span);
-      p.rec = p.staging.data();
-      if (!p.rec) {
-        results[i] = Status::ResourceExhausted("staging buffer");
-        continue;
-      }
-    }
-    AddOps(ops, IoKind::kRead, p.nv.offset, p.rec, span, config_.nvme.max_io_bytes, i, op_owner);
-  }
-  Status io = TimedSubmit(*device_, ops, counters_.nvme_read_us);
-  for (size_t j = 0; j < ops.size(); ++j)
-    if (ops[j].error && results[op_owner[j]].ok())
-      results[op_owner[j]] = Status::IoError("read failed: " + io.ToString());
-
-  for (size_t i = 0; i < pend.size(); ++i) {
-    if (!results[i].ok()) continue;
+  // Each record is verified (and decoded) as soon as its own I/Os complete.
+  RecordBatch io_batch(pend.size(), nullptr, [&](size_t i) {
     Pending& p = pend[i];
     auto h =
         DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(p.rec, kRecordHeaderSize));
     if (!h.ok()) {
       results[i] = Status::Corruption("record header: " + h.status().message());
-      continue;
+      return;
     }
     Status s = CheckHeader(*h, p.e->key, p.e->fingerprint, p.nv.sequence, p.e->raw_size,
                            p.nv.stored_size, p.nv.codec, p.nv.checksum);
@@ -248,7 +256,26 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
       counters_.nvme_records_read.fetch_add(1, std::memory_order_relaxed);
       counters_.nvme_bytes_read.fetch_add(p.nv.span(), std::memory_order_relaxed);
     }
+  });
+  for (size_t i = 0; i < pend.size(); ++i) {
+    Pending& p = pend[i];
+    const uint64_t span = p.nv.span();
+    if (p.nv.codec == CodecKind::kNone) {
+      p.rec = p.host;  // straight into the arena
+    } else {
+      p.staging = AlignedBuffer(span);
+      p.rec = p.staging.data();
+      if (!p.rec) {
+        results[i] = Status::ResourceExhausted("staging buffer");
+        continue;
+      }
+    }
+    io_batch.Add(IoKind::kRead, p.nv.offset, p.rec, span, config_.nvme.max_io_bytes, i);
   }
+  Status io = io_batch.Submit(*device_, counters_.nvme_read_us);
+  for (size_t i = 0; i < pend.size(); ++i)
+    if (results[i].ok() && !io_batch.Complete(i))
+      results[i] = Status::IoError("read failed: " + (io.ok() ? std::string("I/O error") : io.ToString()));
   lk.lock();
 }
 
@@ -289,9 +316,8 @@ Status TieredStore::Recover(bool verify_payloads) {
   for (size_t base = 0; base < entries.size(); base += kChunk) {
     const size_t n = std::min(kChunk, entries.size() - base);
     std::vector<AlignedBuffer> bufs(n);
-    std::vector<IoOp> ops;
-    std::vector<size_t> op_owner;
     std::vector<Status> st(n);
+    RecordBatch io_batch(n, nullptr, nullptr);
     for (size_t i = 0; i < n; ++i) {
       const IndexEntry& ie = entries[base + i];
       const uint64_t span = RecordSpan(ie.stored_size);
@@ -303,12 +329,12 @@ Status TieredStore::Recover(bool verify_payloads) {
       }
       const uint64_t len = verify_payloads ? span : kRecordAlign;
       bufs[i] = AlignedBuffer(len);
-      AddOps(ops, IoKind::kRead, ie.offset, bufs[i].data(), len, config_.nvme.max_io_bytes, i,
-             op_owner);
+      io_batch.Add(IoKind::kRead, ie.offset, bufs[i].data(), len, config_.nvme.max_io_bytes, i);
     }
-    Status io = ops.empty() ? Status::Ok() : device_->Submit(ops);
-    for (size_t j = 0; j < ops.size(); ++j)
-      if (ops[j].error) st[op_owner[j]] = io;
+    std::atomic<uint64_t> unused_us{0};
+    Status io = io_batch.Submit(*device_, unused_us);
+    for (size_t i = 0; i < n; ++i)
+      if (st[i].ok() && !io_batch.Complete(i)) st[i] = io.ok() ? Status::IoError("read failed") : io;
     for (size_t i = 0; i < n; ++i) {
       const IndexEntry& ie = entries[base + i];
       if (st[i].ok()) {
@@ -330,8 +356,6 @@ Status TieredStore::Recover(bool verify_payloads) {
       e->key = ie.key;
       e->fingerprint = ie.fingerprint;
       e->raw_size = ie.raw_size;
-      e->raw_checksum = ie.checksum;
-      e->raw_checksum_known = ie.codec == CodecKind::kNone;
       e->on_nvme = true;
       e->nv = NvmeLoc{ie.offset, ie.stored_size, ie.checksum, ie.sequence, ie.codec};
       e->last_access = ie.last_access;

@@ -1,9 +1,6 @@
 #include "cachestore/record.h"
 
-#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
-
-#include <algorithm>
 
 #include <cstring>
 
@@ -25,18 +22,6 @@ T Load(const std::byte* p) {
 
 uint64_t PayloadChecksum(std::span<const std::byte> payload) {
   return XXH3_64bits(payload.data(), payload.size());
-}
-
-uint64_t CopyWithChecksum(std::byte* dst, std::span<const std::byte> src) {
-  constexpr size_t kChunk = 64 << 10;  // fits L2 alongside the source chunk
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  for (size_t off = 0; off < src.size(); off += kChunk) {
-    const size_t n = std::min(kChunk, src.size() - off);
-    std::memcpy(dst + off, src.data() + off, n);
-    XXH3_64bits_update(&st, dst + off, n);
-  }
-  return XXH3_64bits_digest(&st);
 }
 
 void EncodeRecordHeader(const RecordHeader& h, std::span<std::byte, kRecordHeaderSize> out) {

@@ -55,10 +55,6 @@ inline uint64_t RecordSpan(uint64_t stored_size) {
 
 uint64_t PayloadChecksum(std::span<const std::byte> payload);
 
-// Copies `src` to `dst` and returns PayloadChecksum(src), hashing each chunk while it is still
-// in cache: the checksum of a raw record costs almost nothing on the put path this way.
-uint64_t CopyWithChecksum(std::byte* dst, std::span<const std::byte> src);
-
 void EncodeRecordHeader(const RecordHeader& h, std::span<std::byte, kRecordHeaderSize> out);
 
 // NotFound if the bytes are not a record header at all (wrong magic, e.g. never written);

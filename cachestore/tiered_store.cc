@@ -287,7 +287,7 @@ Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,
   STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need));
   lk.unlock();
   std::byte* dst = arena_->base() + ext.offset;
-  const uint64_t checksum = CopyWithChecksum(dst + kRecordHeaderSize, bytes);
+  std::memcpy(dst + kRecordHeaderSize, bytes.data(), bytes.size());
   std::memset(dst + kRecordHeaderSize + bytes.size(), 0, need - kRecordHeaderSize - bytes.size());
   lk.lock();
 
@@ -296,8 +296,6 @@ Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,
   e->key = key;
   e->fingerprint = fingerprint;
   e->raw_size = bytes.size();
-  e->raw_checksum = checksum;
-  e->raw_checksum_known = true;
   e->resident = true;
   e->ext = ext;
   e->dirty = true;

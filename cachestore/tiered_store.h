@@ -80,8 +80,6 @@ class TieredStore final : public Store {
     ObjectKey key;
     uint64_t fingerprint = 0;
     uint64_t raw_size = 0;
-    uint64_t raw_checksum = 0;  // PayloadChecksum of the raw payload, when raw_checksum_known
-    bool raw_checksum_known = false;
     // host tier
     bool resident = false;  // ext holds the payload
     Extent ext;             // valid while resident or loading

@@ -125,6 +125,7 @@ class UringDevice final : public Device {
 
   void Prep(Ring& r, io_uring_sqe* sqe, Inflight& f) {
     IoOp& op = *f.op;
+    if (f.done == 0 && op.observer) op.observer->BeforeSubmit(op);
     const int fd = fds_[op.offset / segment_bytes()];
     const uint64_t off = op.offset % segment_bytes() + f.done;
     std::byte* buf = op.buf + f.done;
@@ -192,7 +193,10 @@ class UringDevice final : public Device {
             first = Status::IoError("short transfer at " + std::to_string(f->op->offset));
         } else {
           f->done += size_t(res);
-          if (f->done < f->op->len) resubmit.push_back(f);
+          if (f->done < f->op->len)
+            resubmit.push_back(f);
+          else if (f->op->observer)
+            f->op->observer->OnComplete(*f->op);
         }
       }
       io_uring_cq_advance(&r.ring, seen);
