@@ -18,6 +18,7 @@
 #include "cachestore/codec.h"
 #include "cachestore/device.h"
 #include "cachestore/fsck.h"
+#include "cachestore/host_arena.h"
 #include "cachestore/record.h"
 
 extern char** environ;
@@ -89,15 +90,17 @@ Result<double> RawIo(cachestore::Device& dev, IoKind kind, const std::vector<uin
   uint64_t largest = 0;
   for (uint64_t s : spans) largest = std::max(largest, s);
   const uint64_t cap = std::max<uint64_t>(largest, 256ull << 20);
-  static AlignedBuffer buf;
-  if (buf.size() < cap) {
-    buf = AlignedBuffer(cap);
-    FillPseudoRandom(buf.data(), buf.size(), 7);
+  // The same kind of memory the store reads into and writes from: a prefaulted memfd arena.
+  static std::unique_ptr<cachestore::HostArena> arena;
+  if (!arena || arena->capacity() < cap) {
+    STRATA_ASSIGN_OR_RETURN(arena, cachestore::HostArena::Create(cap, /*prefault=*/true));
+    FillPseudoRandom(arena->base(), arena->capacity(), 7);
   }
+  const std::span<std::byte> buf = arena->region();
   // The peer gets the same advantage the store has: registered (fixed) buffers.
   static const cachestore::Device* registered_with = nullptr;
   if (registered_with != &dev) {
-    dev.RegisterMemory(buf.span());
+    dev.RegisterMemory(buf);
     registered_with = &dev;
   }
   const auto t0 = Clock::now();
