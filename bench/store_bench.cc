@@ -5,13 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <random>
-#include <algorithm>
 #include <unordered_map>
 
 #include "bench/v4_payload.h"
@@ -293,10 +293,10 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
       if (round == 0)  // first writes into preallocated extents convert them: not measured
         STRATA_RETURN_IF_ERROR(
             RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes).status());
-      STRATA_ASSIGN_OR_RETURN(double w, RawIo(*dev, IoKind::kWrite, spans, spans.size(),
-                                              c.nvme.max_io_bytes));
-      STRATA_ASSIGN_OR_RETURN(double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(),
-                                              c.nvme.max_io_bytes));
+      STRATA_ASSIGN_OR_RETURN(
+          double w, RawIo(*dev, IoKind::kWrite, spans, spans.size(), c.nvme.max_io_bytes));
+      STRATA_ASSIGN_OR_RETURN(
+          double r, RawIo(*dev, IoKind::kRead, spans, blk.families.size(), c.nvme.max_io_bytes));
       raw_w.push_back(gb / w);
       raw_r.push_back(gb / r);
     }

@@ -1,9 +1,10 @@
 // The tiered store's NVMe half: writing records, loading them, recovery and segment reclaim.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cstring>
+#include <functional>
 
 #include "cachestore/codec.h"
 #include "cachestore/record.h"
@@ -20,7 +21,9 @@ class RecordBatch final : public IoObserver {
  public:
   using Hook = std::function<void(size_t record)>;
   RecordBatch(size_t records, Hook before, Hook done)
-      : started_(records, false), remaining_(records, 0), before_(std::move(before)),
+      : started_(records, false),
+        remaining_(records, 0),
+        before_(std::move(before)),
         done_(std::move(done)) {}
 
   void Add(IoKind kind, uint64_t offset, std::byte* buf, uint64_t len, uint64_t max_io,
@@ -275,7 +278,8 @@ void TieredStore::LoadRecords(std::unique_lock<std::mutex>& lk, const std::vecto
   Status io = io_batch.Submit(*device_, counters_.nvme_read_us);
   for (size_t i = 0; i < pend.size(); ++i)
     if (results[i].ok() && !io_batch.Complete(i))
-      results[i] = Status::IoError("read failed: " + (io.ok() ? std::string("I/O error") : io.ToString()));
+      results[i] =
+          Status::IoError("read failed: " + (io.ok() ? std::string("I/O error") : io.ToString()));
   lk.lock();
 }
 
@@ -283,12 +287,86 @@ Status TieredStore::ReclaimSegment() {
   auto victim = log_->PickVictim();
   if (!victim) return Status::NoSpace("NVMe tier full: every segment is active or in use");
   std::vector<Entry*> members(seg_members_[*victim].begin(), seg_members_[*victim].end());
-  std::vector<ObjectKey> deletes;
+
+  // Records read since they were last written move to another segment (the reserve if need
+  // be), byte for byte: header and payload are unchanged, so the copy verifies like the
+  // original. Their read count starts again, so a record moves again only if it is read again.
+  // This runs under the store's mutex: reclaim is rare and the moves are bounded.
+  struct Move {
+    Entry* e;
+    uint64_t to;
+  };
+  std::vector<Move> moves;
+  uint64_t budget = log_->segment_bytes() / 2, total = 0;
   for (Entry* e : members) {
+    const uint64_t span = e->nv.span();
+    if (e->hits == 0 || e->doomed || e->writing || span > budget) continue;
+    auto to = log_->Allocate(span, /*use_reserve=*/true);
+    if (!to) break;
+    moves.push_back({e, *to});
+    budget -= span;
+    total += span;
+  }
+  std::vector<bool> moved(moves.size(), false);
+  if (!moves.empty()) {
+    AlignedBuffer buf(total);
+    std::vector<uint64_t> at(moves.size());
+    RecordBatch reads(moves.size(), nullptr, nullptr), writes(moves.size(), nullptr, nullptr);
+    uint64_t off = 0;
+    for (size_t i = 0; i < moves.size(); ++i) {
+      at[i] = off;
+      reads.Add(IoKind::kRead, moves[i].e->nv.offset, buf.data() + off, moves[i].e->nv.span(),
+                config_.nvme.max_io_bytes, i);
+      writes.Add(IoKind::kWrite, moves[i].to, buf.data() + off, moves[i].e->nv.span(),
+                 config_.nvme.max_io_bytes, i);
+      off += moves[i].e->nv.span();
+    }
+    if (buf.data()) {
+      (void)reads.Submit(*device_, counters_.nvme_read_us);
+      (void)writes.Submit(*device_, counters_.nvme_write_us);
+    }
+    // Durable at the new place before the old one can be overwritten.
+    const bool synced = buf.data() && device_->Sync().ok();
+    std::vector<IndexEntry> puts;
+    for (size_t i = 0; i < moves.size(); ++i) {
+      Entry* e = moves[i].e;
+      moved[i] = synced && reads.Complete(i) && writes.Complete(i);
+      if (!moved[i]) continue;
+      IndexEntry ie;
+      ie.key = e->key;
+      ie.codec = e->nv.codec;
+      ie.fingerprint = e->fingerprint;
+      ie.sequence = e->nv.sequence;
+      ie.offset = moves[i].to;
+      ie.raw_size = e->raw_size;
+      ie.stored_size = e->nv.stored_size;
+      ie.checksum = e->nv.checksum;
+      ie.last_access = e->last_access;
+      puts.push_back(ie);
+    }
+    if (!puts.empty() && !(index_->Put(puts).ok() && index_->Sync().ok()))
+      std::fill(moved.begin(), moved.end(), false);
+    for (size_t i = 0; i < moves.size(); ++i) {
+      Entry* e = moves[i].e;
+      if (!moved[i]) {
+        log_->Release(moves[i].to, e->nv.span());
+        continue;
+      }
+      log_->Release(e->nv.offset, e->nv.span());
+      seg_members_[*victim].erase(e);
+      e->nv.offset = moves[i].to;
+      seg_members_[log_->SegmentOf(e->nv.offset)].insert(e);
+      e->hits = 0;
+      counters_.records_relocated.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  std::vector<ObjectKey> deletes;
+  for (Entry* e : std::vector<Entry*>(seg_members_[*victim].begin(), seg_members_[*victim].end())) {
     const bool hot = e->hits > 0;
     DropNvmeCopy(*e, &deletes);
     if (e->resident && hot && !e->doomed) {
-      // Hot and in DRAM: rewritten to NVMe at the next flush or eviction.
+      // Hot, in DRAM, and no room left to move it: rewritten at the next flush or eviction.
       e->dirty = true;
       counters_.records_relocated.fetch_add(1, std::memory_order_relaxed);
     } else {
@@ -334,7 +412,8 @@ Status TieredStore::Recover(bool verify_payloads) {
     std::atomic<uint64_t> unused_us{0};
     Status io = io_batch.Submit(*device_, unused_us);
     for (size_t i = 0; i < n; ++i)
-      if (st[i].ok() && !io_batch.Complete(i)) st[i] = io.ok() ? Status::IoError("read failed") : io;
+      if (st[i].ok() && !io_batch.Complete(i))
+        st[i] = io.ok() ? Status::IoError("read failed") : io;
     for (size_t i = 0; i < n; ++i) {
       const IndexEntry& ie = entries[base + i];
       if (st[i].ok()) {

@@ -5,7 +5,7 @@
 namespace strata::cachestore {
 
 SegmentLog::SegmentLog(uint64_t segment_bytes, uint32_t segment_count)
-    : segment_bytes_(segment_bytes), segs_(segment_count) {}
+    : segment_bytes_(segment_bytes), segs_(segment_count), reserve_(segment_count >= 4 ? 1 : 0) {}
 
 void SegmentLog::AddLive(uint64_t offset, uint64_t span) {
   Seg& s = segs_[SegmentOf(offset)];
@@ -27,14 +27,15 @@ void SegmentLog::FinishRecovery() {
   active_.reset();
 }
 
-std::optional<uint64_t> SegmentLog::Allocate(uint64_t span) {
+std::optional<uint64_t> SegmentLog::Allocate(uint64_t span, bool use_reserve) {
   if (span > segment_bytes_) return std::nullopt;
   if (active_ && segs_[*active_].write_ptr + span > segment_bytes_) {
-    segs_[*active_].state = State::kSealed;
+    segs_[*active_].state = State::kSealed;  // full: it becomes a reclaim candidate
     segs_[*active_].sealed_at = ++seal_counter_;
     active_.reset();
   }
   if (!active_) {
+    if (!use_reserve && free_segments() <= reserve_) return std::nullopt;
     for (uint32_t i = 0; i < segs_.size(); ++i) {
       if (segs_[i].state == State::kFree) {
         segs_[i].state = State::kActive;

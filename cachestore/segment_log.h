@@ -21,8 +21,10 @@ class SegmentLog {
   void FinishRecovery();
 
   // Space for a record of `span` bytes (a multiple of 4 KiB, <= segment size) in the active
-  // segment, opening a free segment when it is full. nullopt when no free segment is left.
-  std::optional<uint64_t> Allocate(uint64_t span);
+  // segment, opening a free segment when it is full. nullopt when no free segment is left. With
+  // four or more segments, one free segment is held in reserve for records that reclaim moves
+  // (use_reserve), so that reclaiming never needs the space it is about to free.
+  std::optional<uint64_t> Allocate(uint64_t span, bool use_reserve = false);
   // A record at `offset` is no longer live.
   void Release(uint64_t offset, uint64_t span);
 
@@ -56,6 +58,7 @@ class SegmentLog {
   std::optional<uint32_t> active_;
   uint64_t seal_counter_ = 0;
   uint64_t live_bytes_ = 0;
+  uint32_t reserve_ = 0;
 };
 
 }  // namespace strata::cachestore

@@ -84,7 +84,7 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   device_->RegisterMemory(arena_->region());
   log_ = std::make_unique<SegmentLog>(nv.segment_bytes, segment_count);
   seg_members_.resize(segment_count);
-  return Recover(options.verify_payloads_on_open);
+  return Recover(options.verify_payloads_on_open || nv.verify_payloads_on_open);
 }
 
 // --- lookups ---------------------------------------------------------------------------------

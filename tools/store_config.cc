@@ -88,6 +88,12 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     if (!io.ok()) return ctx(io.status());
     c.nvme.max_io_bytes = uint32_t(*io);
     if (n->contains("queue_depth")) c.nvme.queue_depth = (*n)["queue_depth"].get<uint32_t>();
+    if (n->contains("verify_on_open")) {
+      const std::string v = (*n)["verify_on_open"].get<std::string>();
+      if (v != "headers" && v != "payloads")
+        return Status::InvalidArgument(name + ": verify_on_open must be headers or payloads");
+      c.nvme.verify_payloads_on_open = v == "payloads";
+    }
     if (n->contains("device")) {
       auto d = ParseDevice((*n)["device"].get<std::string>());
       if (!d.ok()) return ctx(d.status());

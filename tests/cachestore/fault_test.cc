@@ -167,6 +167,18 @@ TEST_P(DiskFaultTest, CorruptPayloadIsAMissCountedAndRemoved) {
   EXPECT_EQ(Counter(**s, "recovered_records"), 3u) << "the removal was persisted";
 }
 
+TEST_P(DiskFaultTest, PayloadVerificationAtOpenDropsCorruptRecords) {
+  ASSERT_TRUE(CorruptOnDisk(cfg_.nvme.data_dir, Bytes(1, 50000), 2000));
+  cfg_.nvme.verify_payloads_on_open = true;
+  auto s = OpenStore(cfg_);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(Counter(**s, "recovered_records"), 3u);
+  EXPECT_EQ(Counter(**s, "recovery_dropped"), 1u);
+  BlockKey k = K(1);
+  EXPECT_EQ((*s)->Lookup(kNs, kFp, std::span(&k, 1), FamilyMask{Family::kCsa})->hit_blocks, 0u)
+      << "not even listed";
+}
+
 TEST_P(DiskFaultTest, FsckFindsCorruptionAndRepairRemovesIt) {
   ASSERT_TRUE(CorruptOnDisk(cfg_.nvme.data_dir, Bytes(2, 50000), 7));
   cachestore::FsckOptions fo;

@@ -35,6 +35,17 @@ TEST(SegmentLogTest, FullLogNeedsReclaimOfLeastLiveSegment) {
   EXPECT_EQ(log.live_bytes(), kSeg + 4096);
 }
 
+TEST(SegmentLogTest, OneSegmentIsHeldInReserveForMovedRecords) {
+  SegmentLog log(kSeg, 4);
+  ASSERT_TRUE(log.Allocate(kSeg));
+  ASSERT_TRUE(log.Allocate(kSeg));
+  ASSERT_TRUE(log.Allocate(kSeg));
+  EXPECT_EQ(log.free_segments(), 1u);
+  EXPECT_FALSE(log.Allocate(4096).has_value()) << "the last free segment is the reserve";
+  EXPECT_EQ(*log.Allocate(4096, /*use_reserve=*/true), 3 * kSeg);
+  EXPECT_EQ(*log.Allocate(4096), 3 * kSeg + 4096) << "the active segment takes anything";
+}
+
 TEST(SegmentLogTest, RecoverySealsSegmentsWithLiveRecords) {
   SegmentLog log(kSeg, 3);
   log.AddLive(kSeg + 4096, 8192);

@@ -233,6 +233,35 @@ TEST_P(StoreTest, FullNvmeTierReclaimsSegmentsAndKeepsWhatIsHot) {
   EXPECT_LE(st.nvme_used, st.nvme_capacity);
 }
 
+TEST_P(StoreTest, ReclaimMovesRecordsThatAreReadAndDropsTheRest) {
+  auto s = Open();
+  // H and two fillers share the first segment; replacing the fillers leaves H alone there, so
+  // that segment is the least live and the first one reclaimed.
+  ASSERT_TRUE(s->Put({kNs, K(1000), Family::kCsa}, kFp, Bytes(1000, 100000)).ok());
+  ASSERT_TRUE(s->Put({kNs, K(1001), Family::kCsa}, kFp, Bytes(1001, 300000)).ok());
+  ASSERT_TRUE(s->Put({kNs, K(1002), Family::kCsa}, kFp, Bytes(1002, 300000)).ok());
+  ASSERT_TRUE(s->Flush().ok());
+  ASSERT_TRUE(GetOne(*s, K(1000), Family::kCsa).bytes);  // H is read: hot
+  ASSERT_TRUE(s->Put({kNs, K(1001), Family::kCsa}, kFp, Bytes(1003, 300000)).ok());
+  ASSERT_TRUE(s->Put({kNs, K(1002), Family::kCsa}, kFp, Bytes(1004, 300000)).ok());
+  for (int i = 0; i < 150; ++i) {  // 45 MB through a 16 MiB NVMe tier and a 4 MiB host tier
+    ASSERT_TRUE(s->Put({kNs, K(i), Family::kCsa}, kFp, Bytes(i, 300000)).ok()) << i;
+    if (i % 10 == 9) ASSERT_TRUE(s->Flush().ok());
+  }
+  EXPECT_GT(Counter(*s, "segments_reclaimed"), 10u);
+  EXPECT_GE(Counter(*s, "records_relocated"), 1u);
+  EXPECT_GT(Counter(*s, "records_dropped_by_reclaim"), 0u);
+  EXPECT_FALSE(GetOne(*s, K(0), Family::kCsa).bytes) << "cold records are dropped";
+  Got hot = GetOne(*s, K(1000), Family::kCsa);
+  ASSERT_TRUE(hot.bytes) << "the hot record was lost";
+  EXPECT_EQ(*hot.bytes, Bytes(1000, 100000));
+  EXPECT_EQ(hot.tier, Tier::kNvme) << "long evicted from DRAM: served from its moved record";
+  s.reset();
+  if (!Persistent()) return;
+  auto again = Open();  // the moved record is indexed at its new place
+  EXPECT_EQ(*GetOne(*again, K(1000), Family::kCsa).bytes, Bytes(1000, 100000));
+}
+
 TEST_P(StoreTest, ReopenWithOtherGeometryIsAClearError) {
   { auto s = Open(); }
   StoreConfig other = cfg_;

@@ -41,6 +41,10 @@ TEST(StoreConfigTest, BadConfigsAreClearErrors) {
   EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "device": "floppy"}})").message().find("floppy"),
             std::string::npos);
   EXPECT_TRUE(ParseStoreConfig(R"({"host": {"capacity": "8MiB"}})", "t").ok());
+  EXPECT_FALSE(
+      ParseStoreConfig(R"({"nvme": {"data_dir": "d", "verify_on_open": "yes"}})", "t").ok());
+  EXPECT_TRUE(ParseStoreConfig(R"({"nvme": {"data_dir": "d", "verify_on_open": "payloads"}})", "t")
+                  ->nvme.verify_payloads_on_open);
 }
 
 }  // namespace
