@@ -98,6 +98,9 @@ struct NvmeTierConfig {
   DeviceKind device = DeviceKind::kAuto;
   uint32_t queue_depth = 32;         // I/Os in flight per submitting thread
   uint32_t max_io_bytes = 1u << 20;  // large records are split into I/Os of this size
+  // At open, read every record whole and drop those whose payload checksum fails (default: read
+  // only headers; payloads are verified on every read anyway, so a bad one is never served).
+  bool verify_payloads_on_open = false;
 };
 
 struct StoreConfig {
