@@ -10,15 +10,22 @@ namespace {
 
 using nlohmann::json;
 
-// The first of `names` present in `j`, as an int; NotFound naming them all if none is.
-Result<int> IntField(const json& j, std::initializer_list<const char*> names, bool required,
-                     int fallback, const std::string& ctx) {
+// The first of `names` present in `j`; `fallback` when none is and the field is optional.
+template <typename T>
+Result<T> Field(const json& j, std::initializer_list<const char*> names, bool required, T fallback,
+                const std::string& ctx) {
   for (const char* n : names) {
     auto it = j.find(n);
     if (it == j.end() || it->is_null()) continue;
-    if (!it->is_number_integer())
-      return Status::InvalidArgument(ctx + ": field '" + n + "' must be an integer");
-    return int(it->get<int64_t>());
+    if constexpr (std::is_integral_v<T>) {
+      if (!it->is_number_integer())
+        return Status::InvalidArgument(ctx + ": field '" + n + "' must be an integer");
+      return T(it->template get<int64_t>());
+    } else {
+      if (!it->is_number())
+        return Status::InvalidArgument(ctx + ": field '" + n + "' must be a number");
+      return T(it->template get<double>());
+    }
   }
   if (!required) return fallback;
   std::string list;
@@ -26,29 +33,61 @@ Result<int> IntField(const json& j, std::initializer_list<const char*> names, bo
   return Status::InvalidArgument(ctx + ": missing field " + list);
 }
 
-}  // namespace
-
-Result<ModelShape> ParseModelShape(std::string_view json_text, std::string name) {
+Result<ModelConfig> ParseUnchecked(std::string_view json_text, std::string name) {
   json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return Status::InvalidArgument(name + ": not a JSON object");
-  ModelShape s;
+  ModelConfig m;
+  ModelShape& s = m.shape;
   s.name = name;
   const std::string& c = name;
-  STRATA_ASSIGN_OR_RETURN(s.vocab_size, IntField(j, {"vocab_size"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.dim, IntField(j, {"dim", "hidden_size"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.n_layers, IntField(j, {"n_layers", "num_hidden_layers"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.n_mtp_layers,
-                          IntField(j, {"n_mtp_layers", "num_nextn_predict_layers"}, false, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.n_heads, IntField(j, {"n_heads", "num_attention_heads"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.head_dim, IntField(j, {"head_dim"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.rope_head_dim,
-                          IntField(j, {"rope_head_dim", "qk_rope_head_dim"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.window_size,
-                          IntField(j, {"window_size", "sliding_window"}, true, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.index_n_heads, IntField(j, {"index_n_heads"}, false, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.index_head_dim, IntField(j, {"index_head_dim"}, false, 0, c));
-  STRATA_ASSIGN_OR_RETURN(s.index_topk, IntField(j, {"index_topk"}, false, 0, c));
+#define STRATA_FIELD(dst, type, req, def, ...) \
+  STRATA_ASSIGN_OR_RETURN(dst, Field<type>(j, {__VA_ARGS__}, req, def, c))
+  STRATA_FIELD(s.vocab_size, int, true, 0, "vocab_size");
+  STRATA_FIELD(s.dim, int, true, 0, "dim", "hidden_size");
+  STRATA_FIELD(s.n_layers, int, true, 0, "n_layers", "num_hidden_layers");
+  STRATA_FIELD(s.n_mtp_layers, int, false, 0, "n_mtp_layers", "num_nextn_predict_layers");
+  STRATA_FIELD(s.n_heads, int, true, 0, "n_heads", "num_attention_heads");
+  STRATA_FIELD(s.head_dim, int, true, 0, "head_dim");
+  STRATA_FIELD(s.rope_head_dim, int, true, 0, "rope_head_dim", "qk_rope_head_dim");
+  STRATA_FIELD(s.window_size, int, true, 0, "window_size", "sliding_window");
+  STRATA_FIELD(s.index_n_heads, int, false, 0, "index_n_heads");
+  STRATA_FIELD(s.index_head_dim, int, false, 0, "index_head_dim");
+  STRATA_FIELD(s.index_topk, int, false, 0, "index_topk");
+  STRATA_FIELD(m.max_seq_len, int, false, 0, "max_seq_len", "max_position_embeddings");
+  STRATA_FIELD(m.moe_inter_dim, int, true, 0, "moe_inter_dim", "moe_intermediate_size");
+  STRATA_FIELD(m.n_hash_layers, int, false, 0, "n_hash_layers", "num_hash_layers");
+  STRATA_FIELD(m.n_routed_experts, int, true, 0, "n_routed_experts");
+  STRATA_FIELD(m.n_shared_experts, int, false, 0, "n_shared_experts");
+  STRATA_FIELD(m.n_activated_experts, int, true, 0, "n_activated_experts", "num_experts_per_tok");
+  STRATA_FIELD(m.route_scale, double, false, 1.0, "route_scale", "routed_scaling_factor");
+  STRATA_FIELD(m.swiglu_limit, double, false, 0.0, "swiglu_limit");
+  STRATA_FIELD(m.q_lora_rank, int, true, 0, "q_lora_rank");
+  STRATA_FIELD(m.o_groups, int, true, 0, "o_groups");
+  STRATA_FIELD(m.o_lora_rank, int, true, 0, "o_lora_rank");
+  STRATA_FIELD(m.norm_eps, double, false, 1e-6, "norm_eps", "rms_norm_eps");
+  STRATA_FIELD(m.rope_theta, double, false, 10000.0, "rope_theta");
+  STRATA_FIELD(m.compress_rope_theta, double, false, 160000.0, "compress_rope_theta");
+  STRATA_FIELD(m.rope_factor, double, false, 1.0, "rope_factor");
+  STRATA_FIELD(m.original_seq_len, int, false, 0, "original_seq_len");
+  STRATA_FIELD(m.beta_fast, double, false, 32.0, "beta_fast");
+  STRATA_FIELD(m.beta_slow, double, false, 1.0, "beta_slow");
+  STRATA_FIELD(m.hc_mult, int, false, 1, "hc_mult");
+  STRATA_FIELD(m.hc_sinkhorn_iters, int, false, 0, "hc_sinkhorn_iters");
+  STRATA_FIELD(m.hc_eps, double, false, 1e-6, "hc_eps");
+#undef STRATA_FIELD
+  if (auto sf = j.find("score_func"); sf != j.end() && !sf->is_null()) {
+    if (!sf->is_string()) return Status::InvalidArgument(c + ": score_func must be a string");
+    const std::string v = sf->get<std::string>();
+    if (v == "softmax")
+      m.score_func = ScoreFunc::kSoftmax;
+    else if (v == "sigmoid")
+      m.score_func = ScoreFunc::kSigmoid;
+    else if (v == "sqrtsoftplus")
+      m.score_func = ScoreFunc::kSqrtSoftplus;
+    else
+      return Status::InvalidArgument(c + ": unknown score_func '" + v + "'");
+  }
   auto cr = j.find("compress_ratios");
   if (cr == j.end() || !cr->is_array())
     return Status::InvalidArgument(c + ": missing array field compress_ratios");
@@ -57,16 +96,75 @@ Result<ModelShape> ParseModelShape(std::string_view json_text, std::string name)
       return Status::InvalidArgument(c + ": compress_ratios must hold integers");
     s.compress_ratios.push_back(int(v.get<int64_t>()));
   }
-  STRATA_RETURN_IF_ERROR(s.Validate());
-  return s;
+  STRATA_RETURN_IF_ERROR(m.Validate());
+  return m;
+}
+
+std::string ReadFile(const std::string& path, Status* st) {
+  std::ifstream in(path);
+  if (!in) {
+    *st = Status::NotFound("cannot read model config " + path);
+    return {};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Status ModelConfig::Validate() const {
+  STRATA_RETURN_IF_ERROR(shape.Validate());
+  auto bad = [&](const std::string& what) {
+    return Status::InvalidArgument("model " + shape.name + ": " + what);
+  };
+  if (shape.vocab_size <= 0 || shape.dim <= 0 || shape.n_heads <= 0)
+    return bad("vocab_size, dim and n_heads must be positive");
+  if (shape.rope_head_dim % 2) return bad("rope_head_dim must be even");
+  if (q_lora_rank <= 0) return bad("q_lora_rank must be positive");
+  if (o_groups <= 0 || shape.n_heads % o_groups)
+    return bad("n_heads (" + std::to_string(shape.n_heads) + ") must be a multiple of o_groups (" +
+               std::to_string(o_groups) + ")");
+  if (o_lora_rank <= 0) return bad("o_lora_rank must be positive");
+  if (n_routed_experts <= 0 || n_activated_experts <= 0 || n_activated_experts > n_routed_experts)
+    return bad("need 0 < n_activated_experts <= n_routed_experts");
+  if (n_shared_experts < 0) return bad("n_shared_experts must be >= 0");
+  if (moe_inter_dim <= 0) return bad("moe_inter_dim must be positive");
+  if (n_hash_layers < 0 || n_hash_layers > shape.n_layers)
+    return bad("n_hash_layers must be in 0..n_layers");
+  if (hc_mult <= 0) return bad("hc_mult must be positive");
+  bool any_csa = false;
+  for (int r : shape.compress_ratios) any_csa |= r == 4;
+  if (any_csa && (shape.index_n_heads <= 0 || shape.index_topk <= 0))
+    return bad("CSA layers need index_n_heads and index_topk");
+  for (size_t i = size_t(shape.n_layers); i < shape.compress_ratios.size(); ++i)
+    if (shape.compress_ratios[i] != 0) return bad("the MTP layers must be SWA-only (ratio 0)");
+  return Status::Ok();
+}
+
+Result<ModelConfig> ParseModelConfig(std::string_view json_text, std::string name) {
+  try {
+    return ParseUnchecked(json_text, std::move(name));
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("model config: ") + e.what());
+  }
+}
+
+Result<ModelConfig> LoadModelConfig(const std::string& path) {
+  Status st;
+  std::string text = ReadFile(path, &st);
+  if (!st.ok()) return st;
+  return ParseModelConfig(text, std::filesystem::path(path).stem().string());
+}
+
+Result<ModelShape> ParseModelShape(std::string_view json_text, std::string name) {
+  STRATA_ASSIGN_OR_RETURN(ModelConfig m, ParseModelConfig(json_text, std::move(name)));
+  return m.shape;
 }
 
 Result<ModelShape> LoadModelShape(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read model config " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseModelShape(ss.str(), std::filesystem::path(path).stem().string());
+  STRATA_ASSIGN_OR_RETURN(ModelConfig m, LoadModelConfig(path));
+  return m.shape;
 }
 
 }  // namespace strata::engine
