@@ -1,0 +1,24 @@
+// Batch-invariant GEMM for linear layers: y[m, n] = sum_k x[m, k] * w[n, k] (w row-major
+// [n, k], as checkpoints store linear weights).
+//
+// Batch invariance: every output element is one dot product computed in a fixed order that
+// depends only on k: eight interleaved fused-multiply-add lanes (lane l takes k = l mod 8), a
+// fixed pairwise reduction of the lanes, then the k mod 8 tail in order. So a token's outputs
+// are bitwise the same whatever the number of rows computed with it, and the AVX2 path and the
+// scalar path (std::fma in the same order) give the same bits; dispatch happens at run time.
+// Thread safety: pure function over caller-owned buffers.
+#pragma once
+
+#include <cstddef>
+
+namespace strata::kernels {
+
+enum class GemmPath { kAuto, kScalar, kAvx2 };
+
+void Gemm(const float* x, size_t m, size_t k, const float* w, size_t n, float* y,
+          GemmPath path = GemmPath::kAuto);
+
+// The path kAuto resolves to on this CPU.
+GemmPath BestGemmPath();
+
+}  // namespace strata::kernels
