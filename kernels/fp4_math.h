@@ -43,14 +43,12 @@ STRATA_HD uint8_t FloatToFp4E2m1(float x) {
   return uint8_t(sign | c);
 }
 
-// The smallest power-of-two scale s with amax / s <= 6, as UE8M0.
+// The block scale of the reference's fp4_act_quant: amax floored at 6 * 2^-126, times
+// fp32(1/6), rounded up to a power of two.
 STRATA_HD uint8_t Ue8m0ScaleForFp4(float amax) {
-  if (!(amax > 0.0f)) return 127;
-  int e;
-  frexpf(amax / kFp4E2m1Max, &e);
-  if (ldexpf(1.0f, e - 1) >= amax / kFp4E2m1Max) e -= 1;
-  int b = e + 127;
-  return uint8_t(b < 0 ? 0 : (b > 254 ? 254 : b));
+  const float floor = kFp4E2m1Max * 1.17549435e-38f;  // 6 * 2^-126
+  const float a = amax > floor ? amax : floor;
+  return Ue8m0CeilPow2(a * (1.0f / kFp4E2m1Max));
 }
 
 }  // namespace strata::kernels

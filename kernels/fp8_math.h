@@ -4,6 +4,7 @@
 #pragma once
 
 #include <math.h>
+#include <string.h>
 
 #include <cstdint>
 
@@ -25,7 +26,7 @@ STRATA_HD uint8_t FloatToFp8E4m3(float x) {
   if (x != x) return 0x7f;
   const uint8_t sign = (x < 0.0f || copysignf(1.0f, x) < 0.0f) ? 0x80 : 0;
   float a = fabsf(x);
-  if (a >= kFp8E4m3Max) return uint8_t(sign | 0x7e);
+  if (a >= kFp8E4m3Max) return uint8_t(sign | 0x7e);  // clamp, as the reference does
   if (a < ldexpf(1.0f, -6)) {  // subnormal: multiples of 2^-9; q == 8 is the smallest normal
     const int q = int(rintf(ldexpf(a, 9)));
     return uint8_t(sign | q);
@@ -47,17 +48,22 @@ STRATA_HD uint8_t FloatToFp8E4m3(float x) {
 // UE8M0: value 2^(b - 127).
 STRATA_HD float Ue8m0ToFloat(uint8_t b) { return ldexpf(1.0f, int(b) - 127); }
 
-// The smallest power-of-two scale s with amax / s <= 448, as UE8M0.
-STRATA_HD uint8_t Ue8m0ScaleFor(float amax) {
-  if (!(amax > 0.0f)) return 127;  // scale 1
-  int e;
-  frexpf(amax / kFp8E4m3Max, &e);  // amax/448 = f * 2^e, f in [0.5,1): 2^e >= amax/448
-  const float pow_below = ldexpf(1.0f, e - 1);
-  if (pow_below >= amax / kFp8E4m3Max) e -= 1;  // exact power of two
+// 2^ceil(log2(t)) for a positive normal t, as a UE8M0 byte, computed on the exponent bits (as
+// the reference kernels do): the exponent, plus one when any mantissa bit is set.
+STRATA_HD uint8_t Ue8m0CeilPow2(float t) {
+  uint32_t bits;
+  memcpy(&bits, &t, 4);
+  int e = int((bits >> 23) & 0xff) - 127;
+  if (bits & 0x7fffff) e += 1;
   int b = e + 127;
-  if (b < 0) b = 0;
-  if (b > 254) b = 254;
-  return uint8_t(b);
+  return uint8_t(b < 0 ? 0 : (b > 254 ? 254 : b));
+}
+
+// The block scale of the reference's act_quant: amax floored at 1e-4, times fp32(1/448), rounded
+// up to a power of two. Then x / scale fits e4m3 (clamped at 448 for the last-bit cases).
+STRATA_HD uint8_t Ue8m0ScaleFor(float amax) {
+  const float a = amax > 1e-4f ? amax : 1e-4f;
+  return Ue8m0CeilPow2(a * (1.0f / kFp8E4m3Max));
 }
 
 }  // namespace strata::kernels

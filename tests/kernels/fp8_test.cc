@@ -60,11 +60,21 @@ TEST(Fp8Test, BlockScalesArePowersOfTwoThatFit) {
     float amax = 0;
     for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(in[size_t(b * 64 + i)]));
     const float s = Ue8m0ToFloat(sc[size_t(b)]);
-    EXPECT_LE(amax / s, 448.0f);
+    EXPECT_LE(amax / s, 448.0f * (1.0f + 1e-6f));
     EXPECT_GT(amax / s, 224.0f) << "the smallest power of two that fits";
   }
   for (size_t i = 0; i < 256; ++i)
     EXPECT_NEAR(back[i], in[i], std::fabs(in[i]) * 0.0625f + Ue8m0ToFloat(sc[i / 64]) * 0.002f);
+}
+
+TEST(Fp8Test, ScaleFollowsTheReferenceArithmetic) {
+  // amax * fp32(1/448), rounded up to a power of two on the exponent bits; amax floored at 1e-4.
+  EXPECT_EQ(Ue8m0ScaleFor(448.0f), 127);  // exactly 1.0 (1/448 rounds so that 448 * it == 1)
+  EXPECT_EQ(Ue8m0ScaleFor(449.0f), 128);  // just above: 2
+  EXPECT_EQ(Ue8m0ScaleFor(0.0f), Ue8m0ScaleFor(1e-4f));
+  EXPECT_EQ(Ue8m0ToFloat(Ue8m0ScaleFor(896.0f)), 2.0f);
+  EXPECT_EQ(Ue8m0ToFloat(Ue8m0CeilPow2(3.0f)), 4.0f);
+  EXPECT_EQ(Ue8m0ToFloat(Ue8m0CeilPow2(0.25f)), 0.25f);
 }
 
 TEST(Fp8Test, CudaMatchesCpuBitExact) {
@@ -82,7 +92,9 @@ TEST(Fp8Test, CudaMatchesCpuBitExact) {
 
 TEST(CpuFeaturesTest, DetectsSomethingSane) {
   const auto& f = DetectCpuFeatures();
-  if (f.avx512f) EXPECT_TRUE(f.avx2);
+  if (f.avx512f) {
+    EXPECT_TRUE(f.avx2);
+  }
   EXPECT_FALSE(f.ToString().empty());
 }
 
