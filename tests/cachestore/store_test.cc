@@ -246,7 +246,9 @@ TEST_P(StoreTest, ReclaimMovesRecordsThatAreReadAndDropsTheRest) {
   ASSERT_TRUE(s->Put({kNs, K(1002), Family::kCsa}, kFp, Bytes(1004, 300000)).ok());
   for (int i = 0; i < 150; ++i) {  // 45 MB through a 16 MiB NVMe tier and a 4 MiB host tier
     ASSERT_TRUE(s->Put({kNs, K(i), Family::kCsa}, kFp, Bytes(i, 300000)).ok()) << i;
-    if (i % 10 == 9) ASSERT_TRUE(s->Flush().ok());
+    if (i % 10 == 9) {
+      ASSERT_TRUE(s->Flush().ok());
+    }
   }
   EXPECT_GT(Counter(*s, "segments_reclaimed"), 10u);
   EXPECT_GE(Counter(*s, "records_relocated"), 1u);
