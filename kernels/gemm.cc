@@ -41,36 +41,59 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* x, const float* w
   return s;
 }
 
+// Four rows of x against two rows of w at a time (8 accumulators): x and w each stream once
+// per tile. Each element's arithmetic is still exactly DotAvx2's: one accumulator per output,
+// FMAs over k in order, then ReduceLanes and the tail.
 __attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size_t k,
                                                   const float* w, size_t n, float* y) {
-  // Four rows of x against one row of w at a time: w streams once per four rows. Each
-  // element's arithmetic is still exactly DotAvx2's.
+  const size_t k8 = k / 8 * 8;
   size_t r = 0;
   for (; r + 4 <= m; r += 4) {
     const float* x0 = x + r * k;
-    for (size_t j = 0; j < n; ++j) {
-      const float* wj = w + j * k;
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      const size_t k8 = k / 8 * 8;
+    const float* x1 = x0 + k;
+    const float* x2 = x1 + k;
+    const float* x3 = x2 + k;
+    size_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const float* w0 = w + j * k;
+      const float* w1 = w0 + k;
+      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+             a30 = a00, a31 = a00;
       for (size_t i = 0; i < k8; i += 8) {
-        const __m256 wv = _mm256_loadu_ps(wj + i);
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + i), wv, a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + k + i), wv, a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 2 * k + i), wv, a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + 3 * k + i), wv, a3);
+        const __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i);
+        __m256 u = _mm256_loadu_ps(x0 + i);
+        a00 = _mm256_fmadd_ps(u, v0, a00);
+        a01 = _mm256_fmadd_ps(u, v1, a01);
+        u = _mm256_loadu_ps(x1 + i);
+        a10 = _mm256_fmadd_ps(u, v0, a10);
+        a11 = _mm256_fmadd_ps(u, v1, a11);
+        u = _mm256_loadu_ps(x2 + i);
+        a20 = _mm256_fmadd_ps(u, v0, a20);
+        a21 = _mm256_fmadd_ps(u, v1, a21);
+        u = _mm256_loadu_ps(x3 + i);
+        a30 = _mm256_fmadd_ps(u, v0, a30);
+        a31 = _mm256_fmadd_ps(u, v1, a31);
       }
-      alignas(32) float lanes[4][8];
-      _mm256_store_ps(lanes[0], a0);
-      _mm256_store_ps(lanes[1], a1);
-      _mm256_store_ps(lanes[2], a2);
-      _mm256_store_ps(lanes[3], a3);
-      for (int q = 0; q < 4; ++q) {
-        float s = ReduceLanes(lanes[q]);
-        const float* xq = x0 + size_t(q) * k;
-        for (size_t i = k8; i < k; ++i) s = std::fma(xq[i], wj[i], s);
-        y[(r + size_t(q)) * n + j] = s;
-      }
+      alignas(32) float lanes[8][8];
+      _mm256_store_ps(lanes[0], a00);
+      _mm256_store_ps(lanes[1], a01);
+      _mm256_store_ps(lanes[2], a10);
+      _mm256_store_ps(lanes[3], a11);
+      _mm256_store_ps(lanes[4], a20);
+      _mm256_store_ps(lanes[5], a21);
+      _mm256_store_ps(lanes[6], a30);
+      _mm256_store_ps(lanes[7], a31);
+      const float* xs[4] = {x0, x1, x2, x3};
+      for (int q = 0; q < 4; ++q)
+        for (int c = 0; c < 2; ++c) {
+          float s = ReduceLanes(lanes[2 * q + c]);
+          const float* wc = c ? w1 : w0;
+          for (size_t i = k8; i < k; ++i) s = std::fma(xs[q][i], wc[i], s);
+          y[(r + size_t(q)) * n + j + size_t(c)] = s;
+        }
     }
+    for (; j < n; ++j)
+      for (size_t q = 0; q < 4; ++q) y[(r + q) * n + j] = DotAvx2(x + (r + q) * k, w + j * k, k);
   }
   for (; r < m; ++r)
     for (size_t j = 0; j < n; ++j) y[r * n + j] = DotAvx2(x + r * k, w + j * k, k);
