@@ -1,5 +1,6 @@
 #include "kernels/gemm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu_features.h"
@@ -44,17 +45,20 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* x, const float* w
 // Four rows of x against two rows of w at a time (8 accumulators): x and w each stream once
 // per tile. Each element's arithmetic is still exactly DotAvx2's: one accumulator per output,
 // FMAs over k in order, then ReduceLanes and the tail.
-__attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size_t k,
-                                                  const float* w, size_t n, float* y) {
+// Columns [j_begin, j_end) of y (row stride ldy).
+__attribute__((target("avx2,fma"))) void GemmAvx2Tile(const float* x, size_t m, size_t k,
+                                                      const float* w, size_t j_begin,
+                                                      size_t j_end, float* y, size_t ldy) {
   const size_t k8 = k / 8 * 8;
+  const size_t n = ldy;
   size_t r = 0;
   for (; r + 4 <= m; r += 4) {
     const float* x0 = x + r * k;
     const float* x1 = x0 + k;
     const float* x2 = x1 + k;
     const float* x3 = x2 + k;
-    size_t j = 0;
-    for (; j + 2 <= n; j += 2) {
+    size_t j = j_begin;
+    for (; j + 2 <= j_end; j += 2) {
       const float* w0 = w + j * k;
       const float* w1 = w0 + k;
       __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
@@ -92,11 +96,20 @@ __attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size
           y[(r + size_t(q)) * n + j + size_t(c)] = s;
         }
     }
-    for (; j < n; ++j)
+    for (; j < j_end; ++j)
       for (size_t q = 0; q < 4; ++q) y[(r + q) * n + j] = DotAvx2(x + (r + q) * k, w + j * k, k);
   }
   for (; r < m; ++r)
-    for (size_t j = 0; j < n; ++j) y[r * n + j] = DotAvx2(x + r * k, w + j * k, k);
+    for (size_t j = j_begin; j < j_end; ++j) y[r * n + j] = DotAvx2(x + r * k, w + j * k, k);
+}
+
+// Column blocks small enough to stay in L2 while every row tile passes over them. Only the
+// loop order changes; each element's arithmetic does not.
+__attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size_t k,
+                                                  const float* w, size_t n, float* y) {
+  constexpr size_t kL2Bytes = 512 << 10;
+  size_t nc = std::max<size_t>(2, kL2Bytes / (k * sizeof(float)) / 2 * 2);
+  for (size_t j = 0; j < n; j += nc) GemmAvx2Tile(x, m, k, w, j, std::min(n, j + nc), y, n);
 }
 #endif
 
