@@ -46,7 +46,33 @@ void BM_OpenBlasSgemm(benchmark::State& st) {
                          benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
-BENCHMARK(BM_StrataGemm)->Args({64, 4096, 1024})->Args({1, 4096, 1024})->Args({256, 1024, 1024});
-BENCHMARK(BM_OpenBlasSgemm)->Args({64, 4096, 1024})->Args({1, 4096, 1024})->Args({256, 1024, 1024});
+// Both cores: strata's pool against OpenBLAS with two threads.
+void BM_OpenBlasSgemm2Threads(benchmark::State& st) {
+  const size_t m = size_t(st.range(0)), k = size_t(st.range(1)), n = size_t(st.range(2));
+  const auto x = Random(m * k), w = Random(n * k);
+  std::vector<float> y(m * n);
+  openblas_set_num_threads(2);
+  for (auto _ : st) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(k), 1.0f, x.data(),
+                int(k), w.data(), int(k), 0.0f, y.data(), int(n));
+    benchmark::DoNotOptimize(y.data());
+  }
+  openblas_set_num_threads(1);
+  st.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * double(m * k * n) * double(st.iterations()),
+                         benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+BENCHMARK(BM_StrataGemm)
+    ->Args({64, 4096, 1024})
+    ->Args({1, 4096, 1024})
+    ->Args({256, 1024, 1024})
+    ->UseRealTime();
+BENCHMARK(BM_OpenBlasSgemm)
+    ->Args({64, 4096, 1024})
+    ->Args({1, 4096, 1024})
+    ->Args({256, 1024, 1024})
+    ->UseRealTime();
+BENCHMARK(BM_OpenBlasSgemm2Threads)->Args({64, 4096, 1024})->Args({256, 1024, 1024})->UseRealTime();
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu_features.h"
+#include "kernels/thread_pool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -47,8 +48,8 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* x, const float* w
 // FMAs over k in order, then ReduceLanes and the tail.
 // Columns [j_begin, j_end) of y (row stride ldy).
 __attribute__((target("avx2,fma"))) void GemmAvx2Tile(const float* x, size_t m, size_t k,
-                                                      const float* w, size_t j_begin,
-                                                      size_t j_end, float* y, size_t ldy) {
+                                                      const float* w, size_t j_begin, size_t j_end,
+                                                      float* y, size_t ldy) {
   const size_t k8 = k / 8 * 8;
   const size_t n = ldy;
   size_t r = 0;
@@ -108,8 +109,15 @@ __attribute__((target("avx2,fma"))) void GemmAvx2Tile(const float* x, size_t m, 
 __attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size_t k,
                                                   const float* w, size_t n, float* y) {
   constexpr size_t kL2Bytes = 512 << 10;
-  size_t nc = std::max<size_t>(2, kL2Bytes / (k * sizeof(float)) / 2 * 2);
-  for (size_t j = 0; j < n; j += nc) GemmAvx2Tile(x, m, k, w, j, std::min(n, j + nc), y, n);
+  const size_t nc = std::max<size_t>(2, kL2Bytes / (k * sizeof(float)) / 2 * 2);
+  const size_t blocks = (n + nc - 1) / nc;
+  auto run = [&](size_t b) { GemmAvx2Tile(x, m, k, w, b * nc, std::min(n, (b + 1) * nc), y, n); };
+  // Column blocks are independent: spread them over the cores when the work pays for it.
+  if (blocks > 1 && double(m) * double(n) * double(k) >= double(1 << 22)) {
+    ThreadPool::Default().ParallelFor(blocks, run);
+  } else {
+    for (size_t b = 0; b < blocks; ++b) run(b);
+  }
 }
 #endif
 

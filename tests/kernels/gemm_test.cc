@@ -51,5 +51,18 @@ TEST(GemmTest, BatchInvariantAndPathInvariant) {
       << "the scalar path computes the same bits as the vector path";
 }
 
+// Large enough to be spread over the thread pool; each row alone runs on one thread.
+TEST(GemmTest, ThreadedResultEqualsOneRowAtATime) {
+  const size_t m = 64, k = 1024, n = 300;
+  const auto x = Random(m * k, 5), w = Random(n * k, 6);
+  std::vector<float> all(m * n);
+  Gemm(x.data(), m, k, w.data(), n, all.data());
+  for (size_t r = 0; r < m; ++r) {
+    std::vector<float> row(n);
+    Gemm(x.data() + r * k, 1, k, w.data(), n, row.data());
+    ASSERT_EQ(std::memcmp(row.data(), all.data() + r * n, n * 4), 0) << "row " << r;
+  }
+}
+
 }  // namespace
 }  // namespace strata::kernels
