@@ -1,0 +1,54 @@
+#include "kernels/sparse_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+namespace strata::kernels {
+
+void SparseAttentionCpu(const SparseAttentionParams& p) {
+  std::vector<float> s(size_t(p.count));
+  for (int h = 0; h < p.heads; ++h) {
+    const float* q = p.q + size_t(h) * size_t(p.dim);
+    float* o = p.out + size_t(h) * size_t(p.dim);
+    float mx = -INFINITY;
+    for (int j = 0; j < p.count; ++j) {
+      if (p.idx[j] < 0) continue;
+      const float* kv = p.kv + size_t(p.idx[j]) * size_t(p.dim);
+      float dot = 0.0f;
+      for (int d = 0; d < p.dim; ++d) dot += q[d] * kv[d];
+      s[size_t(j)] = p.scale * dot;
+      mx = std::max(mx, s[size_t(j)]);
+    }
+    std::fill(o, o + p.dim, 0.0f);
+    if (mx == -INFINITY) continue;  // nothing to attend: the sink takes all the weight
+    float denom = 0.0f;
+    for (int j = 0; j < p.count; ++j) {
+      if (p.idx[j] < 0) continue;
+      const float e = std::exp(s[size_t(j)] - mx);
+      denom += e;
+      const float* kv = p.kv + size_t(p.idx[j]) * size_t(p.dim);
+      for (int d = 0; d < p.dim; ++d) o[d] += e * kv[d];
+    }
+    denom += std::exp(p.sink[h] - mx);
+    const float inv = 1.0f / denom;
+    for (int d = 0; d < p.dim; ++d) o[d] *= inv;
+  }
+}
+
+void TopKLowerIndexWins(const float* scores, int n, int k, int32_t* out) {
+  std::vector<int32_t> order;
+  order.reserve(size_t(n));
+  for (int i = 0; i < n; ++i)
+    if (!std::isnan(scores[i])) order.push_back(i);
+  const size_t take = std::min(order.size(), size_t(std::max(k, 0)));
+  // Descending by score; equal scores keep ascending index order.
+  std::partial_sort(order.begin(), order.begin() + long(take), order.end(),
+                    [&](int32_t a, int32_t b) {
+                      return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+                    });
+  for (int i = 0; i < k; ++i) out[i] = size_t(i) < take ? order[size_t(i)] : -1;
+}
+
+}  // namespace strata::kernels
