@@ -18,12 +18,14 @@ std::vector<float> Random(size_t n) {
 }
 
 // Args: tokens m, inputs k, outputs n (V4-Flash shapes: wq_a 4096 -> 1024, wkv 4096 -> 512).
-void BM_StrataGemm(benchmark::State& st) {
+// `gemm(x, m, k, w, n, y)` computes y = x w^T.
+template <typename Gemm>
+void RunGemm(benchmark::State& st, Gemm gemm) {
   const size_t m = size_t(st.range(0)), k = size_t(st.range(1)), n = size_t(st.range(2));
   const auto x = Random(m * k), w = Random(n * k);
   std::vector<float> y(m * n);
   for (auto _ : st) {
-    strata::kernels::Gemm(x.data(), m, k, w.data(), n, y.data());
+    gemm(x.data(), m, k, w.data(), n, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   st.counters["GFLOPS"] =
@@ -31,36 +33,27 @@ void BM_StrataGemm(benchmark::State& st) {
                          benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
+void OpenBlas(const float* x, size_t m, size_t k, const float* w, size_t n, float* y) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(k), 1.0f, x, int(k), w,
+              int(k), 0.0f, y, int(n));
+}
+
+void BM_StrataGemm(benchmark::State& st) {
+  RunGemm(st, [](const float* x, size_t m, size_t k, const float* w, size_t n, float* y) {
+    strata::kernels::Gemm(x, m, k, w, n, y);
+  });
+}
+
 void BM_OpenBlasSgemm(benchmark::State& st) {
-  const size_t m = size_t(st.range(0)), k = size_t(st.range(1)), n = size_t(st.range(2));
-  const auto x = Random(m * k), w = Random(n * k);
-  std::vector<float> y(m * n);
   openblas_set_num_threads(1);
-  for (auto _ : st) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(k), 1.0f, x.data(),
-                int(k), w.data(), int(k), 0.0f, y.data(), int(n));
-    benchmark::DoNotOptimize(y.data());
-  }
-  st.counters["GFLOPS"] =
-      benchmark::Counter(2.0 * double(m * k * n) * double(st.iterations()),
-                         benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  RunGemm(st, OpenBlas);
 }
 
 // Both cores: strata's pool against OpenBLAS with two threads.
 void BM_OpenBlasSgemm2Threads(benchmark::State& st) {
-  const size_t m = size_t(st.range(0)), k = size_t(st.range(1)), n = size_t(st.range(2));
-  const auto x = Random(m * k), w = Random(n * k);
-  std::vector<float> y(m * n);
   openblas_set_num_threads(2);
-  for (auto _ : st) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(k), 1.0f, x.data(),
-                int(k), w.data(), int(k), 0.0f, y.data(), int(n));
-    benchmark::DoNotOptimize(y.data());
-  }
+  RunGemm(st, OpenBlas);
   openblas_set_num_threads(1);
-  st.counters["GFLOPS"] =
-      benchmark::Counter(2.0 * double(m * k * n) * double(st.iterations()),
-                         benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
 BENCHMARK(BM_StrataGemm)
