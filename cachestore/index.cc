@@ -153,9 +153,9 @@ Status Index::CheckHealthy() {
   return Status::Ok();
 }
 
-Status Index::Write(void* batch, const char* what) {
+Status Index::Write(rocksdb::WriteBatch* batch, const char* what) {
   STRATA_RETURN_IF_ERROR(CheckHealthy());
-  auto s = db_->Write(rocksdb::WriteOptions(), static_cast<rocksdb::WriteBatch*>(batch));
+  auto s = db_->Write(rocksdb::WriteOptions(), batch);
   if (!s.ok()) failed_ = true;
   return FromRocks(s, what);
 }

@@ -24,6 +24,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace strata::cachestore {
@@ -69,7 +70,7 @@ class Index {
   // After a failed write RocksDB refuses further writes (and must not be synced) until
   // Resume() succeeds, e.g. once disk space is back. Returns ok when writes may go on.
   Status CheckHealthy();
-  Status Write(void* batch, const char* what);
+  Status Write(rocksdb::WriteBatch* batch, const char* what);
 
   std::atomic<bool> failed_{false};
   std::unique_ptr<rocksdb::DB> db_;

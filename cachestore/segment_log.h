@@ -41,7 +41,6 @@ class SegmentLog {
   uint32_t segment_count() const { return uint32_t(segs_.size()); }
   uint32_t free_segments() const;
   uint64_t live_bytes() const { return live_bytes_; }
-  uint64_t segment_live_bytes(uint32_t seg) const { return segs_[seg].live; }
 
  private:
   enum class State : uint8_t { kFree, kActive, kSealed };

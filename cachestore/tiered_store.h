@@ -61,8 +61,6 @@ class TieredStore final : public Store {
   StoreStats Stats() const override;
   void VisitCounters(const CounterVisitor& visit) const override;
 
-  const HostArena& arena() const { return *arena_; }
-
  private:
   friend Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig&, TieredStoreOptions);
 
