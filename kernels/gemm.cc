@@ -140,4 +140,12 @@ void Gemm(const float* x, size_t m, size_t k, const float* w, size_t n, float* y
     for (size_t j = 0; j < n; ++j) y[r * n + j] = DotScalar(x + r * k, w + j * k, k);
 }
 
+float Dot(const float* x, const float* w, size_t k, GemmPath path) {
+  if (path == GemmPath::kAuto) path = BestGemmPath();
+#if defined(__x86_64__)
+  if (path == GemmPath::kAvx2 && BestGemmPath() == GemmPath::kAvx2) return DotAvx2(x, w, k);
+#endif
+  return DotScalar(x, w, k);
+}
+
 }  // namespace strata::kernels

@@ -21,4 +21,8 @@ void Gemm(const float* x, size_t m, size_t k, const float* w, size_t n, float* y
 // The path kAuto resolves to on this CPU.
 GemmPath BestGemmPath();
 
+// One dot product with exactly the arithmetic of one GEMM element (8 FMA lanes, fixed lane
+// reduction, then the tail), whichever path runs it.
+float Dot(const float* x, const float* w, size_t k, GemmPath path = GemmPath::kAuto);
+
 }  // namespace strata::kernels

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/gemm.h"
+
 namespace strata::kernels {
 
 void SparseAttentionCpu(const SparseAttentionParams& p) {
@@ -34,6 +36,34 @@ void SparseAttentionCpu(const SparseAttentionParams& p) {
     denom += std::exp(p.sink[h] - mx);
     const float inv = 1.0f / denom;
     for (int d = 0; d < p.dim; ++d) o[d] *= inv;
+  }
+}
+
+void SparseAttentionRows(const float* q, const float* const* rows, int count, const float* sink,
+                         int heads, int dim, float scale, float* out) {
+  std::vector<float> s(size_t(count) + 1);
+  for (int h = 0; h < heads; ++h) {
+    const float* qh = q + size_t(h) * size_t(dim);
+    float* o = out + size_t(h) * size_t(dim);
+    float mx = -INFINITY;
+    for (int j = 0; j < count; ++j) {
+      if (!rows[j]) continue;
+      s[size_t(j)] = scale * Dot(qh, rows[j], size_t(dim));
+      mx = std::max(mx, s[size_t(j)]);
+    }
+    std::fill(o, o + dim, 0.0f);
+    if (mx == -INFINITY) continue;
+    float denom = 0.0f;
+    for (int j = 0; j < count; ++j) {
+      if (!rows[j]) continue;
+      const float e = std::exp(s[size_t(j)] - mx);
+      denom += e;
+      const float* kv = rows[j];
+      for (int d = 0; d < dim; ++d) o[d] += e * kv[d];
+    }
+    denom += std::exp(sink[h] - mx);
+    const float inv = 1.0f / denom;
+    for (int d = 0; d < dim; ++d) o[d] *= inv;
   }
 }
 

@@ -30,6 +30,12 @@ struct SparseAttentionParams {
 
 void SparseAttentionCpu(const SparseAttentionParams& p);
 
+// The same formula over entries given by row pointers (nullptr = none), in the given order, for
+// callers whose entries live in several buffers (a ring, the current chunk, compressed pools).
+// Dot products use kernels::Dot; the result depends only on q, the rows and their order.
+void SparseAttentionRows(const float* q, const float* const* rows, int count, const float* sink,
+                         int heads, int dim, float scale, float* out);
+
 // scores[0, n): writes k indices to out (descending score, lower index first on ties, -1 fill).
 // Scores that are NaN are never selected.
 void TopKLowerIndexWins(const float* scores, int n, int k, int32_t* out);

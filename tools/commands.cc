@@ -26,6 +26,17 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+Result<CacheLayout> LayoutFrom(const std::string& model, uint32_t block_size) {
+  STRATA_ASSIGN_OR_RETURN(auto shape, engine::LoadModelShape(model));
+  LayoutOptions lo;
+  lo.block_size = block_size;
+  return CacheLayout::Make(shape, lo);
+}
+
+bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+
+}  // namespace
+
 // Parses `args` (args[0] is the command's name); prints help / errors. nullopt: exit with *rc.
 std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, std::vector<std::string>& args,
                                           int* rc) {
@@ -57,16 +68,6 @@ int Fail(const std::string& cmd, const Status& s) {
   return 1;
 }
 
-Result<CacheLayout> LayoutFrom(const std::string& model, uint32_t block_size) {
-  STRATA_ASSIGN_OR_RETURN(auto shape, engine::LoadModelShape(model));
-  LayoutOptions lo;
-  lo.block_size = block_size;
-  return CacheLayout::Make(shape, lo);
-}
-
-bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
-
-}  // namespace
 
 // --- layout ----------------------------------------------------------------------------------
 

@@ -2,11 +2,25 @@
 // process exit code and prints its own errors.
 #pragma once
 
+#include <cxxopts.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "strata/status.h"
+
 namespace strata::tools {
 
+// Parses `args` (args[0] is the command's name) after adding -h/--help; prints help and
+// errors. nullopt: the command should exit with *rc.
+std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, std::vector<std::string>& args,
+                                          int* rc);
+// Prints "cmd: error" to stderr; returns 1.
+int Fail(const std::string& cmd, const Status& s);
+
+int CmdConform(std::vector<std::string> args);
+int CmdGenerate(std::vector<std::string> args);
+int CmdBenchEngine(std::vector<std::string> args);
 int CmdLayout(std::vector<std::string> args);
 int CmdDemo(std::vector<std::string> args);
 int CmdFsck(std::vector<std::string> args);

@@ -16,10 +16,13 @@ usage: strata <command> [options]     (strata <command> --help for its options)
 commands:
   demo           the embedded main job: agent-style prefix state through an in-process store
                  (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
+  conform        run conformance cases against the official DeepSeek-V4 reference vectors
+  generate       greedy generation with the engine (prints tokens and timings)
   layout         bytes per block and per token of every state family for a model config
   fsck           check every record of a data directory against its index
   stats          what a data directory stores, per family
   bench store    the store's benchmark figures as JSON lines
+  bench engine   the engine's benchmark figures as JSON lines
 )";
 
 }  // namespace
@@ -36,6 +39,8 @@ int main(int argc, char** argv) {
   using namespace strata::tools;
   if (cmd == "demo") return CmdDemo(args);
   if (cmd == "layout") return CmdLayout(args);
+  if (cmd == "conform") return CmdConform(args);
+  if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "fsck") return CmdFsck(args);
   if (cmd == "stats") return CmdStats(args);
   if (cmd == "bench") {
@@ -44,7 +49,12 @@ int main(int argc, char** argv) {
       args[0] = "strata bench store";
       return CmdBenchStore(args);
     }
-    std::fputs("usage: strata bench store [options]\n", stderr);
+    if (args.size() >= 2 && args[1] == "engine") {
+      args.erase(args.begin());
+      args[0] = "strata bench engine";
+      return CmdBenchEngine(args);
+    }
+    std::fputs("usage: strata bench store|engine [options]\n", stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);

@@ -1,0 +1,327 @@
+#include "engine/conformance.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/model.h"
+#include "engine/safetensors.h"
+
+namespace strata::engine {
+namespace {
+
+constexpr double kRowCos = 1e-2, kMedianCos = 1e-3, kMargin = 0.02, kSelectionAgree = 0.95,
+                 kCacheCos = 1e-2;
+
+double CosDistance(const float* a, const float* b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  if (aa == 0 && bb == 0) return 0.0;
+  if (aa == 0 || bb == 0) return 1.0;
+  return 1.0 - ab / std::sqrt(aa * bb);
+}
+
+// Accumulates rows of (ours, reference) pairs into one figure.
+class Compare {
+ public:
+  explicit Compare(std::string name, bool per_buffer = false) : per_buffer_(per_buffer) {
+    f_.name = std::move(name);
+  }
+  void Row(const float* ours, const float* ref, size_t n) {
+    cos_.push_back(CosDistance(ours, ref, n));
+    for (size_t i = 0; i < n; ++i) {
+      f_.max_abs = std::max(f_.max_abs, double(std::fabs(ours[i] - ref[i])));
+      ref_max_ = std::max(ref_max_, double(std::fabs(ref[i])));
+      ab_ += double(ours[i]) * ref[i];
+      aa_ += double(ours[i]) * ours[i];
+      bb_ += double(ref[i]) * ref[i];
+    }
+  }
+  // Argmax agreement where the reference's top-2 margin is at least kMargin.
+  void Argmax(const float* ours, const float* ref, size_t n) {
+    size_t a = 0, b = 0, second = n > 1 ? 1 : 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (ours[i] > ours[a]) a = i;
+      if (ref[i] > ref[b]) b = i;
+    }
+    float top2 = -INFINITY;
+    for (size_t i = 0; i < n; ++i)
+      if (i != b) top2 = std::max(top2, ref[i]);
+    (void)second;
+    if (ref[b] - top2 >= kMargin) {
+      ++f_.checked;
+      if (a == b) ++f_.agree;
+    }
+  }
+  ConformanceFigure Finish(double row_limit, double median_limit, bool argmax) {
+    f_.rows = cos_.size();
+    if (!cos_.empty()) {
+      std::vector<double> s = cos_;
+      std::sort(s.begin(), s.end());
+      f_.cos_max = s.back();
+      f_.cos_median = s[s.size() / 2];
+    }
+    f_.cos_all = (aa_ == 0 || bb_ == 0) ? (aa_ == bb_ ? 0.0 : 1.0) : 1.0 - ab_ / std::sqrt(aa_ * bb_);
+    f_.max_rel = ref_max_ > 0 ? f_.max_abs / ref_max_ : 0.0;
+    f_.pass = (per_buffer_ ? f_.cos_all <= row_limit
+                           : f_.cos_max <= row_limit && f_.cos_median <= median_limit) &&
+              (!argmax || f_.agree == f_.checked);
+    return f_;
+  }
+
+ private:
+  ConformanceFigure f_;
+  bool per_buffer_;
+  std::vector<double> cos_;
+  double ref_max_ = 0, ab_ = 0, aa_ = 0, bb_ = 0;
+};
+
+struct Vectors {
+  std::unique_ptr<SafetensorsFile> file;
+  Result<std::vector<float>> F(const std::string& name) const {
+    STRATA_ASSIGN_OR_RETURN(TensorView t, file->Get(name));
+    return ToFloats(t);
+  }
+  Result<std::vector<int32_t>> I(const std::string& name) const {
+    STRATA_ASSIGN_OR_RETURN(TensorView t, file->Get(name));
+    if (t.dtype != DType::kI32) return Status::InvalidArgument(name + " is not I32");
+    std::vector<int32_t> v(size_t(t.numel()));
+    std::memcpy(v.data(), t.bytes.data(), v.size() * 4);
+    return v;
+  }
+  Result<std::vector<int64_t>> Shape(const std::string& name) const {
+    STRATA_ASSIGN_OR_RETURN(TensorView t, file->Get(name));
+    return t.shape;
+  }
+};
+
+// Compares the live entries of every cache buffer of `st` (after T positions) with the
+// snapshot `prefix` ("after_prefill" / "after_decode").
+Status CompareCaches(const Vectors& v, const ModelConfig& c, const RequestState& st, int64_t T,
+                     const std::string& prefix, std::vector<ConformanceFigure>& out) {
+  const ModelShape& s = c.shape;
+  const int win = s.window_size, hd = s.head_dim;
+  for (int l = 0; l < s.n_layers + s.n_mtp_layers; ++l) {
+    const bool mtp = l >= s.n_layers;
+    const std::string base = prefix + (mtp ? ".mtp." + std::to_string(l - s.n_layers)
+                                           : ".layers." + std::to_string(l)) + ".attn.";
+    const LayerState& ls = st.layers[size_t(l)];
+    const int ratio = ls.ratio;
+    {  // kv_cache: the SWA ring, then compressed entries
+      const std::string name = base + "kv_cache";
+      STRATA_ASSIGN_OR_RETURN(std::vector<float> ref, v.F(name));
+      Compare cmp(name, true);
+      for (int64_t p = std::max<int64_t>(0, T - win); p < T; ++p) {
+        const size_t slot = size_t(p % win) * size_t(hd);
+        cmp.Row(ls.swa.data() + slot, ref.data() + slot, size_t(hd));
+      }
+      if (ratio) {
+        const int64_t entries = T / ratio;
+        if (int64_t(ls.entries.size()) != entries * hd)
+          return Status::Internal(name + ": the engine holds " +
+                                  std::to_string(ls.entries.size() / size_t(hd)) +
+                                  " compressed entries, expected " + std::to_string(entries));
+        for (int64_t j = 0; j < entries; ++j)
+          cmp.Row(ls.entries.data() + size_t(j) * size_t(hd),
+                  ref.data() + size_t(win + j) * size_t(hd), size_t(hd));
+      }
+      out.push_back(cmp.Finish(kCacheCos, kCacheCos, false));
+    }
+    if (!ratio) continue;
+    auto carry = [&](const CompressorCarry& cc, const std::string& name) -> Status {
+      const int d = cc.cols / (ratio == 4 ? 2 : 1);
+      for (const char* which : {"kv_state", "score_state"}) {
+        const std::string full = name + which;
+        STRATA_ASSIGN_OR_RETURN(std::vector<float> ref, v.F(full));
+        const std::vector<float>& ours = std::string(which) == "kv_state" ? cc.kv : cc.score;
+        Compare cmp(full, true);
+        bool any = false;
+        if (ratio == 4 && T >= 4) {  // the overlap half of the last complete block
+          for (int r = 0; r < 4; ++r)
+            cmp.Row(ours.data() + size_t(r * cc.cols), ref.data() + size_t(r * cc.cols),
+                    size_t(d));
+          any = true;
+        }
+        for (int64_t p = T - T % ratio; p < T; ++p) {  // pending tokens
+          const size_t row = size_t((ratio == 4 ? 4 : 0) + p % ratio) * size_t(cc.cols);
+          cmp.Row(ours.data() + row, ref.data() + row, size_t(cc.cols));
+          any = true;
+        }
+        if (any) out.push_back(cmp.Finish(kCacheCos, kCacheCos, false));
+      }
+      return Status::Ok();
+    };
+    STRATA_RETURN_IF_ERROR(carry(ls.comp, base + "compressor."));
+    if (ratio == 4) {
+      STRATA_RETURN_IF_ERROR(carry(ls.index_comp, base + "indexer.compressor."));
+      const std::string name = base + "indexer.kv_cache";
+      STRATA_ASSIGN_OR_RETURN(std::vector<float> ref, v.F(name));
+      const int ihd = s.index_head_dim;
+      Compare cmp(name, true);
+      for (int64_t j = 0; j < T / 4; ++j)
+        cmp.Row(ls.index_keys.data() + size_t(j) * size_t(ihd),
+                ref.data() + size_t(j) * size_t(ihd), size_t(ihd));
+      out.push_back(cmp.Finish(kCacheCos, kCacheCos, false));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ConformanceReport> RunConformance(const std::string& dir,
+                                         const ConformanceOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  STRATA_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
+  STRATA_ASSIGN_OR_RETURN(auto weights, ModelWeights::Load(config, dir + "/weights.safetensors"));
+  Numerics numerics;
+  numerics.bf16_rope_cache = options.bf16_rope_cache;
+  STRATA_ASSIGN_OR_RETURN(auto model, Model::Create(config, std::move(weights), numerics));
+  Vectors v;
+  STRATA_ASSIGN_OR_RETURN(v.file, SafetensorsFile::Open(dir + "/vectors.safetensors"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, v.I("tokens.prompt"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> decode, v.I("tokens.decode"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> mtp_ids, v.I("mtp.input_ids"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> ref_logits, v.F("logits"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> ref_mtp, v.F("mtp.logits"));
+  STRATA_ASSIGN_OR_RETURN(std::vector<float> ref_hidden, v.F("hidden_last"));
+  const ModelShape& s = config.shape;
+  const size_t vocab = size_t(s.vocab_size), calls = 1 + decode.size();
+  const size_t HD = size_t(config.hc_mult) * size_t(s.dim);
+  if (ref_logits.size() != calls * vocab || ref_mtp.size() != calls * vocab ||
+      ref_hidden.size() != calls * size_t(s.n_layers) * HD ||
+      mtp_ids.size() != prompt.size() + decode.size())
+    return Status::InvalidArgument(dir + ": vectors do not match the config and token counts");
+
+  std::vector<int> csa_layers;
+  std::map<int, std::vector<int32_t>> ref_topk_prefill, ref_topk_decode;
+  for (int l = 0; l < s.n_layers; ++l)
+    if (s.compress_ratios[size_t(l)] == 4) {
+      csa_layers.push_back(l);
+      STRATA_ASSIGN_OR_RETURN(ref_topk_prefill[l],
+                              v.I("indexer_topk.prefill.layers." + std::to_string(l)));
+      STRATA_ASSIGN_OR_RETURN(ref_topk_decode[l],
+                              v.I("indexer_topk.decode.layers." + std::to_string(l)));
+    }
+
+  ConformanceReport report;
+  {
+    const size_t slash = dir.find_last_not_of('/');
+    const std::string trimmed = dir.substr(0, slash + 1);
+    report.case_name = trimmed.substr(trimmed.find_last_of('/') + 1);
+  }
+  Compare logits("logits"), mtp("mtp.logits"), hidden("hidden_last");
+  std::map<int, std::pair<size_t, size_t>> sel;  // layer -> (rows equal as sets, rows)
+  const int topk = s.index_topk;
+  auto selections = [&](int layer, const std::vector<int32_t>& ours, const int32_t* ref,
+                        size_t rows) {
+    auto& [eq, total] = sel[layer];
+    for (size_t r = 0; r < rows; ++r) {
+      std::set<int32_t> a, b;
+      for (int j = 0; j < topk; ++j) {
+        if (ours[r * size_t(topk) + size_t(j)] >= 0) a.insert(ours[r * size_t(topk) + size_t(j)]);
+        if (ref[r * size_t(topk) + size_t(j)] >= 0) b.insert(ref[r * size_t(topk) + size_t(j)]);
+      }
+      eq += a == b;
+      ++total;
+    }
+  };
+
+  RequestState st = model->NewState();
+  for (size_t call = 0; call < calls; ++call) {
+    std::vector<int32_t> toks = call == 0 ? prompt : std::vector<int32_t>{decode[call - 1]};
+    ForwardTrace trace;
+    trace.want_hidden = trace.want_topk = true;
+    ForwardOptions opt;
+    opt.trace = &trace;
+    opt.mtp_next = mtp_ids[size_t(st.pos) + toks.size() - 1];
+    STRATA_ASSIGN_OR_RETURN(ForwardResult r, model->Forward(st, toks, opt));
+    logits.Row(r.logits.data(), ref_logits.data() + call * vocab, vocab);
+    logits.Argmax(r.logits.data(), ref_logits.data() + call * vocab, vocab);
+    mtp.Row(r.mtp_logits.data(), ref_mtp.data() + call * vocab, vocab);
+    mtp.Argmax(r.mtp_logits.data(), ref_mtp.data() + call * vocab, vocab);
+    for (int l = 0; l < s.n_layers; ++l)
+      hidden.Row(trace.hidden_last[size_t(l)].data(),
+                 ref_hidden.data() + (call * size_t(s.n_layers) + size_t(l)) * HD, HD);
+    for (int l : csa_layers) {
+      if (call == 0)
+        selections(l, trace.topk[l], ref_topk_prefill[l].data(), toks.size());
+      else
+        selections(l, trace.topk[l], ref_topk_decode[l].data() + (call - 1) * size_t(topk), 1);
+    }
+    if (call == 0)
+      STRATA_RETURN_IF_ERROR(CompareCaches(v, config, st, st.pos, "after_prefill", report.figures));
+  }
+  STRATA_RETURN_IF_ERROR(CompareCaches(v, config, st, st.pos, "after_decode", report.figures));
+  report.figures.insert(report.figures.begin(), {logits.Finish(kRowCos, kMedianCos, true),
+                                                 mtp.Finish(kRowCos, kMedianCos, true),
+                                                 hidden.Finish(1.0, 1.0, false)});
+  size_t at = 3;
+  for (auto& [layer, counts] : sel) {
+    ConformanceFigure f;
+    f.name = "indexer_topk.layers." + std::to_string(layer);
+    f.rows = f.checked = counts.second;
+    f.agree = counts.first;
+    f.pass = double(f.agree) >= kSelectionAgree * double(f.checked);
+    report.figures.insert(report.figures.begin() + long(at++), f);
+  }
+  for (const ConformanceFigure& f : report.figures) report.pass = report.pass && f.pass;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+std::string FormatReport(const ConformanceReport& r) {
+  std::string out = "conformance case " + r.case_name + "\n";
+  char line[512];
+  for (const ConformanceFigure& f : r.figures) {
+    if (f.name.rfind("indexer_topk", 0) == 0) {
+      std::snprintf(line, sizeof line, "  %-4s %-58s rows %5zu  selections equal as sets %zu (%.2f%%)\n",
+                    f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.agree,
+                    f.checked ? 100.0 * double(f.agree) / double(f.checked) : 100.0);
+    } else {
+      std::snprintf(line, sizeof line,
+                    "  %-4s %-58s rows %5zu  cos max %.2e median %.2e all %.2e  max abs %.2e "
+                    "rel %.2e%s\n",
+                    f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.cos_max, f.cos_median,
+                    f.cos_all, f.max_abs, f.max_rel,
+                    f.checked ? ("  argmax " + std::to_string(f.agree) + "/" +
+                                 std::to_string(f.checked))
+                                    .c_str()
+                              : "");
+    }
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%s: %s (%.1f s)\n", r.case_name.c_str(),
+                r.pass ? "PASS" : "FAIL", r.seconds);
+  return out + line;
+}
+
+std::string ReportJson(const ConformanceReport& r) {
+  nlohmann::json j;
+  j["case"] = r.case_name;
+  j["pass"] = r.pass;
+  j["seconds"] = r.seconds;
+  for (const ConformanceFigure& f : r.figures)
+    j["figures"].push_back({{"name", f.name},
+                            {"pass", f.pass},
+                            {"rows", f.rows},
+                            {"cos_max", f.cos_max},
+                            {"cos_median", f.cos_median},
+                            {"cos_all", f.cos_all},
+                            {"max_abs", f.max_abs},
+                            {"max_rel", f.max_rel},
+                            {"agree", f.agree},
+                            {"checked", f.checked}});
+  return j.dump();
+}
+
+}  // namespace strata::engine

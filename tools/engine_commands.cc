@@ -1,0 +1,190 @@
+// strata conform / generate / bench engine: the engine's CLI.
+// GCC 12 at -O3 reports a false -Wrestrict inside std::string (GCC bug 105329) for this file.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "engine/conformance.h"
+#include "engine/model.h"
+#include "kernels/thread_pool.h"
+#include "tools/commands.h"
+
+namespace strata::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Whitespace- or comma-separated token ids.
+Result<std::vector<int32_t>> ReadTokens(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot open token file " + path);
+  std::vector<int32_t> out;
+  std::string word;
+  while (in >> word) {
+    std::stringstream parts(word);
+    std::string item;
+    while (std::getline(parts, item, ',')) {
+      if (item.empty()) continue;
+      try {
+        size_t used = 0;
+        const long v = std::stol(item, &used);
+        if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
+        out.push_back(int32_t(v));
+      } catch (const std::exception&) {
+        std::string msg = path;
+        msg.append(": not a token id: ").append(item);
+        return Status::InvalidArgument(msg);
+      }
+    }
+  }
+  if (out.empty()) return Status::InvalidArgument(path + ": no token ids");
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<engine::Model>> LoadModel(const std::string& model_path,
+                                                 const std::string& weights_path, uint64_t seed) {
+  STRATA_ASSIGN_OR_RETURN(engine::ModelConfig config, engine::LoadModelConfig(model_path));
+  std::shared_ptr<const engine::ModelWeights> weights;
+  if (weights_path.empty()) {
+    weights = engine::ModelWeights::Random(config, seed);
+  } else {
+    STRATA_ASSIGN_OR_RETURN(auto w, engine::ModelWeights::Load(config, weights_path));
+    weights = std::move(w);
+  }
+  return engine::Model::Create(config, std::move(weights));
+}
+
+int CmdConform(std::vector<std::string> args) {
+  cxxopts::Options opts(args[0],
+                        "Run a conformance case (config, weights and reference vectors from the "
+                        "official DeepSeek-V4 inference code) and compare every figure.");
+  opts.positional_help("CASE_DIR...");
+  opts.add_options()("json", "one JSON object per case instead of the table")(
+      "serving-numerics",
+      "round cached RoPE dims to BF16 as served (the reference keeps float32)")(
+      "cases", "case directories", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"cases"});
+  int rc = 0;
+  auto r = Parse(opts, args, &rc);
+  if (!r) return rc;
+  if (!r->count("cases")) {
+    std::cerr << args[0] << ": give at least one case directory\n";
+    return 2;
+  }
+  bool all = true;
+  for (const std::string& dir : (*r)["cases"].as<std::vector<std::string>>()) {
+    engine::ConformanceOptions co;
+    co.bf16_rope_cache = (*r)["serving-numerics"].as<bool>();
+    auto report = engine::RunConformance(dir, co);
+    if (!report.ok()) return Fail(args[0], report.status());
+    std::cout << ((*r)["json"].as<bool>() ? engine::ReportJson(*report) + "\n"
+                                           : engine::FormatReport(*report))
+              << std::flush;
+    all = all && report->pass;
+  }
+  return all ? 0 : 1;
+}
+
+int CmdGenerate(std::vector<std::string> args) {
+  cxxopts::Options opts(args[0],
+                        "Greedy generation: prefill the prompt, then decode up to --max-new "
+                        "tokens; prints the tokens and timings.");
+  opts.add_options()("model", "model config (JSON)",
+                     cxxopts::value<std::string>()->default_value("configs/models/v4-tiny.json"))(
+      "weights", "safetensors checkpoint (default: random weights from --seed)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"))(
+      "prompt-tokens", "file of token ids (whitespace or comma separated)",
+      cxxopts::value<std::string>())("max-new", "tokens to generate",
+                                     cxxopts::value<int>()->default_value("16"))(
+      "chunk", "prefill chunk size in tokens (0: the whole prompt at once)",
+      cxxopts::value<int>()->default_value("0"))(
+      "threads", "kernel threads (default: all cores; STRATA_THREADS also works)",
+      cxxopts::value<int>()->default_value("0"))(
+      "backend", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"));
+  int rc = 0;
+  auto r = Parse(opts, args, &rc);
+  if (!r) return rc;
+  if (!r->count("prompt-tokens")) {
+    std::cerr << args[0] << ": --prompt-tokens FILE is required\n";
+    return 2;
+  }
+  const std::string backend = (*r)["backend"].as<std::string>();
+  if (backend == "cuda") {
+    std::cerr << args[0]
+              << ": the CUDA backend runs the state path kernels only (compressor, indexer, "
+                 "sparse attention, entry packing); the full forward pass runs on --backend cpu\n";
+    return 2;
+  }
+  if (backend != "cpu") {
+    std::cerr << args[0] << ": unknown backend '" << backend << "' (cpu or cuda)\n";
+    return 2;
+  }
+  if (int t = (*r)["threads"].as<int>(); t > 0) setenv("STRATA_THREADS", std::to_string(t).c_str(), 1);
+  const int max_new = (*r)["max-new"].as<int>();
+  if (max_new < 0) {
+    std::cerr << args[0] << ": --max-new must be >= 0\n";
+    return 2;
+  }
+  auto prompt = ReadTokens((*r)["prompt-tokens"].as<std::string>());
+  if (!prompt.ok()) return Fail(args[0], prompt.status());
+  const auto t0 = Clock::now();
+  auto model = LoadModel((*r)["model"].as<std::string>(), (*r)["weights"].as<std::string>(),
+                         (*r)["seed"].as<uint64_t>());
+  if (!model.ok()) return Fail(args[0], model.status());
+  const auto t1 = Clock::now();
+  engine::RequestState st = (*model)->NewState();
+  const int chunk = (*r)["chunk"].as<int>();
+  const size_t step = chunk > 0 ? size_t(chunk) : prompt->size();
+  engine::ForwardResult out;
+  for (size_t at = 0; at < prompt->size(); at += step) {
+    const size_t n = std::min(step, prompt->size() - at);
+    auto res = (*model)->Forward(st, std::span(prompt->data() + at, n));
+    if (!res.ok()) return Fail(args[0], res.status());
+    out = std::move(*res);
+  }
+  const auto t2 = Clock::now();
+  const int vocab = (*model)->config().shape.vocab_size;
+  std::vector<int32_t> generated;
+  for (int i = 0; i < max_new; ++i) {
+    const int32_t next = int32_t(
+        std::max_element(out.logits.end() - vocab, out.logits.end()) - (out.logits.end() - vocab));
+    generated.push_back(next);
+    if (i + 1 == max_new) break;
+    auto res = (*model)->Forward(st, std::span(&generated.back(), 1));
+    if (!res.ok()) return Fail(args[0], res.status());
+    out = std::move(*res);
+  }
+  const auto t3 = Clock::now();
+  for (size_t i = 0; i < generated.size(); ++i)
+    std::cout << (i ? " " : "") << generated[i];
+  std::cout << "\n";
+  const double prefill = Seconds(t1, t2), decode = Seconds(t2, t3);
+  std::fprintf(stderr,
+               "load %.2f s; prefill %zu tokens %.3f s (%.1f tok/s); decode %d tokens %.3f s "
+               "(%.1f tok/s); threads %zu\n",
+               Seconds(t0, t1), prompt->size(), prefill, double(prompt->size()) / prefill,
+               max_new > 0 ? max_new - 1 : 0, decode,
+               max_new > 1 ? double(max_new - 1) / decode : 0.0,
+               kernels::ThreadPool::Default().size());
+  return 0;
+}
+
+}  // namespace strata::tools
+
+namespace strata::tools {
+int CmdBenchEngine(std::vector<std::string> args) {
+  std::cerr << args[0] << ": not built yet\n";
+  return 2;
+}
+}  // namespace strata::tools
