@@ -3,6 +3,7 @@
 #include <functional>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -21,6 +22,42 @@ namespace {
 
 using kernels::Gemm;
 using Vec = std::vector<float>;
+using ProfileClock = std::chrono::steady_clock;
+
+// Exclusive per-kernel timing: a span pauses the span it interrupts.
+thread_local KernelProfile* g_profile = nullptr;
+
+class Span {
+ public:
+  explicit Span(const char* name) : name_(name) {
+    if (!g_profile) return;
+    parent_ = current_;
+    const auto now = ProfileClock::now();
+    if (parent_) parent_->Pause(now);
+    current_ = this;
+    start_ = now;
+  }
+  ~Span() {
+    if (!g_profile) return;
+    const auto now = ProfileClock::now();
+    Pause(now);
+    current_ = parent_;
+    if (parent_) parent_->start_ = now;
+  }
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+
+ private:
+  void Pause(ProfileClock::time_point now) {
+    (*g_profile)[name_] += std::chrono::duration<double>(now - start_).count();
+    start_ = now;
+  }
+  static thread_local Span* current_;
+  const char* name_;
+  Span* parent_ = nullptr;
+  ProfileClock::time_point start_;
+};
+thread_local Span* Span::current_ = nullptr;
 
 void ParallelFor(size_t n, const std::function<void(size_t)>& f) {
   if (n == 1) {
@@ -32,6 +69,7 @@ void ParallelFor(size_t n, const std::function<void(size_t)>& f) {
 
 // y[m, n] = x[m, k] . w[n, k]^T (w as a torch Linear weight).
 Vec Linear(const float* x, size_t m, size_t k, const float* w, size_t n) {
+  Span span("gemm");
   Vec y(m * n);
   Gemm(x, m, k, w, n, y.data());
   return y;
@@ -164,6 +202,7 @@ struct Model::Impl {
   // hc_pre: collapses the streams h [n, hc, dim] into x [n, dim] with the Sinkhorn split.
   void HcPre(const Vec& h, size_t n, const float* fn, const float* scale, const float* base,
              Vec& x, Vec& post, Vec& comb) const {
+    Span span("hyper_connections");
     const int hcm = hc(), d = dim(), mix = (2 + hcm) * hcm;
     const size_t hd = size_t(hcm) * size_t(d);
     Vec mixes = Linear(h.data(), n, hd, fn, size_t(mix));
@@ -188,6 +227,7 @@ struct Model::Impl {
 
   // hc_post: h[j] = post[j] * y + sum_i comb[i][j] * h[i].
   void HcPost(const Vec& y, Vec& h, size_t n, const Vec& post, const Vec& comb) const {
+    Span span("hyper_connections");
     const int hcm = hc(), d = dim();
     const size_t hd = size_t(hcm) * size_t(d);
     ParallelFor(n, [&](size_t t) {
@@ -209,6 +249,7 @@ struct Model::Impl {
   // hc_head: sigmoid-weighted sum of the streams, for rows [0, n) of h.
   Vec HcHead(const float* h, size_t n, const float* fn, const float* scale,
              const float* base) const {
+    Span span("hyper_connections");
     const int hcm = hc(), d = dim();
     const size_t hd = size_t(hcm) * size_t(d);
     Vec mixes = Linear(h, n, hd, fn, size_t(hcm));
@@ -239,6 +280,7 @@ struct Model::Impl {
   // Feeds tokens [n] at positions s.. into a compressor; every completed block becomes an entry.
   void Compress(const CompressorW& cw, CompressorCarry& carry, Vec& pool, const float* x,
                 size_t n, int64_t s) const {
+    Span span("compressor");
     const int d = cw.d, ratio = cw.ratio, width = cw.coff * d, rd = c.shape.rope_head_dim;
     const bool overlap = cw.coff == 2;
     Vec kv = Linear(x, n, size_t(dim()), cw.wkv, size_t(width));
@@ -301,6 +343,7 @@ struct Model::Impl {
     RmsNormRows(qr.data(), n, c.q_lora_rank, L.q_norm, eps());
     Vec q = Linear(qr.data(), n, size_t(c.q_lora_rank), L.wq_b, size_t(H * hd));
     Vec kv = Linear(x.data(), n, D, L.wkv, size_t(hd));
+    Span qkv_span("norm_rope_quant");
     ParallelFor(n, [&](size_t i) {
       float cs[512];
       RopeRow(freqs, s + int64_t(i), cs);
@@ -329,6 +372,7 @@ struct Model::Impl {
       Compress(L.icomp, st.index_comp, st.index_keys, x.data(), n, s);
       Vec iq = Linear(qr.data(), n, size_t(c.q_lora_rank), L.iwq_b, size_t(IH * ihd));
       Vec iw = Linear(x.data(), n, D, L.iweights, size_t(IH));
+      Span idx_span("indexer_scores_topk");
       const float wscale = float(std::pow(double(ihd), -0.5) * std::pow(double(IH), -0.5));
       sel.assign(n * size_t(topk), -1);
       ParallelFor(n, [&](size_t i) {
@@ -363,6 +407,7 @@ struct Model::Impl {
     // Sparse attention: the window (ascending positions), then the compressed entries.
     const int G = c.o_groups, per_group = H * hd / G;
     Vec og(size_t(G) * n * size_t(per_group));
+    Span attn_span("sparse_attention");
     ParallelFor(n, [&](size_t i) {
       const int64_t p = s + int64_t(i);
       std::vector<const float*> rows;
@@ -414,6 +459,7 @@ struct Model::Impl {
     const int E = c.n_routed_experts, K = c.n_activated_experts, inter = c.moe_inter_dim;
     const size_t D = size_t(dim());
     Vec scores = Linear(x.data(), n, D, L.gate, size_t(E));
+    Span route_span("moe_route_swiglu");
     std::vector<int32_t> idx(n * size_t(K));
     Vec wts(n * size_t(K));
     ParallelFor(n, [&](size_t t) {
@@ -572,6 +618,12 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
   const int64_t start = st.pos;
   const int hcm = config_.hc_mult;
   const size_t D = size_t(s.dim), HD = size_t(hcm) * D;
+  KernelProfile* const saved_profile = g_profile;
+  g_profile = opt.profile;
+  struct Restore {
+    KernelProfile* p;
+    ~Restore() { g_profile = p; }
+  } restore{saved_profile};
 
   Vec h(n * HD);
   for (size_t t = 0; t < n; ++t)

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/model_config.h"
@@ -38,6 +39,10 @@ struct ForwardTrace {
   std::map<int, std::vector<int32_t>> topk;
 };
 
+// Wall time per kernel family, accumulated over calls (exclusive: a GEMM inside the
+// compressor counts as GEMM).
+using KernelProfile = std::map<std::string, double>;
+
 struct ForwardOptions {
   bool all_logits = false;  // logits of every position of the call, not only the last
   // The token after the call's last token. When given, the MTP layer runs through the call's
@@ -45,6 +50,7 @@ struct ForwardOptions {
   std::optional<int32_t> mtp_next;
   bool run_mtp = true;  // false: leave the MTP layer's state untouched
   ForwardTrace* trace = nullptr;
+  KernelProfile* profile = nullptr;
 };
 
 // How cached entries are rounded. Serving uses the stored formats' precision (BF16 RoPE dims

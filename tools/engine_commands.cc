@@ -8,6 +8,9 @@
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+
+#include "bench/engine_bench.h"
 #include "engine/conformance.h"
 #include "engine/model.h"
 #include "kernels/thread_pool.h"
@@ -183,8 +186,41 @@ int CmdGenerate(std::vector<std::string> args) {
 }  // namespace strata::tools
 
 namespace strata::tools {
+
 int CmdBenchEngine(std::vector<std::string> args) {
-  std::cerr << args[0] << ": not built yet\n";
-  return 2;
+  cxxopts::Options opts(args[0],
+                        "Engine figures as JSON lines: prefill and decode tokens/s, time per "
+                        "token of each kernel family, GEMM against OpenBLAS sgemm (same run, same "
+                        "threads). Default: v4-tiny (2048-token prefill, 32 decode steps) and "
+                        "v4-flash-slice (512, 4).");
+  opts.add_options()("model", "model config (repeatable; default: the two above)",
+                     cxxopts::value<std::vector<std::string>>())(
+      "prefill", "prefill tokens for --model", cxxopts::value<int>()->default_value("1024"))(
+      "decode", "decode steps for --model", cxxopts::value<int>()->default_value("16"))(
+      "configs", "folder of the shipped model configs",
+      cxxopts::value<std::string>()->default_value("configs/models"))(
+      "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"));
+  int rc = 0;
+  auto r = Parse(opts, args, &rc);
+  if (!r) return rc;
+  bench::EngineBenchOptions bo;
+  bo.seed = (*r)["seed"].as<uint64_t>();
+  bo.progress = isatty(2);
+  if (r->count("model")) {
+    for (const std::string& m : (*r)["model"].as<std::vector<std::string>>())
+      bo.models.push_back({m, (*r)["prefill"].as<int>(), (*r)["decode"].as<int>()});
+  } else {
+    const std::string dir = (*r)["configs"].as<std::string>();
+    bo.models = {{dir + "/v4-tiny.json", 2048, 32}, {dir + "/v4-flash-slice.json", 512, 4}};
+  }
+  for (const auto& m : bo.models)
+    if (m.prefill_tokens < 1 || m.decode_tokens < 1) {
+      std::cerr << args[0] << ": --prefill and --decode must be >= 1\n";
+      return 2;
+    }
+  Status s = bench::RunEngineBench(bo, std::cout);
+  if (!s.ok()) return Fail(args[0], s);
+  return 0;
 }
+
 }  // namespace strata::tools
