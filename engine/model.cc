@@ -1,5 +1,7 @@
 #include "engine/model.h"
 
+#include <malloc.h>
+
 #include <functional>
 
 #include <algorithm>
@@ -573,6 +575,14 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelConfig& config,
     if (!weights->Has(spec.name))
       return Status::InvalidArgument("model " + s.name + ": weights lack " + spec.name);
   std::unique_ptr<Model> m(new Model(config, std::move(weights)));
+  // Large per-call buffers (activations of long chunks) are reused from the heap rather than
+  // mapped afresh each call: first touches of new pages are the dominant cost otherwise.
+  static const bool heap_tuned = [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)heap_tuned;
   m->numerics_ = numerics;
   m->impl_ = std::make_unique<Impl>(m->config_, *m->weights_);
   m->impl_->num = numerics;

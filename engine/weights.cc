@@ -1,5 +1,7 @@
 #include "engine/weights.h"
 
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -81,6 +83,27 @@ bool Contains(const std::string& s, const char* part) { return s.find(part) != s
 
 }  // namespace
 
+FloatStorage::FloatStorage(size_t n) : n_(n), bytes_(n * sizeof(float)) {
+  if (n == 0) return;
+  void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (bytes_ >= (size_t(4) << 20)) madvise(p, bytes_, MADV_HUGEPAGE);
+  p_ = static_cast<float*>(p);
+}
+
+FloatStorage::~FloatStorage() {
+  if (p_) munmap(p_, bytes_);
+}
+
+FloatStorage& FloatStorage::operator=(FloatStorage&& o) noexcept {
+  if (this != &o) {
+    if (p_) munmap(p_, bytes_);
+    p_ = o.p_, n_ = o.n_, bytes_ = o.bytes_;
+    o.p_ = nullptr, o.n_ = o.bytes_ = 0;
+  }
+  return *this;
+}
+
 Result<std::unique_ptr<ModelWeights>> ModelWeights::Load(const ModelConfig& config,
                                                          const std::string& path) {
   STRATA_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
@@ -115,7 +138,9 @@ Result<std::unique_ptr<ModelWeights>> ModelWeights::Load(const ModelConfig& conf
         return Status::InvalidArgument(path + ": tensor " + spec.name +
                                        " holds a non-finite value");
     w->bytes_ += v.size() * 4;
-    w->f_[spec.name] = std::move(v);
+    FloatStorage st(v.size());
+    std::memcpy(st.data(), v.data(), v.size() * 4);
+    w->f_[spec.name] = std::move(st);
   }
   return w;
 }
@@ -142,14 +167,14 @@ std::unique_ptr<ModelWeights> ModelWeights::Random(const ModelConfig& config, ui
       w->bytes_ += v.size() * 4;
       w->i_[spec.name] = std::move(v);
     } else {
-      w->f_[spec.name].resize(size_t(n));
+      w->f_[spec.name] = FloatStorage(size_t(n));
       w->bytes_ += size_t(n) * 4;
     }
   }
   // Fill in parallel, in chunks of 1M values with their own streams, so the result does not
   // depend on the number of threads.
   struct Chunk {
-    std::vector<float>* v;
+    FloatStorage* v;
     size_t begin, end;
     float mean, scale;
     uint64_t seed;
@@ -170,7 +195,7 @@ std::unique_ptr<ModelWeights> ModelWeights::Random(const ModelConfig& config, ui
     } else if (Contains(nm, "_scale")) {
       mean = 1.0f, scale = 0.1f;
     }
-    std::vector<float>& v = w->f_[nm];
+    FloatStorage& v = w->f_[nm];
     const size_t kChunk = size_t(1) << 20;
     for (size_t b = 0; b < v.size(); b += kChunk)
       chunks.push_back({&v, b, std::min(v.size(), b + kChunk), mean, scale,
@@ -179,7 +204,8 @@ std::unique_ptr<ModelWeights> ModelWeights::Random(const ModelConfig& config, ui
   kernels::ThreadPool::Default().ParallelFor(chunks.size(), [&](size_t i) {
     const Chunk& c = chunks[i];
     SplitMix rng{c.seed};
-    for (size_t j = c.begin; j < c.end; ++j) (*c.v)[j] = c.mean + c.scale * rng.Uniform();
+    float* d = c.v->data();
+    for (size_t j = c.begin; j < c.end; ++j) d[j] = c.mean + c.scale * rng.Uniform();
   });
   return w;
 }

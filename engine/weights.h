@@ -17,6 +17,28 @@
 
 namespace strata::engine {
 
+// A float tensor's storage: anonymous memory, with transparent huge pages for large tensors
+// (first touches of fresh pages dominate loading time otherwise). Not zero-filled by us.
+class FloatStorage {
+ public:
+  FloatStorage() = default;
+  explicit FloatStorage(size_t n);
+  ~FloatStorage();
+  FloatStorage(FloatStorage&& o) noexcept : p_(o.p_), n_(o.n_), bytes_(o.bytes_) {
+    o.p_ = nullptr, o.n_ = o.bytes_ = 0;
+  }
+  FloatStorage& operator=(FloatStorage&& o) noexcept;
+  FloatStorage(const FloatStorage&) = delete;
+  FloatStorage& operator=(const FloatStorage&) = delete;
+  float* data() { return p_; }
+  const float* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0, bytes_ = 0;
+};
+
 class ModelWeights {
  public:
   // Checks the file against the config first (CheckWeights): every problem is named.
@@ -34,7 +56,7 @@ class ModelWeights {
   uint64_t bytes() const { return bytes_; }
 
  private:
-  std::unordered_map<std::string, std::vector<float>> f_;
+  std::unordered_map<std::string, FloatStorage> f_;
   std::unordered_map<std::string, std::vector<int32_t>> i_;
   uint64_t bytes_ = 0;
 };
