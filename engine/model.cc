@@ -16,6 +16,7 @@
 #include "kernels/norm_hc.h"
 #include "kernels/rope.h"
 #include "kernels/sparse_attention.h"
+#include "kernels/state_path.h"
 #include "kernels/thread_pool.h"
 #include "kernels/v4_math.h"
 
@@ -319,17 +320,9 @@ struct Model::Impl {
           kernels::GatedPoolChannel(carry.kv.data(), carry.score.data(), ratio, d, entry.data(),
                                     ch);
       }
-      kernels::RmsNormRow(entry.data(), cw.norm, entry.data(), d, eps());
       RopeRow(comp_freqs, p + 1 - ratio, cs.data());
-      kernels::RopeInterleaved(entry.data() + (d - rd), rd, cs.data(), false);
-      if (cw.rotate) {
-        kernels::HadamardTransform(entry.data(), size_t(d));
-        kernels::Fp4SimulateBlocks(entry.data(), d, 32);
-      } else {
-        kernels::Fp8SimulateBlocks(entry.data(), d - rd, 64);
-        if (num.bf16_rope_cache)
-          for (int j = d - rd; j < d; ++j) entry[size_t(j)] = kernels::RoundToBf16(entry[size_t(j)]);
-      }
+      kernels::FinishCompressedEntry(entry.data(), d, rd, cw.norm, eps(), cs.data(), cw.rotate,
+                                     num.bf16_rope_cache);
       pool.insert(pool.end(), entry.begin(), entry.end());
     }
   }
@@ -393,13 +386,9 @@ struct Model::Impl {
         const int visible = int((p + 1) / 4);
         if (visible == 0) return;
         std::vector<float> score(static_cast<size_t>(visible));
-        for (int t = 0; t < visible; ++t) {
-          const float* kt = st.index_keys.data() + size_t(t) * size_t(ihd);
-          float acc = 0.0f;
-          for (int h = 0; h < IH; ++h)
-            acc += std::max(kernels::Dot(qi + size_t(h * ihd), kt, size_t(ihd)), 0.0f) * wi[h];
-          score[size_t(t)] = acc;
-        }
+        for (int t = 0; t < visible; ++t)
+          score[size_t(t)] = kernels::IndexScore(
+              qi, wi, st.index_keys.data() + size_t(t) * size_t(ihd), IH, ihd);
         kernels::TopKLowerIndexWins(score.data(), visible, std::min(topk, visible),
                                     sel.data() + i * size_t(topk));
       });
@@ -440,9 +429,7 @@ struct Model::Impl {
     });
 
     // The window ring keeps the last `win` positions.
-    for (size_t i = n > size_t(win) ? n - size_t(win) : 0; i < n; ++i)
-      std::memcpy(st.swa.data() + size_t((s + int64_t(i)) % win) * size_t(hd),
-                  kv.data() + i * size_t(hd), size_t(hd) * 4);
+    kernels::SwaRingWriteCpu({kv.data(), st.swa.data(), s, int(n), hd, win});
 
     // Grouped low-rank output projection.
     const int olr = c.o_lora_rank;

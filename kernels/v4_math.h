@@ -94,4 +94,81 @@ STRATA_HD float ClampedSwiglu(float gate, float up, float limit) {
   return gate / (1.0f + expf(-gate)) * up;
 }
 
+// One dot product in the GEMM's fixed order: 8 FMA lanes over k, lanes reduced as
+// (0+4, 1+5, 2+6, 3+7), (0+2, 1+3), (0+1), then the tail. kernels::Dot gives the same bits.
+STRATA_HD float Dot8(const float* x, const float* w, int k) {
+  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int k8 = k / 8 * 8;
+  for (int i = 0; i < k8; i += 8)
+    for (int j = 0; j < 8; ++j) l[j] = fmaf(x[i + j], w[i + j], l[j]);
+  const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
+  float s = (a0 + a2) + (a1 + a3);
+  for (int i = k8; i < k; ++i) s = fmaf(x[i], w[i], s);
+  return s;
+}
+
+// Walsh-Hadamard rotation of n values (n a power of two), normalised by 1/sqrt(n), with a fixed
+// butterfly order.
+STRATA_HD void HadamardInPlace(float* x, int n) {
+  const float norm = 1.0f / sqrtf(float(n));
+  for (int h = 1; h < n; h *= 2)
+    for (int i = 0; i < n; i += 2 * h)
+      for (int j = i; j < i + h; ++j) {
+        const float a = x[j], b = x[j + h];
+        x[j] = a + b;
+        x[j + h] = a - b;
+      }
+  for (int i = 0; i < n; ++i) x[i] *= norm;
+}
+
+// The compressor's last steps on a pooled entry of d values: RMSNorm with `norm_w`, RoPE of
+// the trailing rope_dim values at the block's first position (cs: its (cos, sin) pairs), then
+// either the indexer's Hadamard rotation + FP4 simulation (`rotate`) or the FP8 simulation of
+// the non-RoPE dims (+ BF16 rounding of the RoPE dims when `bf16_rope`).
+STRATA_HD void FinishCompressedEntry(float* e, int d, int rope_dim, const float* norm_w, float eps,
+                                     const float* cs, bool rotate, bool bf16_rope) {
+  float ss = 0.0f;
+  for (int i = 0; i < d; ++i) ss += e[i] * e[i];
+  const float r = 1.0f / sqrtf(ss / float(d) + eps);
+  for (int i = 0; i < d; ++i) e[i] = e[i] * r * norm_w[i];
+  RopeInterleaved(e + (d - rope_dim), rope_dim, cs, false);
+  if (rotate) {
+    HadamardInPlace(e, d);
+    Fp4SimulateBlocks(e, d, 32);
+  } else {
+    Fp8SimulateBlocks(e, d - rope_dim, 64);
+    if (bf16_rope)
+      for (int i = d - rope_dim; i < d; ++i) e[i] = RoundToBf16(e[i]);
+  }
+}
+
+// The indexer's score of one key for one query: sum over heads of w_h * relu(q_h . k).
+STRATA_HD float IndexScore(const float* q, const float* w, const float* key, int heads, int dim) {
+  float acc = 0.0f;
+  for (int h = 0; h < heads; ++h) {
+    const float dot = Dot8(q + h * dim, key, dim);
+    acc += (dot > 0.0f ? dot : 0.0f) * w[h];
+  }
+  return acc;
+}
+
+// Top-k of scores[0, n) in descending order, ties to the lower index, NaN never chosen; slots
+// past the available entries get -1. O(n k): for small k and device code.
+STRATA_HD void TopKSelect(const float* scores, int n, int k, int32_t* out) {
+  // Each round takes the best entry ranked strictly after the previous pick in the order
+  // (score descending, index ascending).
+  int prev = -1;
+  for (int j = 0; j < k; ++j) {
+    int best = -1;
+    for (int i = 0; i < n; ++i) {
+      const float v = scores[i];
+      if (v != v) continue;  // NaN
+      if (prev >= 0 && !(v < scores[prev] || (v == scores[prev] && i > prev))) continue;
+      if (best < 0 || v > scores[best]) best = i;
+    }
+    out[j] = best;
+    if (best >= 0) prev = best;
+  }
+}
+
 }  // namespace strata::kernels
