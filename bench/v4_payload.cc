@@ -92,9 +92,16 @@ std::vector<std::byte> MakeFamilyPayload(const CacheLayout& layout, Family famil
   switch (family) {
     case Family::kCsa:
     case Family::kHca:
-    case Family::kSwa:
       main_entries(0, out.size() / me);
       break;
+    case Family::kSwa: {
+      const size_t entries_bytes = out.size() - layout.checkpoint_carry_bytes();
+      main_entries(0, entries_bytes / me);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      float* tail = reinterpret_cast<float*>(out.data() + entries_bytes);
+      for (size_t i = 0; i < layout.checkpoint_carry_bytes() / 4; ++i) tail[i] = nd(rng);
+      break;
+    }
     case Family::kCsaIndex: {
       const uint32_t ie = layout.index_entry_bytes();
       for (size_t i = 0; ie && i < out.size() / ie; ++i)

@@ -76,11 +76,14 @@ Result<CacheLayout> CacheLayout::Make(const ModelShape& shape, const LayoutOptio
   bb[int(Family::kCsa)] = uint64_t(l.csa_layers_) * (B / 4) * l.main_entry_bytes_;
   bb[int(Family::kCsaIndex)] = uint64_t(l.csa_layers_) * (B / 4) * l.index_entry_bytes_;
   bb[int(Family::kHca)] = uint64_t(l.hca_layers_) * (B / 128) * l.main_entry_bytes_;
-  bb[int(Family::kSwa)] = uint64_t(l.swa_layers_) * B * l.main_entry_bytes_;
   l.checkpoint_window_bytes_ =
       uint64_t(l.swa_layers_) * uint64_t(shape.window_size) * l.main_entry_bytes_;
   l.checkpoint_carry_bytes_ = uint64_t(l.csa_layers_) * (Ratio4CarryBytes(shape.head_dim) +
-                                                         Ratio4CarryBytes(shape.index_head_dim));
+                                                         Ratio4CarryBytes(shape.index_head_dim)) +
+                              uint64_t(shape.n_mtp_layers) * uint64_t(shape.hc_mult) *
+                                  uint64_t(shape.dim) * 4;
+  bb[int(Family::kSwa)] =
+      uint64_t(l.swa_layers_) * B * l.main_entry_bytes_ + l.checkpoint_carry_bytes_;
   bb[int(Family::kCheckpoint)] = l.checkpoint_window_bytes_ + l.checkpoint_carry_bytes_;
 
   // Fingerprint: every field that changes the stored bytes, in a fixed order.
@@ -90,7 +93,7 @@ Result<CacheLayout> CacheLayout::Make(const ModelShape& shape, const LayoutOptio
   add(0x53545241544c4159ull);  // "STRATLAY": fingerprint scheme version 1
   for (int v : {shape.vocab_size, shape.dim, shape.n_layers, shape.n_mtp_layers, shape.n_heads,
                 shape.head_dim, shape.rope_head_dim, shape.window_size, shape.index_n_heads,
-                shape.index_head_dim, shape.index_topk})
+                shape.index_head_dim, shape.index_topk, shape.hc_mult})
     add(uint64_t(int64_t(v)));
   add(shape.compress_ratios.size());
   for (int r : shape.compress_ratios) add(uint64_t(r));

@@ -195,7 +195,7 @@ Result<ConformanceReport> RunConformance(const std::string& dir,
   STRATA_ASSIGN_OR_RETURN(std::vector<float> ref_hidden, v.F("hidden_last"));
   const ModelShape& s = config.shape;
   const size_t vocab = size_t(s.vocab_size), calls = 1 + decode.size();
-  const size_t HD = size_t(config.hc_mult) * size_t(s.dim);
+  const size_t HD = size_t(s.hc_mult) * size_t(s.dim);
   if (ref_logits.size() != calls * vocab || ref_mtp.size() != calls * vocab ||
       ref_hidden.size() != calls * size_t(s.n_layers) * HD ||
       mtp_ids.size() != prompt.size() + decode.size())

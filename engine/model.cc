@@ -199,7 +199,7 @@ struct Model::Impl {
   }
 
   float eps() const { return float(c.norm_eps); }
-  int hc() const { return c.hc_mult; }
+  int hc() const { return c.shape.hc_mult; }
   int dim() const { return c.shape.dim; }
 
   // hc_pre: collapses the streams h [n, hc, dim] into x [n, dim] with the Sinkhorn split.
@@ -542,7 +542,7 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelConfig& config,
   STRATA_RETURN_IF_ERROR(config.Validate());
   if (!weights) return Status::InvalidArgument("model " + config.shape.name + ": no weights");
   const ModelShape& s = config.shape;
-  if (config.hc_mult < 1 || config.hc_mult > 8 || (2 + config.hc_mult) * config.hc_mult > 64)
+  if (s.hc_mult < 1 || s.hc_mult > 8 || (2 + s.hc_mult) * s.hc_mult > 64)
     return Status::InvalidArgument("model " + s.name + ": hc_mult must be in [1, 7]");
   if (s.rope_head_dim > 512 || s.rope_head_dim % 2)
     return Status::InvalidArgument("model " + s.name + ": rope_head_dim must be even and <= 512");
@@ -613,7 +613,7 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
     return Status::InvalidArgument("forward: mtp_next token outside the vocabulary");
   const size_t n = tokens.size();
   const int64_t start = st.pos;
-  const int hcm = config_.hc_mult;
+  const int hcm = s.hc_mult;
   const size_t D = size_t(s.dim), HD = size_t(hcm) * D;
   KernelProfile* const saved_profile = g_profile;
   g_profile = opt.profile;

@@ -72,7 +72,7 @@ Result<ModelConfig> ParseUnchecked(std::string_view json_text, std::string name)
   STRATA_FIELD(m.original_seq_len, int, false, 0, "original_seq_len");
   STRATA_FIELD(m.beta_fast, double, false, 32.0, "beta_fast");
   STRATA_FIELD(m.beta_slow, double, false, 1.0, "beta_slow");
-  STRATA_FIELD(m.hc_mult, int, false, 1, "hc_mult");
+  STRATA_FIELD(s.hc_mult, int, false, 1, "hc_mult");
   STRATA_FIELD(m.hc_sinkhorn_iters, int, false, 0, "hc_sinkhorn_iters");
   STRATA_FIELD(m.hc_eps, double, false, 1e-6, "hc_eps");
 #undef STRATA_FIELD
@@ -132,7 +132,7 @@ Status ModelConfig::Validate() const {
   if (moe_inter_dim <= 0) return bad("moe_inter_dim must be positive");
   if (n_hash_layers < 0 || n_hash_layers > shape.n_layers)
     return bad("n_hash_layers must be in 0..n_layers");
-  if (hc_mult <= 0) return bad("hc_mult must be positive");
+  if (shape.hc_mult <= 0) return bad("hc_mult must be positive");
   bool any_csa = false;
   for (int r : shape.compress_ratios) any_csa |= r == 4;
   if (any_csa && (shape.index_n_heads <= 0 || shape.index_topk <= 0))

@@ -36,7 +36,6 @@ struct ModelConfig {
   double rope_factor = 1.0;
   int original_seq_len = 0;
   double beta_fast = 32.0, beta_slow = 1.0;
-  int hc_mult = 1;
   int hc_sinkhorn_iters = 0;
   double hc_eps = 1e-6;
 

@@ -8,7 +8,7 @@ namespace {
 void Block(std::vector<TensorSpec>& out, const ModelConfig& c, const std::string& p, int layer,
            int ratio, bool mtp) {
   const ModelShape& s = c.shape;
-  const int64_t dim = s.dim, hd = s.head_dim, hc = c.hc_mult;
+  const int64_t dim = s.dim, hd = s.head_dim, hc = s.hc_mult;
   auto f = [&](const std::string& n, std::vector<int64_t> shape) {
     out.push_back({p + n, std::move(shape), TensorKind::kFloat});
   };
@@ -82,7 +82,7 @@ std::string ScaleName(const std::string& weight) {
 
 std::vector<TensorSpec> ExpectedTensors(const ModelConfig& c) {
   const ModelShape& s = c.shape;
-  const int64_t dim = s.dim, hc = c.hc_mult;
+  const int64_t dim = s.dim, hc = s.hc_mult;
   std::vector<TensorSpec> out;
   out.push_back({"embed.weight", {s.vocab_size, dim}, TensorKind::kFloat});
   out.push_back({"head.weight", {s.vocab_size, dim}, TensorKind::kLinear});

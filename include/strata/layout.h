@@ -7,9 +7,13 @@
 //     (V4: 448 + 128 + 7 + 1 = 584 B).
 //   indexer entry: index_head_dim FP4 e2m1 values packed two per byte, one UE8M0 scale per 32
 //     values (V4: 64 + 4 = 68 B).
-//   compressor carry at a 128-aligned block end: for each ratio-4 compressor (main and indexer),
-//     the overlap half of the last 4 tokens, kv and score, fp32: 4 x head_dim x 2 x 4 B. The
-//     ratio-128 carry is empty there (V4-FACTS.md, "Compressor carry state").
+//   block-end tail, the state at a block end that no entry holds: for each ratio-4 compressor
+//     (main and indexer), the overlap half of the last 4 tokens, kv and score, fp32:
+//     4 x head_dim x 2 x 4 B (the ratio-128 carry is empty at a 128-aligned position,
+//     V4-FACTS.md "Compressor carry state"); and per MTP layer the main model's last hidden
+//     state (hc_mult x dim fp32), which the MTP layer pairs with the next block's first token.
+//   Families: `swa` = every layer's B SWA entries + the tail; `checkpoint` = every layer's last
+//     window SWA entries + the tail.
 // Thread safety: immutable after Make(); safe to share.
 #pragma once
 
@@ -37,6 +41,7 @@ struct ModelShape {
   int index_n_heads = 0;
   int index_head_dim = 0;
   int index_topk = 0;
+  int hc_mult = 1;  // hyper-connection streams (the MTP layer's pending hidden state)
   std::vector<int> compress_ratios;  // n_layers + n_mtp_layers entries, each 0, 4 or 128
 
   Status Validate() const;
@@ -67,7 +72,8 @@ class CacheLayout {
   double BytesPerToken(Family f) const {
     return double(FamilyBlockBytes(f)) / double(options_.block_size);
   }
-  // The checkpoint's two parts: SWA windows of every layer, and compressor carry.
+  // The checkpoint's two parts: SWA windows of every layer, and the block-end tail (compressor
+  // carry and MTP pending hidden state), which the swa family carries too.
   uint64_t checkpoint_window_bytes() const { return checkpoint_window_bytes_; }
   uint64_t checkpoint_carry_bytes() const { return checkpoint_carry_bytes_; }
 

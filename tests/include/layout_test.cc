@@ -27,9 +27,14 @@ TEST(LayoutTest, V4ProNumbersFromV4Facts) {
   EXPECT_EQ(l.FamilyBlockBytes(Family::kCsa), 30u * 64 * 584);
   EXPECT_EQ(l.FamilyBlockBytes(Family::kCsaIndex), 30u * 64 * 68);
   EXPECT_EQ(l.FamilyBlockBytes(Family::kHca), 31u * 2 * 584);
-  EXPECT_EQ(l.FamilyBlockBytes(Family::kSwa), 62u * 256 * 584);
-  EXPECT_DOUBLE_EQ(l.BytesPerToken(Family::kSwa), 62.0 * 584);  // 36.2 KB per token
+  // Tail: 30 CSA layers x (main 4 x 512 + indexer 4 x 128) x kv+score x fp32, plus the MTP
+  // layer's pending hidden state, 4 streams x 7168 x fp32.
+  const uint64_t tail = 30u * (4 * 512 + 4 * 128) * 2 * 4 + 4u * 7168 * 4;
+  EXPECT_EQ(l.checkpoint_carry_bytes(), tail);
+  EXPECT_EQ(l.FamilyBlockBytes(Family::kSwa), 62u * 256 * 584 + tail);
+  EXPECT_NEAR(double(62u * 256 * 584) / 256, 62.0 * 584, 1e-9);  // entries: 36.2 KB per token
   EXPECT_EQ(l.checkpoint_window_bytes(), 62u * 128 * 584);
+  EXPECT_EQ(l.FamilyBlockBytes(Family::kCheckpoint), 62u * 128 * 584 + tail);
   // Compressed state ~5.0 KB/token (V4-FACTS): CSA 146 + indexer 17 per CSA layer, HCA 4.56.
   const double compressed = l.BytesPerToken(Family::kCsa) + l.BytesPerToken(Family::kCsaIndex) +
                             l.BytesPerToken(Family::kHca);
@@ -42,12 +47,14 @@ TEST(LayoutTest, V4FlashNumbersFromV4Facts) {
   EXPECT_EQ(l.csa_layers(), 21);
   EXPECT_EQ(l.hca_layers(), 20);
   EXPECT_EQ(l.swa_layers(), 44);
-  EXPECT_DOUBLE_EQ(l.BytesPerToken(Family::kSwa), 44.0 * 584);  // 25.7 KB
+  const double swa_entries =
+      double(l.FamilyBlockBytes(Family::kSwa) - l.checkpoint_carry_bytes()) / 256;
+  EXPECT_DOUBLE_EQ(swa_entries, 44.0 * 584);  // 25.7 KB
   const double compressed = l.BytesPerToken(Family::kCsa) + l.BytesPerToken(Family::kCsaIndex) +
                             l.BytesPerToken(Family::kHca);
   EXPECT_NEAR(compressed / 1000.0, 3.5, 0.05);
   // "SWA is approximately 8 times larger than the compressed entries."
-  EXPECT_NEAR(l.BytesPerToken(Family::kSwa) / compressed, 7.4, 0.2);
+  EXPECT_NEAR(swa_entries / compressed, 7.4, 0.2);
 }
 
 TEST(LayoutTest, TinyConformanceConfig) {

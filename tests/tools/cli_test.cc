@@ -57,7 +57,7 @@ TEST(CliTest, LayoutPrintsV4ProNumbers) {
   CliRun r = Strata("layout --model configs/models/v4-pro.json --json");
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("\"csa\": {\"block_bytes\": 1121280"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"swa\": {\"block_bytes\": 9269248"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"swa\": {\"block_bytes\": 9998336"), std::string::npos) << r.out;
 }
 
 TEST(CliTest, BadUsageIsAClearError) {
