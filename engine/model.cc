@@ -300,6 +300,8 @@ struct Model::Impl {
         cs_row[j] = sc[i * size_t(width) + size_t(j)] + cw.ape[size_t(slot * width + j)];
       }
       if (slot != ratio - 1) continue;
+      const size_t entry_index = size_t((p + 1) / ratio - 1);
+      const bool present = pool.size() / size_t(d) > entry_index;
       if (overlap) {
         // Rows 0..ratio-1: the previous block's first half; ratio..2ratio-1: this block's second.
         tk.resize(size_t(2 * ratio * d));
@@ -309,17 +311,29 @@ struct Model::Impl {
           std::memcpy(&tk[size_t(r * d)], &carry.kv[src], size_t(d) * 4);
           std::memcpy(&ts[size_t(r * d)], &carry.score[src], size_t(d) * 4);
         }
-        for (int ch = 0; ch < d; ++ch)
-          kernels::GatedPoolChannel(tk.data(), ts.data(), 2 * ratio, d, entry.data(), ch);
+        if (!present)
+          for (int ch = 0; ch < d; ++ch)
+            kernels::GatedPoolChannel(tk.data(), ts.data(), 2 * ratio, d, entry.data(), ch);
         std::memcpy(carry.kv.data(), carry.kv.data() + size_t(ratio * width),
                     size_t(ratio * width) * 4);
         std::memcpy(carry.score.data(), carry.score.data() + size_t(ratio * width),
                     size_t(ratio * width) * 4);
+        // Only the overlap half of rows [0, ratio) is read again; everything else is reset.
+        for (int r = 0; r < ratio; ++r) {
+          std::fill_n(carry.kv.begin() + r * width + d, d, 0.0f);
+          std::fill_n(carry.score.begin() + r * width + d, d, -INFINITY);
+        }
+        std::fill(carry.kv.begin() + ratio * width, carry.kv.end(), 0.0f);
+        std::fill(carry.score.begin() + ratio * width, carry.score.end(), -INFINITY);
       } else {
-        for (int ch = 0; ch < d; ++ch)
-          kernels::GatedPoolChannel(carry.kv.data(), carry.score.data(), ratio, d, entry.data(),
-                                    ch);
+        if (!present)
+          for (int ch = 0; ch < d; ++ch)
+            kernels::GatedPoolChannel(carry.kv.data(), carry.score.data(), ratio, d,
+                                      entry.data(), ch);
+        std::fill(carry.kv.begin(), carry.kv.end(), 0.0f);
+        std::fill(carry.score.begin(), carry.score.end(), -INFINITY);
       }
+      if (present) continue;
       RopeRow(comp_freqs, p + 1 - ratio, cs.data());
       kernels::FinishCompressedEntry(entry.data(), d, rd, cw.norm, eps(), cs.data(), cw.rotate,
                                      num.bf16_rope_cache);
@@ -328,7 +342,7 @@ struct Model::Impl {
   }
 
   Vec Attention(const LayerW& L, LayerState& st, const Vec& x, size_t n, int64_t s,
-                std::vector<int32_t>* topk_out) const {
+                std::vector<int32_t>* topk_out, Vec* swa_out) const {
     const ModelShape& sh = c.shape;
     const int H = sh.n_heads, hd = sh.head_dim, rd = sh.rope_head_dim, win = sh.window_size;
     const size_t D = size_t(dim());
@@ -403,7 +417,7 @@ struct Model::Impl {
       const int64_t p = s + int64_t(i);
       std::vector<const float*> rows;
       rows.reserve(size_t(win + std::max(topk, 0)) + 16);
-      for (int64_t wpos = std::max<int64_t>(0, p - win + 1); wpos <= p; ++wpos)
+      for (int64_t wpos = std::max<int64_t>(st.swa_valid_from, p - win + 1); wpos <= p; ++wpos)
         rows.push_back(wpos >= s ? kv.data() + size_t(wpos - s) * size_t(hd)
                                  : st.swa.data() + size_t(wpos % win) * size_t(hd));
       if (L.ratio == 4) {
@@ -430,6 +444,7 @@ struct Model::Impl {
 
     // The window ring keeps the last `win` positions.
     kernels::SwaRingWriteCpu({kv.data(), st.swa.data(), s, int(n), hd, win});
+    if (swa_out) *swa_out = kv;
 
     // Grouped low-rank output projection.
     const int olr = c.o_lora_rank;
@@ -519,11 +534,11 @@ struct Model::Impl {
   }
 
   void Block(const LayerW& L, LayerState& st, Vec& h, size_t n, int64_t s, const int32_t* ids,
-             std::vector<int32_t>* topk_out) const {
+             std::vector<int32_t>* topk_out, Vec* swa_out) const {
     Vec x, post, comb;
     HcPre(h, n, L.hc_attn_fn, L.hc_attn_scale, L.hc_attn_base, x, post, comb);
     RmsNormRows(x.data(), n, dim(), L.attn_norm, eps());
-    Vec a = Attention(L, st, x, n, s, topk_out);
+    Vec a = Attention(L, st, x, n, s, topk_out, swa_out);
     HcPost(a, h, n, post, comb);
     HcPre(h, n, L.hc_ffn_fn, L.hc_ffn_scale, L.hc_ffn_base, x, post, comb);
     RmsNormRows(x.data(), n, dim(), L.ffn_norm, eps());
@@ -549,6 +564,8 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelConfig& config,
   if ((s.head_dim - s.rope_head_dim) % 64)
     return Status::InvalidArgument("model " + s.name +
                                    ": head_dim - rope_head_dim must be a multiple of 64");
+  if (s.n_mtp_layers > 1)
+    return Status::InvalidArgument("model " + s.name + ": at most one MTP layer is supported");
   bool csa = false;
   for (int r : s.compress_ratios) csa = csa || r == 4;
   if (csa && (!IsPowerOfTwo(s.index_head_dim) || s.index_head_dim % 32 ||
@@ -627,15 +644,21 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
     for (int i = 0; i < hcm; ++i)
       std::memcpy(h.data() + t * HD + size_t(i) * D, I.embed + size_t(tokens[t]) * D, D * 4);
   if (opt.trace) opt.trace->hidden_last.clear(), opt.trace->topk.clear();
+  ForwardResult out;
   for (int l = 0; l < s.n_layers; ++l) {
     std::vector<int32_t>* topk = nullptr;
     if (opt.trace && opt.trace->want_topk && I.layers[size_t(l)].ratio == 4)
       topk = &opt.trace->topk[l];
-    I.Block(I.layers[size_t(l)], st.layers[size_t(l)], h, n, start, tokens.data(), topk);
+    Vec* swa_out = nullptr;
+    if (opt.capture_swa) {
+      out.swa.resize(st.layers.size());
+      out.swa[size_t(l)].first = start;
+      swa_out = &out.swa[size_t(l)].rows;
+    }
+    I.Block(I.layers[size_t(l)], st.layers[size_t(l)], h, n, start, tokens.data(), topk, swa_out);
     if (opt.trace && opt.trace->want_hidden)
       opt.trace->hidden_last.emplace_back(h.end() - long(HD), h.end());
   }
-  ForwardResult out;
   const size_t rows = opt.all_logits ? n : 1;
   out.logits = I.Logits(h.data() + (n - rows) * HD, rows, I.hc_head_fn, I.hc_head_scale,
                         I.hc_head_base, I.norm);
@@ -667,7 +690,13 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
         for (int i = 0; i < hcm; ++i)
           for (size_t j = 0; j < D; ++j)
             x[r * HD + size_t(i) * D + j] = ep[r * D + j] + hp[(r * size_t(hcm) + size_t(i)) * D + j];
-      I.Block(L, st.layers[size_t(s.n_layers)], x, m, first, next.data(), nullptr);
+      Vec* swa_out = nullptr;
+      if (opt.capture_swa) {
+        out.swa.resize(st.layers.size());
+        out.swa[size_t(s.n_layers)].first = first;
+        swa_out = &out.swa[size_t(s.n_layers)].rows;
+      }
+      I.Block(L, st.layers[size_t(s.n_layers)], x, m, first, next.data(), nullptr, swa_out);
       if (opt.mtp_next)
         out.mtp_logits = I.Logits(x.data() + (m - 1) * HD, 1, L.hc_head_fn, L.hc_head_scale,
                                   L.hc_head_base, L.norm);

@@ -49,6 +49,8 @@ struct ForwardOptions {
   // last position and returns its logits; otherwise MTP stays one position behind.
   std::optional<int32_t> mtp_next;
   bool run_mtp = true;  // false: leave the MTP layer's state untouched
+  // Return every layer's SWA rows (the cached KV latent of each position the call computed).
+  bool capture_swa = false;
   ForwardTrace* trace = nullptr;
   KernelProfile* profile = nullptr;
 };
@@ -61,9 +63,16 @@ struct Numerics {
   bool bf16_rope_cache = true;
 };
 
+// SWA rows of one layer for positions [first, first + rows / head_dim).
+struct SwaRows {
+  int64_t first = 0;
+  std::vector<float> rows;
+};
+
 struct ForwardResult {
   std::vector<float> logits;      // [rows, vocab]: rows = tokens (all_logits) or 1
   std::vector<float> mtp_logits;  // [vocab] when MTP ran through the last position
+  std::vector<SwaRows> swa;       // per layer (main, then MTP) with capture_swa
 };
 
 class Model {
@@ -78,6 +87,9 @@ class Model {
   RequestState NewState() const;
 
   // Runs `tokens` at positions state.pos, state.pos + 1, ... and advances the state.
+  // Compressed entries (and indexer keys) already present in the state for blocks the call
+  // completes are kept, not recomputed: a restore that recomputes the sliding window over
+  // restored entries relies on this.
   Result<ForwardResult> Forward(RequestState& state, std::span<const int32_t> tokens,
                                 const ForwardOptions& options = {}) const;
 

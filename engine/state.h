@@ -12,7 +12,9 @@
 //       ratio 4 (overlap): [8, 2*d]: rows 0..3 the last complete block (columns [0, d) are read
 //       again), rows 4..7 the pending tokens (slot 4 + p % 4);
 //       ratio 128: [128, d]: slot p % 128 holds pending token p. Scores include `ape`; -inf =
-//       never written.
+//       never written. Rows not live (pending rows of a completed block) are reset to the
+//       initial values (kv 0, score -inf), so the carry at a block end is fully determined by
+//       its live rows.
 // Thread safety: a state belongs to one request; not synchronised.
 #pragma once
 
@@ -30,6 +32,9 @@ struct CompressorCarry {
 
 struct LayerState {
   int ratio = 0;
+  // Window positions below this are not in the ring (a restore that recomputes the window
+  // starts part-way); attention skips them. 0 in every state a forward pass leaves.
+  int64_t swa_valid_from = 0;
   std::vector<float> swa;
   std::vector<float> entries;
   std::vector<float> index_keys;

@@ -1,8 +1,4 @@
 // strata conform / generate / bench engine: the engine's CLI.
-// GCC 12 at -O3 reports a false -Wrestrict inside std::string (GCC bug 105329) for this file.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
 #include <chrono>
 #include <fstream>
 #include <iostream>

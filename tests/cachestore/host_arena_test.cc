@@ -15,7 +15,9 @@ TEST(HostArenaTest, SizeClassesArePageAlignedAndBoundWaste) {
     const uint64_t c = HostArena::SizeClass(s);
     EXPECT_GE(c, s);
     EXPECT_EQ(c % 4096, 0u);
-    if (s > 32768) EXPECT_LE(double(c), double(s) * 1.125 + 1) << s;
+    if (s > 32768) {
+      EXPECT_LE(double(c), double(s) * 1.125 + 1) << s;
+    }
     EXPECT_GE(c, prev);
     prev = c;
   }

@@ -54,7 +54,7 @@ std::vector<float> RunChunked(const Model& m, RequestState& st, const std::vecto
 }
 
 bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
 }
 
 bool StatesBitEqual(const RequestState& a, const RequestState& b) {

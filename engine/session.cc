@@ -1,0 +1,468 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <bit>
+#include <cstring>
+
+namespace strata::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int32_t Argmax(const std::vector<float>& v) {
+  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+const char* KindName(RestorePlan::Kind k) {
+  switch (k) {
+    case RestorePlan::kCold: return "cold";
+    case RestorePlan::kFull: return "full";
+    case RestorePlan::kCheckpoint: return "checkpoint";
+    case RestorePlan::kRecompute: return "recompute";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string SwaPolicy::ToString() const {
+  switch (kind) {
+    case kFull: return "full";
+    case kRecompute: return "recompute";
+    case kCheckpoint: return every ? "checkpoint:" + std::to_string(every) : "checkpoint";
+  }
+  return "?";
+}
+
+Result<SwaPolicy> SwaPolicy::Parse(const std::string& text, uint32_t block_size) {
+  SwaPolicy p;
+  if (text == "full") {
+    p.kind = kFull;
+  } else if (text == "recompute") {
+    p.kind = kRecompute;
+  } else if (text == "checkpoint") {
+    p.kind = kCheckpoint;
+  } else if (text.rfind("checkpoint:", 0) == 0) {
+    p.kind = kCheckpoint;
+    const std::string k = text.substr(11);
+    try {
+      size_t used = 0;
+      p.every = std::stoll(k, &used);
+      if (used != k.size()) throw std::invalid_argument(k);
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("policy '" + text + "': K is not a number");
+    }
+    if (p.every <= 0 || p.every % block_size)
+      return Status::InvalidArgument("policy '" + text + "': K must be a positive multiple of "
+                                     "the block size (" + std::to_string(block_size) + ")");
+  } else {
+    return Status::InvalidArgument("unknown policy '" + text +
+                                   "' (full, checkpoint, checkpoint:K or recompute)");
+  }
+  return p;
+}
+
+std::string RestorePlan::ToString() const {
+  std::string s = KindName(kind);
+  if (kind == kCheckpoint) s += "@" + std::to_string(state_from);
+  if (kind == kRecompute) s += "(" + std::to_string(recompute_tokens) + " tokens)";
+  return s;
+}
+
+CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store,
+                           EngineOptions options, CacheLayout layout)
+    : model_(std::move(model)),
+      store_(store),
+      options_(std::move(options)),
+      codec_(model_->config(), layout) {
+  const auto& secret = options_.namespace_secret;
+  root_ = RootKey(std::as_bytes(std::span(secret.data(), secret.size())), layout.fingerprint());
+  for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca})
+    if (layout.FamilyBlockBytes(f) > 0) compressed_.Add(f);
+  if (options_.background_offload) worker_ = std::thread([this] { OffloadLoop(); });
+}
+
+CachedEngine::~CachedEngine() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+Result<std::unique_ptr<CachedEngine>> CachedEngine::Create(std::shared_ptr<const Model> model,
+                                                           Store* store, EngineOptions options) {
+  if (!model) return Status::InvalidArgument("engine: no model");
+  LayoutOptions lo;
+  lo.block_size = options.block_size;
+  lo.numerics_version = model->numerics().bf16_rope_cache ? 1 : 2;
+  STRATA_ASSIGN_OR_RETURN(CacheLayout layout, CacheLayout::Make(model->config().shape, lo));
+  if (uint32_t(model->config().shape.window_size) > options.block_size)
+    return Status::InvalidArgument("engine: the block size must be at least the SWA window");
+  if (options.cost.prefill_s_per_token <= 0) {
+    // The prefill speed of this backend, measured on a short scratch prompt.
+    const int n = 256;
+    std::vector<int32_t> tokens(n);
+    for (int i = 0; i < n; ++i) tokens[size_t(i)] = (i * 7919) % model->config().shape.vocab_size;
+    RequestState st = model->NewState();
+    ForwardOptions fo;
+    fo.run_mtp = true;
+    const auto t = Clock::now();
+    STRATA_RETURN_IF_ERROR(model->Forward(st, tokens, fo).status());
+    options.cost.prefill_s_per_token = Since(t) / n;
+  }
+  return std::unique_ptr<CachedEngine>(
+      new CachedEngine(std::move(model), store, std::move(options), layout));
+}
+
+void CachedEngine::OffloadLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ and drained
+    Offload job = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    l.unlock();
+    Status s = store_->Put(job.key, codec_.layout().fingerprint(), job.bytes);
+    l.lock();
+    busy_ = false;
+    if (!s.ok() && offload_status_.ok()) offload_status_ = s;
+    cv_.notify_all();
+  }
+}
+
+void CachedEngine::Enqueue(ObjectKey key, std::vector<std::byte> bytes, TurnResult& r) {
+  r.offload_bytes += bytes.size();
+  if (!options_.background_offload) {
+    Status s = store_->Put(key, codec_.layout().fingerprint(), bytes);
+    std::lock_guard<std::mutex> l(mu_);
+    if (!s.ok() && offload_status_.ok()) offload_status_ = s;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    queue_.push_back({key, std::move(bytes)});
+  }
+  cv_.notify_all();
+}
+
+Status CachedEngine::WaitOffload() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return queue_.empty() && !busy_; });
+  Status s = offload_status_;
+  offload_status_ = Status::Ok();
+  return s;
+}
+
+std::vector<RestorePlan> CachedEngine::Plans(const LookupResult& found, int64_t usable,
+                                             int64_t n, const SwaPolicy&) const {
+  const ModelShape& s = model_->config().shape;
+  const CacheLayout& lay = codec_.layout();
+  const int64_t B = lay.block_size();
+  const double spt = options_.cost.prefill_s_per_token;
+  std::vector<RestorePlan> plans;
+  RestorePlan cold;
+  cold.est_seconds = double(n) * spt;
+  const int64_t h = std::min<int64_t>(int64_t(found.hit_blocks), usable);
+  auto add_bytes = [&](RestorePlan& p, int64_t block, Family f) {
+    const uint64_t bytes = lay.FamilyBlockBytes(f);
+    (found.blocks[size_t(block)].tier[size_t(f)] == Tier::kHost ? p.host_bytes : p.nvme_bytes) +=
+        bytes;
+  };
+  auto compressed = [&](RestorePlan& p, int64_t blocks) {
+    for (int64_t b = 0; b < blocks; ++b)
+      for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca})
+        if (compressed_.Has(f)) add_bytes(p, b, f);
+  };
+  auto finish = [&](RestorePlan& p) {
+    p.est_seconds = double(p.host_bytes) / options_.cost.host_bytes_per_s +
+                    double(p.nvme_bytes) / options_.cost.nvme_bytes_per_s +
+                    double(p.recompute_tokens + n - p.hit_tokens) * spt;
+    plans.push_back(p);
+  };
+  if (h >= 1) {
+    {  // recompute the window pyramid over the restored entries
+      const int64_t W = s.window_size;
+      const int64_t reach = s.n_mtp_layers > 0 ? W + 1 + (W - 1) * s.n_layers
+                                               : W + (W - 1) * (s.n_layers - 1);
+      RestorePlan p;
+      p.kind = RestorePlan::kRecompute;
+      p.hit_tokens = h * B;
+      p.state_from = std::max<int64_t>(0, p.hit_tokens - reach);
+      p.recompute_tokens = p.hit_tokens - p.state_from;
+      compressed(p, h);
+      finish(p);
+    }
+    const int need = codec_.SwaBlocksNeeded();
+    for (int64_t e = h; e >= need; --e) {  // full: the longest prefix with SWA stored
+      bool ok = true;
+      for (int64_t b = e - need; b < e && ok; ++b)
+        ok = found.blocks[size_t(b)].families.Has(Family::kSwa);
+      if (!ok) continue;
+      RestorePlan p;
+      p.kind = RestorePlan::kFull;
+      p.hit_tokens = p.state_from = e * B;
+      compressed(p, e);
+      for (int64_t b = e - need; b < e; ++b) add_bytes(p, b, Family::kSwa);
+      finish(p);
+      break;
+    }
+    for (int64_t b = h - 1; b >= 0; --b) {  // every stored checkpoint
+      if (!found.blocks[size_t(b)].families.Has(Family::kCheckpoint)) continue;
+      RestorePlan p;
+      p.kind = RestorePlan::kCheckpoint;
+      p.hit_tokens = p.state_from = (b + 1) * B;
+      compressed(p, b + 1);
+      add_bytes(p, b, Family::kCheckpoint);
+      finish(p);
+    }
+  }
+  std::stable_sort(plans.begin(), plans.end(), [](const RestorePlan& a, const RestorePlan& b) {
+    return a.est_seconds < b.est_seconds;
+  });
+  plans.push_back(cold);
+  return plans;
+}
+
+Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
+                             std::span<const int32_t> prompt, RequestState& st, TurnResult& r) {
+  st = model_->NewState();
+  if (plan.kind == RestorePlan::kCold) return Status::Ok();
+  const int64_t B = codec_.block_size();
+  const uint64_t fp = codec_.layout().fingerprint();
+  const int64_t blocks = (plan.kind == RestorePlan::kRecompute ? plan.hit_tokens
+                                                                : plan.state_from) / B;
+  auto account = [&](const std::vector<ObjectView>& views) {
+    for (const ObjectView& v : views)
+      (v.served_from == Tier::kHost ? r.read_host_bytes : r.read_nvme_bytes) += v.size;
+  };
+  {
+    STRATA_ASSIGN_OR_RETURN(std::vector<ObjectView> views,
+                            store_->Get(options_.ns, fp, keys.first(size_t(blocks)), compressed_));
+    PinGuard pins(*store_, views);
+    account(views);
+    const size_t per = size_t(std::popcount(compressed_.bits()));
+    for (int64_t b = 0; b < blocks; ++b) {
+      std::span<const std::byte> fam[3];
+      size_t i = size_t(b) * per;
+      for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca}) {
+        if (!compressed_.Has(f)) continue;
+        const ObjectView& v = views[i++];
+        if (!v.found())
+          return Status::NotFound("restore: block " + std::to_string(b) + " " +
+                                  std::string(FamilyName(f)) + " is gone");
+        fam[int(f)] = std::span(v.data, v.size);
+      }
+      STRATA_RETURN_IF_ERROR(codec_.DecodeCompressed(st, b, fam[0], fam[1], fam[2]));
+    }
+  }
+  if (plan.kind == RestorePlan::kFull) {
+    const int need = codec_.SwaBlocksNeeded();
+    STRATA_ASSIGN_OR_RETURN(
+        std::vector<ObjectView> views,
+        store_->Get(options_.ns, fp, keys.subspan(size_t(blocks - need), size_t(need)),
+                    FamilyMask{Family::kSwa}));
+    PinGuard pins(*store_, views);
+    account(views);
+    std::vector<std::span<const std::byte>> spans;
+    for (const ObjectView& v : views) {
+      if (!v.found()) return Status::NotFound("restore: a swa family is gone");
+      spans.emplace_back(v.data, v.size);
+    }
+    return codec_.DecodeSwa(st, plan.hit_tokens, spans);
+  }
+  if (plan.kind == RestorePlan::kCheckpoint) {
+    STRATA_ASSIGN_OR_RETURN(std::vector<ObjectView> views,
+                            store_->Get(options_.ns, fp, keys.subspan(size_t(blocks - 1), 1),
+                                        FamilyMask{Family::kCheckpoint}));
+    PinGuard pins(*store_, views);
+    account(views);
+    if (views.empty() || !views[0].found())
+      return Status::NotFound("restore: the checkpoint is gone");
+    return codec_.DecodeCheckpoint(st, plan.state_from, std::span(views[0].data, views[0].size));
+  }
+  // Recompute: the window pyramid over the restored entries, from state_from.
+  for (LayerState& ls : st.layers) ls.swa_valid_from = plan.state_from;
+  st.pos = st.mtp_pos = plan.state_from;
+  const auto t = Clock::now();
+  STRATA_RETURN_IF_ERROR(
+      model_
+          ->Forward(st, prompt.subspan(size_t(plan.state_from), size_t(plan.recompute_tokens)))
+          .status());
+  r.prefill_s += Since(t);
+  r.prefilled_tokens += plan.recompute_tokens;
+  for (LayerState& ls : st.layers) ls.swa_valid_from = 0;
+  return Status::Ok();
+}
+
+Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st, int max_new,
+                              const SwaPolicy& policy, bool offload, int64_t stored_blocks,
+                              TurnResult& r) {
+  const ModelShape& s = model_->config().shape;
+  const int64_t B = codec_.block_size(), n = int64_t(prompt.size());
+  const size_t hd = size_t(s.head_dim);
+  const bool full = offload && policy.kind == SwaPolicy::kFull;
+  const bool checkpoints = offload && policy.kind == SwaPolicy::kCheckpoint;
+  std::vector<int32_t> tokens(prompt.begin(), prompt.end());
+  std::vector<BlockKey> keys;
+  BlockKey prev = root_;
+  BlockSwaRows rows;
+  auto reset_rows = [&] {
+    rows.layers.assign(st.layers.size(), std::vector<float>(size_t(B) * hd, 0.0f));
+  };
+  if (full) reset_rows();
+  std::vector<std::byte> last_checkpoint;
+  int64_t last_checkpoint_block = -1;
+  bool last_checkpoint_queued = false;
+
+  auto run = [&](std::span<const int32_t> chunk) -> Result<ForwardResult> {
+    ForwardOptions fo;
+    fo.capture_swa = full;
+    STRATA_ASSIGN_OR_RETURN(ForwardResult out, model_->Forward(st, chunk, fo));
+    if (full) {
+      const int64_t cur = (st.pos - 1) / B;  // the block this chunk's positions are in
+      for (size_t l = 0; l < out.swa.size(); ++l) {
+        const bool mtp = int(l) >= s.n_layers;
+        const SwaRows& sr = out.swa[l];
+        for (size_t i = 0; i < sr.rows.size() / hd; ++i) {
+          const int64_t q = sr.first + int64_t(i), idx = mtp ? q + 1 : q;
+          if (idx / B != cur) continue;
+          std::memcpy(rows.layers[l].data() + size_t(idx % B) * hd, sr.rows.data() + i * hd,
+                      hd * 4);
+        }
+      }
+    }
+    if (st.pos % B == 0 && offload) {  // a block just ended
+      const int64_t b = st.pos / B - 1;
+      while (int64_t(keys.size()) <= b) {
+        prev = ChainKey(prev, std::span(tokens).subspan(keys.size() * size_t(B), size_t(B)));
+        keys.push_back(prev);
+      }
+      const BlockKey key = keys[size_t(b)];
+      if (b >= stored_blocks) {
+        for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca}) {
+          if (!compressed_.Has(f)) continue;
+          Result<std::vector<std::byte>> bytes = f == Family::kCsa ? codec_.EncodeCsa(st, b)
+                                                 : f == Family::kCsaIndex
+                                                     ? codec_.EncodeCsaIndex(st, b)
+                                                     : codec_.EncodeHca(st, b);
+          STRATA_RETURN_IF_ERROR(bytes.status());
+          Enqueue({options_.ns, key, f}, std::move(*bytes), r);
+        }
+        if (full) {
+          STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, codec_.EncodeSwa(rows, st));
+          Enqueue({options_.ns, key, Family::kSwa}, std::move(bytes), r);
+        }
+      }
+      if (full) reset_rows();
+      if (checkpoints) {
+        STRATA_ASSIGN_OR_RETURN(last_checkpoint, codec_.EncodeCheckpoint(st));
+        last_checkpoint_block = b;
+        last_checkpoint_queued = false;
+        if (policy.every && st.pos % policy.every == 0) {
+          Enqueue({options_.ns, key, Family::kCheckpoint}, last_checkpoint, r);
+          last_checkpoint_queued = true;
+        }
+      }
+    }
+    return out;
+  };
+
+  // The rest of the prompt, in chunks that end at block ends.
+  ForwardResult out;
+  const auto t0 = Clock::now();
+  while (st.pos < n) {
+    const int64_t end = std::min(n, (st.pos / B + 1) * B);
+    r.prefilled_tokens += end - st.pos;
+    STRATA_ASSIGN_OR_RETURN(out,
+                            run(std::span(prompt).subspan(size_t(st.pos), size_t(end - st.pos))));
+  }
+  r.prefill_s += Since(t0);
+  // Greedy decode.
+  const auto t1 = Clock::now();
+  for (int i = 0; i < max_new; ++i) {
+    r.logits.push_back(out.logits);
+    const int32_t next = Argmax(out.logits);
+    r.output.push_back(next);
+    if (i + 1 == max_new) break;
+    tokens.push_back(next);
+    STRATA_ASSIGN_OR_RETURN(out, run(std::span(&tokens.back(), 1)));
+  }
+  if (max_new == 0 && !out.logits.empty()) r.logits.push_back(out.logits);
+  r.decode_s = Since(t1);
+  if (checkpoints && last_checkpoint_block >= 0 && !last_checkpoint_queued)
+    Enqueue({options_.ns, keys[size_t(last_checkpoint_block)], Family::kCheckpoint},
+            std::move(last_checkpoint), r);
+  return Status::Ok();
+}
+
+Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
+                                         const TurnOptions& opt) {
+  if (prompt.empty()) return Status::InvalidArgument("turn: empty prompt");
+  const SwaPolicy& policy = opt.policy ? *opt.policy : options_.policy;
+  TurnResult r;
+  r.prompt_tokens = int64_t(prompt.size());
+  const int64_t B = codec_.block_size();
+  const int64_t usable = (int64_t(prompt.size()) - 1) / B;  // keep the last token to compute
+  const std::vector<BlockKey> keys =
+      ChainBlockKeys(root_, prompt.first(size_t(usable * B)), uint32_t(B));
+  auto t = Clock::now();
+  LookupResult found;
+  if (store_ && usable > 0) {
+    STRATA_ASSIGN_OR_RETURN(found, store_->Lookup(options_.ns, codec_.layout().fingerprint(),
+                                                  keys, compressed_));
+  }
+  r.lookup_s = Since(t);
+  r.prefix_hit_tokens = int64_t(found.hit_blocks) * B;
+  std::vector<RestorePlan> plans =
+      store_ ? Plans(found, usable, int64_t(prompt.size()), policy) : std::vector<RestorePlan>{};
+  if (plans.empty()) plans.push_back(RestorePlan{});
+  if (opt.force) {
+    std::vector<RestorePlan> kept;
+    for (const RestorePlan& p : plans)
+      if (p.kind == *opt.force || p.kind == RestorePlan::kCold) kept.push_back(p);
+    plans = kept;
+  }
+  r.candidates = plans;
+  RequestState st;
+  t = Clock::now();
+  for (const RestorePlan& p : plans) {
+    const double prefill_before = r.prefill_s;
+    Status s = Execute(p, keys, prompt, st, r);
+    if (s.ok()) {
+      r.plan = p;
+      r.restore_s = Since(t) - (r.prefill_s - prefill_before);
+      break;
+    }
+    if (s.code() != StatusCode::kNotFound && s.code() != StatusCode::kCorruption) return s;
+    ++r.fallbacks;  // bytes gone or corrupt: the next plan
+    r.prefilled_tokens = 0;
+    r.prefill_s = prefill_before;
+  }
+  // Blocks stored before this turn: the compressed hit (their families need no rewrite).
+  const int64_t stored_blocks = int64_t(found.hit_blocks);
+  STRATA_RETURN_IF_ERROR(Generate(prompt, st, opt.max_new, policy, opt.offload && store_ != nullptr,
+                                  stored_blocks, r));
+  if (opt.final_state) *opt.final_state = std::move(st);
+  return r;
+}
+
+Result<TurnResult> CachedEngine::RunCold(std::span<const int32_t> prompt, int max_new,
+                                         RequestState* final_state) {
+  TurnResult r;
+  r.prompt_tokens = int64_t(prompt.size());
+  RequestState st = model_->NewState();
+  STRATA_RETURN_IF_ERROR(Generate(prompt, st, max_new, options_.policy, false, 0, r));
+  if (final_state) *final_state = std::move(st);
+  return r;
+}
+
+}  // namespace strata::engine

@@ -1,0 +1,142 @@
+// The engine with a prefix cache: runs requests through the model, offloads their state to a
+// store (DESIGN.md "Data flow") and, when a new request shares a cached prefix, rehydrates the
+// exact decode-ready state by the cheapest plan the stored bytes allow:
+//
+//   full        compressed entries of the hit + the last block's SWA entries and tail
+//   checkpoint  compressed entries up to a checkpoint + the checkpoint, then prefill from there
+//   recompute   compressed entries of the hit, then recompute the window pyramid: the last
+//               window + (layers) x (window - 1) tokens, attending to the restored entries
+//   cold        prefill everything
+//
+// Tokens after the last complete block of the prompt are always prefilled (the prompt's last
+// token must be computed for its logits). Costs: bytes per tier over that tier's bandwidth plus
+// tokens over the measured prefill speed. A plan whose bytes turn out missing or corrupt falls
+// back to the next one, down to cold: a hit never produces wrong state.
+//
+// Offload: every new complete block's compressed families; the swa family (full policy);
+// checkpoints every K tokens and at the request's last block end (checkpoint:K). Puts run on a
+// background thread; a request never waits for them.
+// Thread safety: one request at a time per CachedEngine (RunTurn is not reentrant); the store
+// may be shared.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/snapshot.h"
+#include "strata/store.h"
+
+namespace strata::engine {
+
+struct SwaPolicy {
+  enum Kind : uint8_t { kFull, kCheckpoint, kRecompute };
+  Kind kind = kCheckpoint;
+  int64_t every = 0;  // checkpoint:K, K a multiple of the block size; 0: only at request ends
+  std::string ToString() const;
+  // "full", "recompute", "checkpoint" or "checkpoint:K".
+  static Result<SwaPolicy> Parse(const std::string& text, uint32_t block_size);
+};
+
+struct CostModel {
+  double host_bytes_per_s = 10e9;
+  double nvme_bytes_per_s = 1e9;
+  double prefill_s_per_token = 0.0;  // 0: measured by CachedEngine::Create
+};
+
+struct EngineOptions {
+  NamespaceId ns = 1;
+  std::string namespace_secret = "strata";
+  uint32_t block_size = 256;
+  SwaPolicy policy;
+  CostModel cost;
+  bool background_offload = true;
+};
+
+struct RestorePlan {
+  enum Kind : uint8_t { kCold, kFull, kCheckpoint, kRecompute };
+  Kind kind = kCold;
+  int64_t hit_tokens = 0;      // prefix whose state the plan ends with (a block end)
+  int64_t state_from = 0;      // where the restored state starts: checkpoint end / recompute start
+  int64_t recompute_tokens = 0;
+  uint64_t host_bytes = 0, nvme_bytes = 0;  // planned reads
+  double est_seconds = 0.0;
+  std::string ToString() const;
+};
+
+struct TurnResult {
+  int64_t prompt_tokens = 0;
+  int64_t prefix_hit_tokens = 0;   // longest prefix with compressed state stored
+  RestorePlan plan;                // the plan taken
+  std::vector<RestorePlan> candidates;  // every plan the stored bytes allowed, cheapest first
+  int fallbacks = 0;               // plans abandoned because bytes were missing or corrupt
+  double lookup_s = 0, restore_s = 0, prefill_s = 0, decode_s = 0;
+  uint64_t read_host_bytes = 0, read_nvme_bytes = 0;
+  int64_t prefilled_tokens = 0;    // computed after the restore (incl. recompute)
+  std::vector<int32_t> output;     // greedy tokens
+  std::vector<std::vector<float>> logits;  // logits of the prompt's last token, then of each step
+  uint64_t offload_bytes = 0;      // queued for the store by this turn
+};
+
+struct TurnOptions {
+  int max_new = 0;
+  const SwaPolicy* policy = nullptr;       // overrides the engine's policy
+  const RestorePlan::Kind* force = nullptr;  // take only this kind of plan (tests, benchmarks)
+  bool offload = true;
+  RequestState* final_state = nullptr;     // receives the state after the turn
+};
+
+class CachedEngine {
+ public:
+  static Result<std::unique_ptr<CachedEngine>> Create(std::shared_ptr<const Model> model,
+                                                      Store* store, EngineOptions options);
+  ~CachedEngine();
+
+  Result<TurnResult> RunTurn(std::span<const int32_t> prompt, const TurnOptions& options);
+  // The same request with no store at all: what every rehydrated turn must equal bit for bit.
+  Result<TurnResult> RunCold(std::span<const int32_t> prompt, int max_new,
+                             RequestState* final_state = nullptr);
+
+  // Waits until every queued Put has been handed to the store; returns the first Put error.
+  Status WaitOffload();
+  const CacheLayout& layout() const { return codec_.layout(); }
+  const CostModel& cost() const { return options_.cost; }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  CachedEngine(std::shared_ptr<const Model> model, Store* store, EngineOptions options,
+               CacheLayout layout);
+  struct Offload {
+    ObjectKey key;
+    std::vector<std::byte> bytes;
+  };
+  void OffloadLoop();
+  void Enqueue(ObjectKey key, std::vector<std::byte> bytes, TurnResult& r);
+  std::vector<RestorePlan> Plans(const LookupResult& found, int64_t usable_blocks,
+                                 int64_t prompt_tokens, const SwaPolicy& policy) const;
+  Status Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
+                 std::span<const int32_t> prompt, RequestState& st, TurnResult& r);
+  Status Generate(std::span<const int32_t> prompt, RequestState& st, int max_new,
+                  const SwaPolicy& policy, bool offload, int64_t stored_blocks, TurnResult& r);
+
+  std::shared_ptr<const Model> model_;
+  Store* store_;
+  EngineOptions options_;
+  StateCodec codec_;
+  BlockKey root_;
+  FamilyMask compressed_;  // the compressed families this layout stores (non-empty ones)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Offload> queue_;  // GUARDED_BY(mu_)
+  bool busy_ = false, stop_ = false;  // GUARDED_BY(mu_)
+  Status offload_status_;      // GUARDED_BY(mu_)
+  std::thread worker_;
+};
+
+}  // namespace strata::engine

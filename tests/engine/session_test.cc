@@ -1,0 +1,345 @@
+// Offload and rehydration: after a restore, the logits of every following step and the whole
+// state are bitwise identical to a cold prefill of the same tokens followed by the same decode
+// steps, for every policy, from the host tier, from the NVMe tier and after a reopen; edge
+// cases fall back to longer recomputes or clean misses, never wrong state.
+#include "engine/session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cachestore/record.h"
+#include "tests/testing/store_fixture.h"
+#include "tests/testing/temp_dir.h"
+
+namespace strata::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<const Model> TinyModel(const std::string& config_name) {
+  static std::map<std::string, std::shared_ptr<const Model>> models;
+  auto& m = models[config_name];
+  if (!m) {
+    auto config = LoadModelConfig(STRATA_SOURCE_DIR "/configs/models/" + config_name);
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    auto model = Model::Create(*config, ModelWeights::Random(*config, 21));
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    m = std::shared_ptr<const Model>(std::move(*model));
+  }
+  return m;
+}
+
+std::vector<int32_t> Tokens(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = int32_t(rng() % 512);
+  return t;
+}
+
+bool Same(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+}
+
+void ExpectSameState(const RequestState& a, const RequestState& b) {
+  ASSERT_EQ(a.pos, b.pos);
+  EXPECT_EQ(a.mtp_pos, b.mtp_pos);
+  EXPECT_TRUE(Same(a.mtp_hidden, b.mtp_hidden));
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (size_t l = 0; l < a.layers.size(); ++l) {
+    const LayerState &x = a.layers[l], &y = b.layers[l];
+    EXPECT_EQ(x.swa_valid_from, y.swa_valid_from) << l;
+    EXPECT_TRUE(Same(x.swa, y.swa)) << "layer " << l << " swa";
+    EXPECT_TRUE(Same(x.entries, y.entries)) << "layer " << l << " entries";
+    EXPECT_TRUE(Same(x.index_keys, y.index_keys)) << "layer " << l << " index keys";
+    EXPECT_TRUE(Same(x.comp.kv, y.comp.kv) && Same(x.comp.score, y.comp.score))
+        << "layer " << l << " carry";
+    EXPECT_TRUE(Same(x.index_comp.kv, y.index_comp.kv) &&
+                Same(x.index_comp.score, y.index_comp.score))
+        << "layer " << l << " indexer carry";
+  }
+}
+
+void ExpectSameAsCold(CachedEngine& e, std::span<const int32_t> prompt, int max_new,
+                      const TurnResult& r, const RequestState& st) {
+  RequestState cold_state;
+  auto cold = e.RunCold(prompt, max_new, &cold_state);
+  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+  EXPECT_EQ(r.output, cold->output);
+  ASSERT_EQ(r.logits.size(), cold->logits.size());
+  for (size_t i = 0; i < r.logits.size(); ++i) EXPECT_TRUE(Same(r.logits[i], cold->logits[i])) << i;
+  ExpectSameState(st, cold_state);
+}
+
+enum class TierCase { kHost, kNvme, kReopen };
+
+struct Fixture {
+  testing::TempDir dir;
+  StoreConfig config;
+  std::unique_ptr<Store> store;
+  explicit Fixture(TierCase tier) {
+    config = testing::SmallConfig(dir.Sub("data"), DeviceKind::kPosix);
+    config.nvme.capacity_bytes = 64 << 20;
+    if (tier == TierCase::kHost) {
+      config.nvme.data_dir.clear();
+      config.host.capacity_bytes = 32 << 20;
+    } else {
+      config.host.capacity_bytes = 1 << 20;  // most objects are demoted to NVMe
+    }
+    Reopen();
+  }
+  // Flushes, then fills the host tier with other objects so the engine's are served from NVMe.
+  void PushToNvme() {
+    ASSERT_TRUE(store->Flush().ok());
+    for (uint64_t i = 0; i < 12; ++i) {
+      const ObjectKey k{999, BlockKey{i, i}, Family::kCsa};
+      ASSERT_TRUE(store->Put(k, 1, testing::SeededBytes(i, 200 << 10)).ok());
+    }
+  }
+  void Reopen() {
+    store.reset();
+    auto s = OpenStore(config);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store = std::move(*s);
+  }
+};
+
+std::unique_ptr<CachedEngine> MakeEngine(Store* store, const std::string& policy,
+                                         const std::string& model = "v4-tiny.json") {
+  EngineOptions o;
+  auto p = SwaPolicy::Parse(policy, 256);
+  EXPECT_TRUE(p.ok());
+  o.policy = *p;
+  o.cost.prefill_s_per_token = 5e-4;  // fixed, so plan choices do not depend on the machine
+  auto e = CachedEngine::Create(TinyModel(model), store, o);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return std::move(*e);
+}
+
+struct Param {
+  const char* policy;
+  RestorePlan::Kind expect;
+  TierCase tier;
+  const char* model;
+};
+
+class RehydrateTest : public ::testing::TestWithParam<Param> {};
+
+// An agent turn, then the next turn (previous context + output + new tokens) restores the
+// prefix: bit-exact against a cold run of the second turn.
+TEST_P(RehydrateTest, NextTurnIsBitExactWithCold) {
+  const Param& p = GetParam();
+  Fixture f(p.tier);
+  auto e = MakeEngine(f.store.get(), p.policy, p.model);
+  const std::vector<int32_t> turn1 = Tokens(1100, 1);
+  auto r1 = e->RunTurn(turn1, {.max_new = 3});
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  EXPECT_EQ(r1->plan.kind, RestorePlan::kCold);
+  ASSERT_TRUE(e->WaitOffload().ok());
+  if (p.tier == TierCase::kNvme) f.PushToNvme();
+  if (p.tier == TierCase::kReopen) {
+    ASSERT_TRUE(f.store->Flush().ok());
+    e.reset();
+    f.Reopen();
+    e = MakeEngine(f.store.get(), p.policy, p.model);
+  }
+  std::vector<int32_t> turn2 = turn1;
+  turn2.insert(turn2.end(), r1->output.begin(), r1->output.end());
+  const auto extra = Tokens(150, 2);
+  turn2.insert(turn2.end(), extra.begin(), extra.end());
+  RequestState st;
+  TurnOptions o;
+  o.max_new = 4;
+  o.force = &p.expect;
+  o.final_state = &st;
+  auto r2 = e->RunTurn(turn2, o);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->prefix_hit_tokens, 1024);
+  EXPECT_EQ(r2->plan.kind, p.expect) << r2->plan.ToString();
+  EXPECT_EQ(r2->fallbacks, 0);
+  if (p.tier == TierCase::kHost) {
+    EXPECT_GT(r2->read_host_bytes, 0u);
+    EXPECT_EQ(r2->read_nvme_bytes, 0u);
+  } else {
+    EXPECT_GT(r2->read_nvme_bytes, 0u);
+  }
+  // Tokens computed after the restore: the recompute window or from the checkpoint, then the
+  // prompt's tail.
+  EXPECT_LT(r2->prefilled_tokens, int64_t(turn2.size()));
+  ExpectSameAsCold(*e, turn2, 4, *r2, st);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, RehydrateTest,
+    ::testing::Values(Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny.json"},
+                      Param{"full", RestorePlan::kFull, TierCase::kNvme, "v4-tiny.json"},
+                      Param{"full", RestorePlan::kFull, TierCase::kReopen, "v4-tiny.json"},
+                      Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kHost,
+                            "v4-tiny.json"},
+                      Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kNvme,
+                            "v4-tiny.json"},
+                      Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kReopen,
+                            "v4-tiny.json"},
+                      Param{"recompute", RestorePlan::kRecompute, TierCase::kHost, "v4-tiny.json"},
+                      Param{"recompute", RestorePlan::kRecompute, TierCase::kNvme, "v4-tiny.json"},
+                      Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen,
+                            "v4-tiny.json"},
+                      Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny-hca.json"},
+                      Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kNvme,
+                            "v4-tiny-hca.json"},
+                      Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen,
+                            "v4-tiny-hca.json"}));
+
+// A one-block hit, shorter than the recompute window (the recompute starts at position 0).
+TEST(RehydrateEdgeTest, OneBlockHitShorterThanTheRecomputeWindow) {
+  Fixture f(TierCase::kHost);
+  auto e = MakeEngine(f.store.get(), "recompute");
+  const auto t1 = Tokens(300, 3);
+  ASSERT_TRUE(e->RunTurn(t1, {.max_new = 1}).ok());
+  ASSERT_TRUE(e->WaitOffload().ok());
+  std::vector<int32_t> t2 = t1;
+  const auto more = Tokens(60, 4);
+  t2.insert(t2.end(), more.begin(), more.end());
+  RequestState st;
+  auto r = e->RunTurn(t2, {.max_new = 3, .final_state = &st});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prefix_hit_tokens, 256);
+  EXPECT_EQ(r->plan.kind, RestorePlan::kRecompute);
+  EXPECT_EQ(r->plan.state_from, 0);
+  ExpectSameAsCold(*e, t2, 3, *r, st);
+}
+
+// Bytes stored without a checkpoint (recompute policy); a checkpoint-policy engine finds none
+// and restores by recomputing instead.
+TEST(RehydrateEdgeTest, MissingCheckpointFallsBackToRecompute) {
+  Fixture f(TierCase::kHost);
+  auto writer = MakeEngine(f.store.get(), "recompute");
+  const auto t1 = Tokens(800, 5);
+  ASSERT_TRUE(writer->RunTurn(t1, {.max_new = 1}).ok());
+  ASSERT_TRUE(writer->WaitOffload().ok());
+  auto e = MakeEngine(f.store.get(), "checkpoint");
+  std::vector<int32_t> t2 = t1;
+  t2.push_back(7);
+  RequestState st;
+  auto r = e->RunTurn(t2, {.max_new = 2, .final_state = &st});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->plan.kind, RestorePlan::kRecompute);
+  for (const RestorePlan& c : r->candidates) EXPECT_NE(c.kind, RestorePlan::kCheckpoint);
+  ExpectSameAsCold(*e, t2, 2, *r, st);
+}
+
+// The planner takes the cheapest plan the stored bytes allow: full SWA for the first blocks
+// and a checkpoint further on are both stored; the longer checkpoint wins.
+TEST(RehydrateEdgeTest, PlannerTakesTheCheapestStoredOption) {
+  Fixture f(TierCase::kHost);
+  auto e = MakeEngine(f.store.get(), "full");
+  const auto t1 = Tokens(600, 6);
+  auto r1 = e->RunTurn(t1, {.max_new = 1});
+  ASSERT_TRUE(r1.ok());
+  ASSERT_TRUE(e->WaitOffload().ok());
+  std::vector<int32_t> t2 = t1;
+  const auto more = Tokens(700, 7);
+  t2.insert(t2.end(), more.begin(), more.end());
+  const SwaPolicy cp{SwaPolicy::kCheckpoint, 0};
+  auto r2 = e->RunTurn(t2, {.max_new = 1, .policy = &cp});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->plan.kind, RestorePlan::kFull);
+  ASSERT_TRUE(e->WaitOffload().ok());
+  std::vector<int32_t> t3 = t2;
+  t3.push_back(9);
+  t3.push_back(10);
+  RequestState st;
+  auto r3 = e->RunTurn(t3, {.max_new = 2, .final_state = &st});
+  ASSERT_TRUE(r3.ok());
+  bool saw_full = false, saw_cp = false;
+  for (const RestorePlan& c : r3->candidates) {
+    EXPECT_LE(r3->plan.est_seconds, c.est_seconds);
+    saw_full |= c.kind == RestorePlan::kFull;
+    saw_cp |= c.kind == RestorePlan::kCheckpoint;
+  }
+  EXPECT_TRUE(saw_full && saw_cp);
+  EXPECT_EQ(r3->plan.kind, RestorePlan::kCheckpoint);
+  EXPECT_EQ(r3->plan.state_from, 1280);
+  ExpectSameAsCold(*e, t3, 2, *r3, st);
+}
+
+// A swa record corrupted on disk is a miss: the restore falls back to the next plan and the
+// result is still exact.
+TEST(RehydrateEdgeTest, CorruptRecordOnNvmeFallsBack) {
+  Fixture f(TierCase::kNvme);
+  auto e = MakeEngine(f.store.get(), "full");
+  const auto t1 = Tokens(700, 8);
+  auto r1 = e->RunTurn(t1, {.max_new = 1});
+  ASSERT_TRUE(r1.ok());
+  ASSERT_TRUE(e->WaitOffload().ok());
+  ASSERT_TRUE(f.store->Flush().ok());
+  e.reset();
+  f.store.reset();
+  int corrupted = 0;
+  for (const auto& entry : fs::directory_iterator(f.config.nvme.data_dir + "/segments")) {
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = fs::file_size(entry.path());
+    for (uint64_t off = 0; off + 4096 <= size; off += 4096) {
+      char h[8];
+      file.seekg(std::streamoff(off));
+      file.read(h, 8);
+      uint32_t magic;
+      std::memcpy(&magic, h, 4);
+      if (magic != cachestore::kRecordMagic || uint8_t(h[6]) != uint8_t(Family::kSwa)) continue;
+      file.seekp(std::streamoff(off + 128 + 5000));
+      char byte = 0x5a;
+      file.write(&byte, 1);
+      ++corrupted;
+    }
+  }
+  ASSERT_GT(corrupted, 0);
+  f.Reopen();
+  e = MakeEngine(f.store.get(), "full");
+  std::vector<int32_t> t2 = t1;
+  t2.push_back(3);
+  RequestState st;
+  auto r = e->RunTurn(t2, {.max_new = 3, .final_state = &st});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->candidates.front().kind, RestorePlan::kFull);
+  EXPECT_GE(r->fallbacks, 1);
+  EXPECT_NE(r->plan.kind, RestorePlan::kFull);
+  ExpectSameAsCold(*e, t2, 3, *r, st);
+}
+
+// Another layout (block size) or another model never sees these bytes.
+TEST(RehydrateEdgeTest, LayoutMismatchIsNeverServed) {
+  Fixture f(TierCase::kHost);
+  auto e = MakeEngine(f.store.get(), "full");
+  const auto t1 = Tokens(700, 9);
+  ASSERT_TRUE(e->RunTurn(t1, {.max_new = 1}).ok());
+  ASSERT_TRUE(e->WaitOffload().ok());
+  EngineOptions o;
+  o.block_size = 512;
+  o.cost.prefill_s_per_token = 5e-4;
+  auto other_block = CachedEngine::Create(TinyModel("v4-tiny.json"), f.store.get(), o);
+  ASSERT_TRUE(other_block.ok());
+  std::vector<int32_t> t2 = t1;
+  t2.push_back(1);
+  auto r = (*other_block)->RunTurn(t2, {.max_new = 1, .offload = false});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prefix_hit_tokens, 0);
+  EXPECT_EQ(r->plan.kind, RestorePlan::kCold);
+  auto other_model = MakeEngine(f.store.get(), "full", "v4-tiny-hca.json");
+  auto r2 = other_model->RunTurn(t2, {.max_new = 1, .offload = false});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->prefix_hit_tokens, 0);
+}
+
+TEST(RehydrateEdgeTest, PolicyParsing) {
+  EXPECT_EQ(SwaPolicy::Parse("checkpoint:1024", 256)->every, 1024);
+  EXPECT_FALSE(SwaPolicy::Parse("checkpoint:300", 256).ok());
+  EXPECT_FALSE(SwaPolicy::Parse("checkpoint:x", 256).ok());
+  EXPECT_FALSE(SwaPolicy::Parse("sometimes", 256).ok());
+  EXPECT_EQ(SwaPolicy::Parse("full", 256)->kind, SwaPolicy::kFull);
+}
+
+}  // namespace
+}  // namespace strata::engine
