@@ -82,6 +82,7 @@ class Model {
                                                Numerics numerics = {});
   ~Model();
   const Numerics& numerics() const { return numerics_; }
+  const ModelWeights& weights() const { return *weights_; }
 
   const ModelConfig& config() const { return config_; }
   RequestState NewState() const;

@@ -81,7 +81,10 @@ CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store,
       store_(store),
       options_(std::move(options)),
       codec_(model_->config(), layout) {
-  const auto& secret = options_.namespace_secret;
+  // The namespace secret and the weights' id: state of other weights is never served.
+  std::string secret = options_.namespace_secret;
+  const uint64_t wid = model_->weights().id();
+  secret.append(reinterpret_cast<const char*>(&wid), sizeof wid);
   root_ = RootKey(std::as_bytes(std::span(secret.data(), secret.size())), layout.fingerprint());
   for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca})
     if (layout.FamilyBlockBytes(f) > 0) compressed_.Add(f);

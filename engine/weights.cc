@@ -1,6 +1,9 @@
 #include "engine/weights.h"
 
 #include <sys/mman.h>
+#include <xxhash.h>
+
+#include <algorithm>
 
 #include <cmath>
 #include <cstring>
@@ -142,11 +145,29 @@ Result<std::unique_ptr<ModelWeights>> ModelWeights::Load(const ModelConfig& conf
     std::memcpy(st.data(), v.data(), v.size() * 4);
     w->f_[spec.name] = std::move(st);
   }
+  // The id: every tensor's name and values, in name order.
+  std::vector<std::string> names;
+  for (const auto& [n, t] : w->f_) names.push_back(n);
+  for (const auto& [n, t] : w->i_) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  XXH3_state_t* hs = XXH3_createState();
+  XXH3_64bits_reset(hs);
+  for (const std::string& n : names) {
+    XXH3_64bits_update(hs, n.data(), n.size());
+    if (auto it = w->f_.find(n); it != w->f_.end())
+      XXH3_64bits_update(hs, it->second.data(), it->second.size() * 4);
+    else
+      XXH3_64bits_update(hs, w->i_[n].data(), w->i_[n].size() * 4);
+  }
+  w->id_ = XXH3_64bits_digest(hs);
+  XXH3_freeState(hs);
   return w;
 }
 
 std::unique_ptr<ModelWeights> ModelWeights::Random(const ModelConfig& config, uint64_t seed) {
   auto w = std::unique_ptr<ModelWeights>(new ModelWeights());
+  const uint64_t tag[2] = {0x52414e444f4d5754ull /* "RANDOMWT" */, seed};
+  w->id_ = XXH3_64bits(tag, sizeof tag);
   const std::vector<TensorSpec> specs = ExpectedTensors(config);
   for (const TensorSpec& spec : specs) {
     const int64_t n =

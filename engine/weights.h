@@ -54,11 +54,15 @@ class ModelWeights {
   const int32_t* I(const std::string& name) const;
   bool Has(const std::string& name) const { return f_.count(name) > 0 || i_.count(name) > 0; }
   uint64_t bytes() const { return bytes_; }
+  // Identifies the weights' values (a hash of every tensor, or of the seed for random
+  // weights): cached state is keyed by it, so state of other weights is never served.
+  uint64_t id() const { return id_; }
 
  private:
   std::unordered_map<std::string, FloatStorage> f_;
   std::unordered_map<std::string, std::vector<int32_t>> i_;
   uint64_t bytes_ = 0;
+  uint64_t id_ = 0;
 };
 
 }  // namespace strata::engine

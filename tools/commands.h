@@ -18,6 +18,8 @@ std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& opts, std::vector<st
 // Prints "cmd: error" to stderr; returns 1.
 int Fail(const std::string& cmd, const Status& s);
 
+int CmdRun(std::vector<std::string> args);
+int CmdGenSessions(std::vector<std::string> args);
 int CmdConform(std::vector<std::string> args);
 int CmdGenerate(std::vector<std::string> args);
 int CmdBenchEngine(std::vector<std::string> args);

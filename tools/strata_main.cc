@@ -14,7 +14,10 @@ constexpr const char* kUsage = R"(strata: tiered prefix-cache store for DeepSeek
 usage: strata <command> [options]     (strata <command> --help for its options)
 
 commands:
-  demo           the embedded main job: agent-style prefix state through an in-process store
+  run            the main job: agent sessions through the engine with an in-process store
+                 (host DRAM + NVMe tier under ./strata-data); restores cached prefixes bit-exactly
+  gen-sessions   write an agent-session workload for run
+  demo           store-only demo: agent-style prefix state through an in-process store
                  (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
   conform        run conformance cases against the official DeepSeek-V4 reference vectors
   generate       greedy generation with the engine (prints tokens and timings)
@@ -37,6 +40,8 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   args[0] = "strata " + cmd;  // argv[0] of the subcommand
   using namespace strata::tools;
+  if (cmd == "run") return CmdRun(args);
+  if (cmd == "gen-sessions") return CmdGenSessions(args);
   if (cmd == "demo") return CmdDemo(args);
   if (cmd == "layout") return CmdLayout(args);
   if (cmd == "conform") return CmdConform(args);

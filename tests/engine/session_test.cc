@@ -341,6 +341,18 @@ TEST(RehydrateEdgeTest, LayoutMismatchIsNeverServed) {
   auto r2 = other_model->RunTurn(t2, {.max_new = 1, .offload = false});
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->prefix_hit_tokens, 0);
+  // Same shape, other weights: other keys.
+  auto config = LoadModelConfig(STRATA_SOURCE_DIR "/configs/models/v4-tiny.json");
+  ASSERT_TRUE(config.ok());
+  auto model = Model::Create(*config, ModelWeights::Random(*config, 22));
+  ASSERT_TRUE(model.ok());
+  EngineOptions eo;
+  eo.cost.prefill_s_per_token = 5e-4;
+  auto other_weights = CachedEngine::Create(std::move(*model), f.store.get(), eo);
+  ASSERT_TRUE(other_weights.ok());
+  auto r3 = (*other_weights)->RunTurn(t2, {.max_new = 1, .offload = false});
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->prefix_hit_tokens, 0);
 }
 
 TEST(RehydrateEdgeTest, PolicyParsing) {
