@@ -122,6 +122,9 @@ int CmdRun(std::vector<std::string> args) {
   if (!r) return rc;
   const bool json = (*r)["json"].as<bool>(), verify = (*r)["verify"].as<bool>();
   const bool tty = isatty(2) == 1 && !json;
+  auto policy =
+      engine::SwaPolicy::Parse((*r)["policy"].as<std::string>(), (*r)["block-size"].as<uint32_t>());
+  if (!policy.ok()) return Fail(args[0], policy.status());
 
   auto model_r = LoadModel((*r)["model"].as<std::string>(), (*r)["weights"].as<std::string>(),
                            (*r)["seed"].as<uint64_t>());
@@ -163,8 +166,6 @@ int CmdRun(std::vector<std::string> args) {
   eo.block_size = (*r)["block-size"].as<uint32_t>();
   eo.ns = NamespaceIdFromName((*r)["namespace"].as<std::string>());
   eo.namespace_secret = "strata:" + (*r)["namespace"].as<std::string>();
-  auto policy = engine::SwaPolicy::Parse((*r)["policy"].as<std::string>(), eo.block_size);
-  if (!policy.ok()) return Fail(args[0], policy.status());
   eo.policy = *policy;
   eo.cost.host_bytes_per_s = MeasureMemcpy();
   auto disk = MeasureDiskRead(data_dir);

@@ -77,5 +77,30 @@ TEST(CliTest, BadUsageIsAClearError) {
   EXPECT_EQ(Strata("demo --help").rc, 0);
 }
 
+// The main job: sessions through the engine, every turn checked bit-exact against a cold run;
+// a second run over the same directory restores from NVMe.
+TEST(CliTest, RunVerifiesEveryTurnAndRestoresFromNvmeAfterRestart) {
+  testing::TempDir dir;
+  const std::string d = dir.Sub("data"), s = dir.Sub("sessions.json");
+  CliRun g = Strata("gen-sessions --sessions 3 --turns 2 --system-tokens 600 --min-new 40 "
+                    "--max-new-tokens 80 --output-tokens 4 --branch-every 2 --out " + s);
+  ASSERT_EQ(g.rc, 0) << g.out;
+  CliRun r = Strata("run --sessions " + s + " --data-dir " + d +
+                    " --nvme-cache 64MiB --host-cache 16MiB --verify --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("\"verified\":6"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"mismatched\":0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"plan\":\"checkpoint@512\""), std::string::npos) << r.out;
+  r = Strata("run --sessions " + s + " --data-dir " + d +
+             " --nvme-cache 64MiB --host-cache 16MiB --policy recompute --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string first_turn = r.out.substr(0, r.out.find('\n'));  // restored after restart
+  EXPECT_EQ(first_turn.find("\"read_nvme_bytes\":0,"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"plan\":\"cold\""), std::string::npos) << r.out;
+  CliRun bad = Strata("run --policy sometimes --data-dir " + d);
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.out.find("unknown policy"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace strata
