@@ -295,13 +295,10 @@ Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> 
   // Recompute: the window pyramid over the restored entries, from state_from.
   for (LayerState& ls : st.layers) ls.swa_valid_from = plan.state_from;
   st.pos = st.mtp_pos = plan.state_from;
-  const auto t = Clock::now();
   STRATA_RETURN_IF_ERROR(
       model_
           ->Forward(st, prompt.subspan(size_t(plan.state_from), size_t(plan.recompute_tokens)))
           .status());
-  r.prefill_s += Since(t);
-  r.prefilled_tokens += plan.recompute_tokens;
   for (LayerState& ls : st.layers) ls.swa_valid_from = 0;
   return Status::Ok();
 }
@@ -438,17 +435,19 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
   RequestState st;
   t = Clock::now();
   for (const RestorePlan& p : plans) {
-    const double prefill_before = r.prefill_s;
     Status s = Execute(p, keys, prompt, st, r);
     if (s.ok()) {
       r.plan = p;
-      r.restore_s = Since(t) - (r.prefill_s - prefill_before);
+      r.restore_s = Since(t);
       break;
     }
     if (s.code() != StatusCode::kNotFound && s.code() != StatusCode::kCorruption) return s;
     ++r.fallbacks;  // bytes gone or corrupt: the next plan
-    r.prefilled_tokens = 0;
-    r.prefill_s = prefill_before;
+  }
+  if (opt.checkpoint_restored && store_ && r.plan.kind != RestorePlan::kCold) {
+    STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> cp, codec_.EncodeCheckpoint(st));
+    Enqueue({options_.ns, keys[size_t(r.plan.hit_tokens / B - 1)], Family::kCheckpoint},
+            std::move(cp), r);
   }
   // Blocks stored before this turn: the compressed hit (their families need no rewrite).
   const int64_t stored_blocks = int64_t(found.hit_blocks);

@@ -75,9 +75,11 @@ struct TurnResult {
   RestorePlan plan;                // the plan taken
   std::vector<RestorePlan> candidates;  // every plan the stored bytes allowed, cheapest first
   int fallbacks = 0;               // plans abandoned because bytes were missing or corrupt
+  // restore_s: the whole restore (reads, decoding, and for recompute plans the recompute);
+  // prefill_s: the prompt's tokens after the restored prefix.
   double lookup_s = 0, restore_s = 0, prefill_s = 0, decode_s = 0;
   uint64_t read_host_bytes = 0, read_nvme_bytes = 0;
-  int64_t prefilled_tokens = 0;    // computed after the restore (incl. recompute)
+  int64_t prefilled_tokens = 0;    // prompt tokens computed after the restored prefix
   std::vector<int32_t> output;     // greedy tokens
   std::vector<std::vector<float>> logits;  // logits of the prompt's last token, then of each step
   uint64_t offload_bytes = 0;      // queued for the store by this turn
@@ -88,6 +90,9 @@ struct TurnOptions {
   const SwaPolicy* policy = nullptr;       // overrides the engine's policy
   const RestorePlan::Kind* force = nullptr;  // take only this kind of plan (tests, benchmarks)
   bool offload = true;
+  // After a restore, also store a checkpoint of the restored prefix (turns SWA stored in full
+  // into a checkpoint, e.g. before the full SWA is evicted).
+  bool checkpoint_restored = false;
   RequestState* final_state = nullptr;     // receives the state after the turn
 };
 

@@ -23,6 +23,7 @@ int CmdGenSessions(std::vector<std::string> args);
 int CmdConform(std::vector<std::string> args);
 int CmdGenerate(std::vector<std::string> args);
 int CmdBenchEngine(std::vector<std::string> args);
+int CmdBenchRehydrate(std::vector<std::string> args);
 int CmdLayout(std::vector<std::string> args);
 int CmdDemo(std::vector<std::string> args);
 int CmdFsck(std::vector<std::string> args);

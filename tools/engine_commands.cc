@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bench/engine_bench.h"
+#include "bench/rehydrate_bench.h"
 #include "engine/conformance.h"
 #include "engine/model.h"
 #include "kernels/thread_pool.h"
@@ -182,6 +183,51 @@ int CmdGenerate(std::vector<std::string> args) {
 }  // namespace strata::tools
 
 namespace strata::tools {
+
+int CmdBenchRehydrate(std::vector<std::string> args) {
+  cxxopts::Options opts(args[0],
+                        "Restore figures as JSON lines: per plan (full, checkpoint, recompute) "
+                        "and tier (DRAM, NVMe after a restart) the restore time of a prefix "
+                        "against its cold prefill in the same run; the planner's choice; bytes "
+                        "per token per policy (V4-Pro, V4-Flash); LZ4 ratio per family. Default: "
+                        "v4-tiny at 2K, 8K, 32K and v4-flash-slice at 8K tokens.");
+  opts.add_options()("model", "model config (repeatable; default: the two above)",
+                     cxxopts::value<std::vector<std::string>>())(
+      "prefix", "prefix lengths for --model (repeatable)",
+      cxxopts::value<std::vector<int>>()->default_value("2048,8192"))(
+      "quick", "v4-tiny at 2K and 8K only")(
+      "configs", "folder of the shipped model configs",
+      cxxopts::value<std::string>()->default_value("configs/models"))(
+      "scratch", "scratch directory for the stores",
+      cxxopts::value<std::string>()->default_value("strata-bench-rehydrate"))(
+      "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"));
+  int rc = 0;
+  auto r = Parse(opts, args, &rc);
+  if (!r) return rc;
+  bench::RehydrateBenchOptions bo;
+  bo.seed = (*r)["seed"].as<uint64_t>();
+  bo.progress = isatty(2);
+  bo.configs_dir = (*r)["configs"].as<std::string>();
+  bo.scratch_dir = (*r)["scratch"].as<std::string>();
+  const std::vector<int> prefixes = (*r)["prefix"].as<std::vector<int>>();
+  for (int p : prefixes)
+    if (p < 256 || p % 256) {
+      std::cerr << args[0] << ": prefixes must be positive multiples of 256 tokens\n";
+      return 2;
+    }
+  if (r->count("model")) {
+    for (const std::string& m : (*r)["model"].as<std::vector<std::string>>())
+      bo.cases.push_back({m, prefixes});
+  } else if ((*r)["quick"].as<bool>()) {
+    bo.cases = {{bo.configs_dir + "/v4-tiny.json", {2048, 8192}}};
+  } else {
+    bo.cases = {{bo.configs_dir + "/v4-tiny.json", {2048, 8192, 32768}},
+                {bo.configs_dir + "/v4-flash-slice.json", {8192}}};
+  }
+  Status s = bench::RunRehydrateBench(bo, std::cout);
+  if (!s.ok()) return Fail(args[0], s);
+  return 0;
+}
 
 int CmdBenchEngine(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],

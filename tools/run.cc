@@ -260,7 +260,7 @@ int CmdRun(std::vector<std::string> args) {
       } else {
         if (tty) std::cerr << "\r" << std::string(60, ' ') << "\r";
         std::cout << fmt::format(
-            "{} t{}: prompt {} tok, hit {} -> {} ({:.1f} ms; host {}, NVMe {}), prefill {} tok "
+            "{} t{}: prompt {} tok, hit {} -> restore {} ({:.1f} ms; host {}, NVMe {}), prefill {} tok "
             "{:.1f} ms; cold {:.1f} ms{} -> {:.1f}x; decode {} tok {:.1f} ms{}\n",
             spec.name, ti, tr.prompt_tokens, tr.prefix_hit_tokens, tr.plan.ToString(),
             tr.restore_s * 1e3, Bytes(tr.read_host_bytes), Bytes(tr.read_nvme_bytes),

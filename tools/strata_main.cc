@@ -26,6 +26,7 @@ commands:
   stats          what a data directory stores, per family
   bench store    the store's benchmark figures as JSON lines
   bench engine   the engine's benchmark figures as JSON lines
+  bench rehydrate  restore time per plan and tier against cold prefill, as JSON lines
 )";
 
 }  // namespace
@@ -54,12 +55,17 @@ int main(int argc, char** argv) {
       args[0] = "strata bench store";
       return CmdBenchStore(args);
     }
+    if (args.size() >= 2 && args[1] == "rehydrate") {
+      args.erase(args.begin());
+      args[0] = "strata bench rehydrate";
+      return CmdBenchRehydrate(args);
+    }
     if (args.size() >= 2 && args[1] == "engine") {
       args.erase(args.begin());
       args[0] = "strata bench engine";
       return CmdBenchEngine(args);
     }
-    std::fputs("usage: strata bench store|engine [options]\n", stderr);
+    std::fputs("usage: strata bench store|engine|rehydrate [options]\n", stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);

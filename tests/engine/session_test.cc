@@ -168,7 +168,10 @@ TEST_P(RehydrateTest, NextTurnIsBitExactWithCold) {
   }
   // Tokens computed after the restore: the recompute window or from the checkpoint, then the
   // prompt's tail.
-  EXPECT_LT(r2->prefilled_tokens, int64_t(turn2.size()));
+  EXPECT_EQ(r2->prefilled_tokens, int64_t(turn2.size()) - 1024);
+  if (p.expect == RestorePlan::kRecompute) {
+    EXPECT_GT(r2->plan.recompute_tokens, 500);
+  }
   ExpectSameAsCold(*e, turn2, 4, *r2, st);
 }
 
