@@ -175,7 +175,22 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
           to.max_new = 1;
           to.offload = false;
           if (k < 3) to.force = &kinds[k];
-          STRATA_ASSIGN_OR_RETURN(engine::TurnResult r, eng->RunTurn(prompt, to));
+          // DRAM: the median of 5 restores; NVMe: of 3, each after a restart.
+          const bool nvme = std::string(tier) == "nvme";
+          std::vector<double> times;
+          engine::TurnResult r;
+          for (int rep = 0; rep < (nvme ? 3 : 5); ++rep) {
+            if (nvme && rep > 0) {
+              eng.reset();
+              store.reset();
+              STRATA_ASSIGN_OR_RETURN(store, OpenStore(sc));
+              STRATA_ASSIGN_OR_RETURN(eng, engine::CachedEngine::Create(model, store.get(), eo));
+            }
+            STRATA_ASSIGN_OR_RETURN(r, eng->RunTurn(prompt, to));
+            times.push_back(r.restore_s);
+          }
+          std::sort(times.begin(), times.end());
+          r.restore_s = times[times.size() / 2];
           const bool exact = r.logits.size() == 1 && cold.logits.size() == 1 &&
                              std::memcmp(r.logits[0].data(), cold.logits[0].data(),
                                          r.logits[0].size() * 4) == 0;

@@ -400,9 +400,13 @@ struct Model::Impl {
         const int visible = int((p + 1) / 4);
         if (visible == 0) return;
         std::vector<float> score(static_cast<size_t>(visible));
-        for (int t = 0; t < visible; ++t)
-          score[size_t(t)] = kernels::IndexScore(
-              qi, wi, st.index_keys.data() + size_t(t) * size_t(ihd), IH, ihd);
+        float dots[256];
+        for (int t = 0; t < visible; ++t) {
+          const float* kt = st.index_keys.data() + size_t(t) * size_t(ihd);
+          for (int h = 0; h < IH; ++h)
+            dots[h] = kernels::Dot(qi + size_t(h) * size_t(ihd), kt, size_t(ihd));
+          score[size_t(t)] = kernels::IndexScoreFromDots(dots, wi, IH);
+        }
         kernels::TopKLowerIndexWins(score.data(), visible, std::min(topk, visible),
                                     sel.data() + i * size_t(topk));
       });
@@ -573,6 +577,8 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelConfig& config,
     return Status::InvalidArgument(
         "model " + s.name +
         ": index_head_dim must be a power of two, a multiple of 32 and >= rope_head_dim");
+  if (csa && s.index_n_heads > 256)
+    return Status::InvalidArgument("model " + s.name + ": index_n_heads must be <= 256");
   if ((s.n_heads * s.head_dim) % config.o_groups)
     return Status::InvalidArgument("model " + s.name + ": o_groups must divide n_heads*head_dim");
   for (const TensorSpec& spec : ExpectedTensors(config))

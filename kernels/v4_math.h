@@ -142,7 +142,15 @@ STRATA_HD void FinishCompressedEntry(float* e, int d, int rope_dim, const float*
   }
 }
 
-// The indexer's score of one key for one query: sum over heads of w_h * relu(q_h . k).
+// The indexer's score of one key for one query from the per-head dots q_h . k: the sum over
+// heads of w_h * relu(dot_h), in head order.
+STRATA_HD float IndexScoreFromDots(const float* dots, const float* w, int heads) {
+  float acc = 0.0f;
+  for (int h = 0; h < heads; ++h) acc += (dots[h] > 0.0f ? dots[h] : 0.0f) * w[h];
+  return acc;
+}
+
+// The same with the dots computed here (Dot8; kernels::Dot gives the same bits on the CPU).
 STRATA_HD float IndexScore(const float* q, const float* w, const float* key, int heads, int dim) {
   float acc = 0.0f;
   for (int h = 0; h < heads; ++h) {
