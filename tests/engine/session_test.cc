@@ -196,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen,
                             "v4-tiny-hca.json"}),
     [](const ::testing::TestParamInfo<Param>& info) {
-      std::string name = std::string(info.param.policy).substr(0, 10);
+      std::string name = info.param.policy;
       for (char& c : name)
         if (c == ':') c = '_';
       name += info.param.tier == TierCase::kHost   ? "_host"
