@@ -21,54 +21,55 @@ StateCodec::StateCodec(const ModelConfig& config, const CacheLayout& layout)
   index_bytes_ = kernels::IndexEntrySize(s.index_head_dim);
 }
 
-Result<std::vector<std::byte>> StateCodec::EncodeCsa(const RequestState& st, int64_t b) const {
+// Packs block b's entries of every layer with compress ratio `ratio`: main entries, or the
+// indexer keys (`index`).
+Result<std::vector<std::byte>> StateCodec::EncodeEntries(const RequestState& st, int64_t b,
+                                                         int ratio, bool index,
+                                                         Family family) const {
   const ModelShape& s = config_.shape;
-  const int64_t B = block_size(), per = B / 4, hd = s.head_dim;
-  std::vector<std::byte> out(layout_.FamilyBlockBytes(Family::kCsa));
+  const int64_t per = int64_t(block_size()) / ratio;
+  const int64_t dim = index ? s.index_head_dim : s.head_dim;
+  const int64_t entry_bytes = index ? index_bytes_ : main_bytes_;
+  std::vector<std::byte> out(layout_.FamilyBlockBytes(family));
   std::byte* at = out.data();
   for (const LayerState& ls : st.layers) {
-    if (ls.ratio != 4) continue;
-    if (int64_t(ls.entries.size()) < (b + 1) * per * hd)
-      return Status::FailedPrecondition("csa: block " + std::to_string(b) + " is not compressed yet");
-    kernels::PackMainEntriesCpu(ls.entries.data() + size_t(b * per * hd), int(per), int(hd),
-                                s.rope_head_dim, U8(at));
-    at += per * main_bytes_;
+    if (ls.ratio != ratio) continue;
+    const std::vector<float>& src = index ? ls.index_keys : ls.entries;
+    if (int64_t(src.size()) < (b + 1) * per * dim)
+      return Status::FailedPrecondition(std::string(FamilyName(family)) + ": block " +
+                                        std::to_string(b) + " is not compressed yet");
+    const float* from = src.data() + size_t(b * per * dim);
+    if (index)
+      kernels::PackIndexEntriesCpu(from, int(per), int(dim), U8(at));
+    else
+      kernels::PackMainEntriesCpu(from, int(per), int(dim), s.rope_head_dim, U8(at));
+    at += per * entry_bytes;
   }
   return out;
+}
+
+Result<std::vector<std::byte>> StateCodec::EncodeCsa(const RequestState& st, int64_t b) const {
+  return EncodeEntries(st, b, 4, false, Family::kCsa);
 }
 
 Result<std::vector<std::byte>> StateCodec::EncodeCsaIndex(const RequestState& st,
                                                           int64_t b) const {
-  const ModelShape& s = config_.shape;
-  const int64_t B = block_size(), per = B / 4, ihd = s.index_head_dim;
-  std::vector<std::byte> out(layout_.FamilyBlockBytes(Family::kCsaIndex));
-  std::byte* at = out.data();
-  for (const LayerState& ls : st.layers) {
-    if (ls.ratio != 4) continue;
-    if (int64_t(ls.index_keys.size()) < (b + 1) * per * ihd)
-      return Status::FailedPrecondition("csa_index: block " + std::to_string(b) +
-                                        " is not compressed yet");
-    kernels::PackIndexEntriesCpu(ls.index_keys.data() + size_t(b * per * ihd), int(per),
-                                 int(ihd), U8(at));
-    at += per * index_bytes_;
-  }
-  return out;
+  return EncodeEntries(st, b, 4, true, Family::kCsaIndex);
 }
 
 Result<std::vector<std::byte>> StateCodec::EncodeHca(const RequestState& st, int64_t b) const {
+  return EncodeEntries(st, b, 128, false, Family::kHca);
+}
+
+Status StateCodec::CheckBlockEnd(const RequestState& st, const char* what) const {
   const ModelShape& s = config_.shape;
-  const int64_t B = block_size(), per = B / 128, hd = s.head_dim;
-  std::vector<std::byte> out(layout_.FamilyBlockBytes(Family::kHca));
-  std::byte* at = out.data();
-  for (const LayerState& ls : st.layers) {
-    if (ls.ratio != 128) continue;
-    if (int64_t(ls.entries.size()) < (b + 1) * per * hd)
-      return Status::FailedPrecondition("hca: block " + std::to_string(b) + " is not compressed yet");
-    kernels::PackMainEntriesCpu(ls.entries.data() + size_t(b * per * hd), int(per), int(hd),
-                                s.rope_head_dim, U8(at));
-    at += per * main_bytes_;
-  }
-  return out;
+  if (st.pos % block_size())
+    return Status::FailedPrecondition(std::string(what) + ": the state is not at a block end");
+  if (s.n_mtp_layers > 0 &&
+      (st.mtp_pos != st.pos - 1 || st.mtp_hidden.size() != size_t(s.hc_mult * s.dim)))
+    return Status::FailedPrecondition(std::string(what) +
+                                      ": the MTP layer is not one position behind");
+  return Status::Ok();
 }
 
 void StateCodec::EncodeTail(const RequestState& st, std::byte* out) const {
@@ -127,11 +128,7 @@ Result<std::vector<std::byte>> StateCodec::EncodeSwa(const BlockSwaRows& rows,
                                                      const RequestState& st) const {
   const ModelShape& s = config_.shape;
   const int64_t B = block_size();
-  if (st.pos % B)
-    return Status::FailedPrecondition("swa: the state is not at a block end");
-  if (s.n_mtp_layers > 0 &&
-      (st.mtp_pos != st.pos - 1 || st.mtp_hidden.size() != size_t(s.hc_mult * s.dim)))
-    return Status::FailedPrecondition("swa: the MTP layer is not one position behind");
+  STRATA_RETURN_IF_ERROR(CheckBlockEnd(st, "swa"));
   if (rows.layers.size() != st.layers.size())
     return Status::InvalidArgument("swa: rows for " + std::to_string(rows.layers.size()) +
                                    " layers, the model has " + std::to_string(st.layers.size()));
@@ -149,11 +146,7 @@ Result<std::vector<std::byte>> StateCodec::EncodeSwa(const BlockSwaRows& rows,
 
 Result<std::vector<std::byte>> StateCodec::EncodeCheckpoint(const RequestState& st) const {
   const ModelShape& s = config_.shape;
-  if (st.pos % block_size())
-    return Status::FailedPrecondition("checkpoint: the state is not at a block end");
-  if (s.n_mtp_layers > 0 &&
-      (st.mtp_pos != st.pos - 1 || st.mtp_hidden.size() != size_t(s.hc_mult * s.dim)))
-    return Status::FailedPrecondition("checkpoint: the MTP layer is not one position behind");
+  STRATA_RETURN_IF_ERROR(CheckBlockEnd(st, "checkpoint"));
   std::vector<std::byte> out(layout_.FamilyBlockBytes(Family::kCheckpoint));
   std::byte* at = out.data();
   for (const LayerState& ls : st.layers) {

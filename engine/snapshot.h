@@ -68,6 +68,9 @@ class StateCodec {
   int SwaBlocksNeeded() const;
 
  private:
+  Result<std::vector<std::byte>> EncodeEntries(const RequestState& state, int64_t b, int ratio,
+                                               bool index, Family family) const;
+  Status CheckBlockEnd(const RequestState& state, const char* what) const;
   Status DecodeTail(RequestState& state, std::span<const std::byte> tail) const;
   void EncodeTail(const RequestState& state, std::byte* out) const;
   ModelConfig config_;

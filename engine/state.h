@@ -54,4 +54,8 @@ struct RequestState {
   bool operator==(const RequestState&) const = default;
 };
 
+// Byte-for-byte equality of two states (float fields compared as bits: -0 and NaN payloads
+// count), which is what bit-exact rehydration promises.
+bool BitIdentical(const RequestState& a, const RequestState& b);
+
 }  // namespace strata::engine

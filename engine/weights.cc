@@ -19,14 +19,6 @@
 namespace strata::engine {
 namespace {
 
-std::string ScaleName(const std::string& weight) {
-  const std::string suffix = ".weight";
-  if (weight.size() > suffix.size() &&
-      weight.compare(weight.size() - suffix.size(), suffix.size(), suffix) == 0)
-    return weight.substr(0, weight.size() - suffix.size()) + ".scale";
-  return weight + ".scale";
-}
-
 Result<std::vector<float>> ScaleFloats(const TensorView& s) {
   if (s.dtype != DType::kF8E8M0) return ToFloats(s);
   std::vector<float> out(size_t(s.numel()));

@@ -70,13 +70,6 @@ std::string Shape(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-std::string ScaleName(const std::string& weight) {
-  const std::string suffix = ".weight";
-  if (weight.size() > suffix.size() &&
-      weight.compare(weight.size() - suffix.size(), suffix.size(), suffix) == 0)
-    return weight.substr(0, weight.size() - suffix.size()) + ".scale";
-  return weight + ".scale";
-}
 
 }  // namespace
 
@@ -161,6 +154,14 @@ Status CheckWeights(const SafetensorsFile& file, const ModelConfig& c) {
   for (size_t k = 0; k < problems.size() && k < 20; ++k) msg += "\n  " + problems[k];
   if (problems.size() > 20) msg += "\n  ...";
   return Status::InvalidArgument(msg);
+}
+
+std::string ScaleName(const std::string& weight) {
+  const std::string suffix = ".weight";
+  if (weight.size() > suffix.size() &&
+      weight.compare(weight.size() - suffix.size(), suffix.size(), suffix) == 0)
+    return weight.substr(0, weight.size() - suffix.size()) + ".scale";
+  return weight + ".scale";
 }
 
 }  // namespace strata::engine

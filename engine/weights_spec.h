@@ -32,6 +32,9 @@ struct TensorSpec {
 
 std::vector<TensorSpec> ExpectedTensors(const ModelConfig& config);
 
+// The scale tensor of a quantised linear weight: "x.weight" -> "x.scale".
+std::string ScaleName(const std::string& weight);
+
 // Ok when `file` holds exactly the expected tensors (plus their scale tensors) at the right
 // shapes and dtypes; otherwise InvalidArgument listing what is wrong, tensor by tensor.
 Status CheckWeights(const SafetensorsFile& file, const ModelConfig& config);

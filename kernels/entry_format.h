@@ -31,9 +31,7 @@ STRATA_HD void PackMainEntry(const float* e, int head_dim, int rope_dim, uint8_t
   uint8_t* rope = out + nope;
   uint8_t* scales = rope + 2 * rope_dim;
   for (int b = 0; b < nope / 64; ++b) {
-    float amax = 0.0f;
-    for (int i = 0; i < 64; ++i) amax = fmaxf(amax, fabsf(e[b * 64 + i]));
-    const uint8_t s = Ue8m0ScaleFor(amax);
+    const uint8_t s = Ue8m0ScaleFor(BlockAmax(e + b * 64, 64));
     scales[b] = s;
     const float inv = 1.0f / Ue8m0ToFloat(s);
     for (int i = 0; i < 64; ++i) out[b * 64 + i] = FloatToFp8E4m3(e[b * 64 + i] * inv);
@@ -58,9 +56,7 @@ STRATA_HD void UnpackMainEntry(const uint8_t* in, int head_dim, int rope_dim, fl
 STRATA_HD void PackIndexEntry(const float* e, int dim, uint8_t* out) {
   uint8_t* scales = out + dim / 2;
   for (int b = 0; b < dim / 32; ++b) {
-    float amax = 0.0f;
-    for (int i = 0; i < 32; ++i) amax = fmaxf(amax, fabsf(e[b * 32 + i]));
-    const uint8_t s = Ue8m0ScaleForFp4(amax);
+    const uint8_t s = Ue8m0ScaleForFp4(BlockAmax(e + b * 32, 32));
     scales[b] = s;
     const float inv = 1.0f / Ue8m0ToFloat(s);
     for (int i = 0; i < 32; i += 2) {

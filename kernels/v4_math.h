@@ -32,13 +32,18 @@ STRATA_HD float Bf16ToFloat(uint16_t b) {
 }
 STRATA_HD float RoundToBf16(float x) { return Bf16ToFloat(FloatToBf16(x)); }
 
+// max |x[i]| over n values, in order.
+STRATA_HD float BlockAmax(const float* x, int n) {
+  float amax = 0.0f;
+  for (int i = 0; i < n; ++i) amax = fmaxf(amax, fabsf(x[i]));
+  return amax;
+}
+
 // act_quant(x, block, "ue8m0") in place: each block of `block` values is replaced by its FP8
 // e4m3 grid value times the block's power-of-two scale.
 STRATA_HD void Fp8SimulateBlocks(float* x, int n, int block) {
   for (int b = 0; b + block <= n; b += block) {
-    float amax = 0.0f;
-    for (int i = 0; i < block; ++i) amax = fmaxf(amax, fabsf(x[b + i]));
-    const float s = Ue8m0ToFloat(Ue8m0ScaleFor(amax));
+    const float s = Ue8m0ToFloat(Ue8m0ScaleFor(BlockAmax(x + b, block)));
     const float inv = 1.0f / s;  // exact: a power of two
     for (int i = 0; i < block; ++i) x[b + i] = Fp8E4m3ToFloat(FloatToFp8E4m3(x[b + i] * inv)) * s;
   }
@@ -47,9 +52,7 @@ STRATA_HD void Fp8SimulateBlocks(float* x, int n, int block) {
 // fp4_act_quant(x, block) in place: e2m1 grid value times the block's power-of-two scale.
 STRATA_HD void Fp4SimulateBlocks(float* x, int n, int block) {
   for (int b = 0; b + block <= n; b += block) {
-    float amax = 0.0f;
-    for (int i = 0; i < block; ++i) amax = fmaxf(amax, fabsf(x[b + i]));
-    const float s = Ue8m0ToFloat(Ue8m0ScaleForFp4(amax));
+    const float s = Ue8m0ToFloat(Ue8m0ScaleForFp4(BlockAmax(x + b, block)));
     const float inv = 1.0f / s;
     for (int i = 0; i < block; ++i) x[b + i] = Fp4E2m1ToFloat(FloatToFp4E2m1(x[b + i] * inv)) * s;
   }

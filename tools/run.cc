@@ -77,21 +77,6 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
 }
 
-bool StatesIdentical(const engine::RequestState& a, const engine::RequestState& b) {
-  if (a.pos != b.pos || a.mtp_pos != b.mtp_pos || a.layers.size() != b.layers.size() ||
-      !BitIdentical(a.mtp_hidden, b.mtp_hidden))
-    return false;
-  for (size_t l = 0; l < a.layers.size(); ++l) {
-    const auto &x = a.layers[l], &y = b.layers[l];
-    if (!BitIdentical(x.swa, y.swa) || !BitIdentical(x.entries, y.entries) ||
-        !BitIdentical(x.index_keys, y.index_keys) || !BitIdentical(x.comp.kv, y.comp.kv) ||
-        !BitIdentical(x.comp.score, y.comp.score) || !BitIdentical(x.index_comp.kv, y.index_comp.kv) ||
-        !BitIdentical(x.index_comp.score, y.index_comp.score))
-      return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int CmdRun(std::vector<std::string> args) {
@@ -225,7 +210,7 @@ int CmdRun(std::vector<std::string> args) {
         if (!cold.ok()) return Fail(args[0], cold.status());
         cold_s = cold->prefill_s;
         cold_measured = true;
-        exact = cold->output == tr.output && StatesIdentical(st, cold_state) &&
+        exact = cold->output == tr.output && engine::BitIdentical(st, cold_state) &&
                 cold->logits.size() == tr.logits.size();
         for (size_t i = 0; exact && i < tr.logits.size(); ++i)
           exact = BitIdentical(tr.logits[i], cold->logits[i]);

@@ -57,20 +57,7 @@ bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
 }
 
-bool StatesBitEqual(const RequestState& a, const RequestState& b) {
-  if (a.pos != b.pos || a.mtp_pos != b.mtp_pos || a.layers.size() != b.layers.size() ||
-      !BitEqual(a.mtp_hidden, b.mtp_hidden))
-    return false;
-  for (size_t l = 0; l < a.layers.size(); ++l) {
-    const LayerState &x = a.layers[l], &y = b.layers[l];
-    if (!BitEqual(x.swa, y.swa) || !BitEqual(x.entries, y.entries) ||
-        !BitEqual(x.index_keys, y.index_keys) || !BitEqual(x.comp.kv, y.comp.kv) ||
-        !BitEqual(x.comp.score, y.comp.score) || !BitEqual(x.index_comp.kv, y.index_comp.kv) ||
-        !BitEqual(x.index_comp.score, y.index_comp.score))
-      return false;
-  }
-  return true;
-}
+bool StatesBitEqual(const RequestState& a, const RequestState& b) { return BitIdentical(a, b); }
 
 // A token's logits and the whole state are bitwise the same however the tokens are split into
 // calls: one-shot prefill, chunks of odd sizes (ring wrap-around, partial compressor blocks at

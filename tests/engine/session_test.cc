@@ -40,6 +40,12 @@ std::vector<int32_t> Tokens(size_t n, uint32_t seed) {
   return t;
 }
 
+// `a` followed by `b`.
+std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 bool Same(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
 }
@@ -72,6 +78,13 @@ void ExpectSameAsCold(CachedEngine& e, std::span<const int32_t> prompt, int max_
   ASSERT_EQ(r.logits.size(), cold->logits.size());
   for (size_t i = 0; i < r.logits.size(); ++i) EXPECT_TRUE(Same(r.logits[i], cold->logits[i])) << i;
   ExpectSameState(st, cold_state);
+}
+
+// Runs a turn that stores its state and waits until the store has it.
+void StoreTurn(CachedEngine& e, std::span<const int32_t> tokens, int max_new) {
+  auto r = e.RunTurn(tokens, {.max_new = max_new});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(e.WaitOffload().ok());
 }
 
 enum class TierCase { kHost, kNvme, kReopen };
@@ -211,11 +224,8 @@ TEST(RehydrateEdgeTest, OneBlockHitShorterThanTheRecomputeWindow) {
   Fixture f(TierCase::kHost);
   auto e = MakeEngine(f.store.get(), "recompute");
   const auto t1 = Tokens(300, 3);
-  ASSERT_TRUE(e->RunTurn(t1, {.max_new = 1}).ok());
-  ASSERT_TRUE(e->WaitOffload().ok());
-  std::vector<int32_t> t2 = t1;
-  const auto more = Tokens(60, 4);
-  t2.insert(t2.end(), more.begin(), more.end());
+  ASSERT_NO_FATAL_FAILURE(StoreTurn(*e, t1, 1));
+  const std::vector<int32_t> t2 = Concat(t1, Tokens(60, 4));
   RequestState st;
   auto r = e->RunTurn(t2, {.max_new = 3, .final_state = &st});
   ASSERT_TRUE(r.ok());
@@ -231,11 +241,9 @@ TEST(RehydrateEdgeTest, MissingCheckpointFallsBackToRecompute) {
   Fixture f(TierCase::kHost);
   auto writer = MakeEngine(f.store.get(), "recompute");
   const auto t1 = Tokens(800, 5);
-  ASSERT_TRUE(writer->RunTurn(t1, {.max_new = 1}).ok());
-  ASSERT_TRUE(writer->WaitOffload().ok());
+  ASSERT_NO_FATAL_FAILURE(StoreTurn(*writer, t1, 1));
   auto e = MakeEngine(f.store.get(), "checkpoint");
-  std::vector<int32_t> t2 = t1;
-  t2.push_back(7);
+  const std::vector<int32_t> t2 = Concat(t1, {7});
   RequestState st;
   auto r = e->RunTurn(t2, {.max_new = 2, .final_state = &st});
   ASSERT_TRUE(r.ok());
@@ -250,20 +258,14 @@ TEST(RehydrateEdgeTest, PlannerTakesTheCheapestStoredOption) {
   Fixture f(TierCase::kHost);
   auto e = MakeEngine(f.store.get(), "full");
   const auto t1 = Tokens(600, 6);
-  auto r1 = e->RunTurn(t1, {.max_new = 1});
-  ASSERT_TRUE(r1.ok());
-  ASSERT_TRUE(e->WaitOffload().ok());
-  std::vector<int32_t> t2 = t1;
-  const auto more = Tokens(700, 7);
-  t2.insert(t2.end(), more.begin(), more.end());
+  ASSERT_NO_FATAL_FAILURE(StoreTurn(*e, t1, 1));
+  const std::vector<int32_t> t2 = Concat(t1, Tokens(700, 7));
   const SwaPolicy cp{SwaPolicy::kCheckpoint, 0};
   auto r2 = e->RunTurn(t2, {.max_new = 1, .policy = &cp});
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->plan.kind, RestorePlan::kFull);
   ASSERT_TRUE(e->WaitOffload().ok());
-  std::vector<int32_t> t3 = t2;
-  t3.push_back(9);
-  t3.push_back(10);
+  const std::vector<int32_t> t3 = Concat(t2, {9, 10});
   RequestState st;
   auto r3 = e->RunTurn(t3, {.max_new = 2, .final_state = &st});
   ASSERT_TRUE(r3.ok());
@@ -285,9 +287,7 @@ TEST(RehydrateEdgeTest, CorruptRecordOnNvmeFallsBack) {
   Fixture f(TierCase::kNvme);
   auto e = MakeEngine(f.store.get(), "full");
   const auto t1 = Tokens(700, 8);
-  auto r1 = e->RunTurn(t1, {.max_new = 1});
-  ASSERT_TRUE(r1.ok());
-  ASSERT_TRUE(e->WaitOffload().ok());
+  ASSERT_NO_FATAL_FAILURE(StoreTurn(*e, t1, 1));
   ASSERT_TRUE(f.store->Flush().ok());
   e.reset();
   f.store.reset();
@@ -311,8 +311,7 @@ TEST(RehydrateEdgeTest, CorruptRecordOnNvmeFallsBack) {
   ASSERT_GT(corrupted, 0);
   f.Reopen();
   e = MakeEngine(f.store.get(), "full");
-  std::vector<int32_t> t2 = t1;
-  t2.push_back(3);
+  const std::vector<int32_t> t2 = Concat(t1, {3});
   RequestState st;
   auto r = e->RunTurn(t2, {.max_new = 3, .final_state = &st});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -327,15 +326,13 @@ TEST(RehydrateEdgeTest, LayoutMismatchIsNeverServed) {
   Fixture f(TierCase::kHost);
   auto e = MakeEngine(f.store.get(), "full");
   const auto t1 = Tokens(700, 9);
-  ASSERT_TRUE(e->RunTurn(t1, {.max_new = 1}).ok());
-  ASSERT_TRUE(e->WaitOffload().ok());
+  ASSERT_NO_FATAL_FAILURE(StoreTurn(*e, t1, 1));
   EngineOptions o;
   o.block_size = 512;
   o.cost.prefill_s_per_token = 5e-4;
   auto other_block = CachedEngine::Create(TinyModel("v4-tiny.json"), f.store.get(), o);
   ASSERT_TRUE(other_block.ok());
-  std::vector<int32_t> t2 = t1;
-  t2.push_back(1);
+  const std::vector<int32_t> t2 = Concat(t1, {1});
   auto r = (*other_block)->RunTurn(t2, {.max_new = 1, .offload = false});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->prefix_hit_tokens, 0);
