@@ -19,6 +19,38 @@ int32_t Argmax(const std::vector<float>& v) {
   return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// A copy of the state without its entry pools (rings, carry, MTP): what a checkpoint or the
+// block-end tail is packed from.
+RequestState WithoutEntries(const RequestState& st) {
+  RequestState c;
+  c.pos = st.pos, c.mtp_pos = st.mtp_pos, c.mtp_hidden = st.mtp_hidden;
+  for (const LayerState& ls : st.layers) {
+    LayerState l;
+    l.ratio = ls.ratio, l.swa = ls.swa, l.comp = ls.comp, l.index_comp = ls.index_comp;
+    c.layers.push_back(std::move(l));
+  }
+  return c;
+}
+
+// A copy holding only block b's entries and indexer keys, as block 0.
+RequestState BlockEntries(const RequestState& st, int64_t b, int64_t B, size_t hd, size_t ihd) {
+  RequestState c;
+  for (const LayerState& ls : st.layers) {
+    LayerState l;
+    l.ratio = ls.ratio;
+    if (ls.ratio) {
+      const size_t per = size_t(B / ls.ratio), first = size_t(b) * per;
+      l.entries.assign(ls.entries.begin() + long(first * hd),
+                       ls.entries.begin() + long((first + per) * hd));
+      if (ls.ratio == 4)
+        l.index_keys.assign(ls.index_keys.begin() + long(first * ihd),
+                            ls.index_keys.begin() + long((first + per) * ihd));
+    }
+    c.layers.push_back(std::move(l));
+  }
+  return c;
+}
+
 const char* KindName(RestorePlan::Kind k) {
   switch (k) {
     case RestorePlan::kCold: return "cold";
@@ -134,7 +166,7 @@ void CachedEngine::OffloadLoop() {
     queue_.pop_front();
     busy_ = true;
     l.unlock();
-    Status s = store_->Put(job.key, codec_.layout().fingerprint(), job.bytes);
+    Status s = StoreObject(job);
     l.lock();
     busy_ = false;
     if (!s.ok() && offload_status_.ok()) offload_status_ = s;
@@ -142,17 +174,24 @@ void CachedEngine::OffloadLoop() {
   }
 }
 
-void CachedEngine::Enqueue(ObjectKey key, std::vector<std::byte> bytes, TurnResult& r) {
-  r.offload_bytes += bytes.size();
+Status CachedEngine::StoreObject(const Offload& job) {
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, job.make());
+  return store_->Put(job.key, codec_.layout().fingerprint(), bytes);
+}
+
+void CachedEngine::Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make,
+                           TurnResult& r) {
+  r.offload_bytes += codec_.layout().FamilyBlockBytes(key.family);
+  Offload job{key, std::move(make)};
   if (!options_.background_offload) {
-    Status s = store_->Put(key, codec_.layout().fingerprint(), bytes);
+    Status s = StoreObject(job);
     std::lock_guard<std::mutex> l(mu_);
     if (!s.ok() && offload_status_.ok()) offload_status_ = s;
     return;
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back({key, std::move(bytes)});
+    queue_.push_back(std::move(job));
   }
   cv_.notify_all();
 }
@@ -319,7 +358,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
     rows.layers.assign(st.layers.size(), std::vector<float>(size_t(B) * hd, 0.0f));
   };
   if (full) reset_rows();
-  std::vector<std::byte> last_checkpoint;
+  std::shared_ptr<RequestState> last_checkpoint;  // the state at the last block end, no entries
   int64_t last_checkpoint_block = -1;
   bool last_checkpoint_queued = false;
 
@@ -348,27 +387,34 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
       }
       const BlockKey key = keys[size_t(b)];
       if (b >= stored_blocks) {
+        // Block b's entries alone, as block 0 of a copy.
+        auto block = std::make_shared<RequestState>(
+            BlockEntries(st, b, B, hd, size_t(s.index_head_dim)));
         for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca}) {
           if (!compressed_.Has(f)) continue;
-          Result<std::vector<std::byte>> bytes = f == Family::kCsa ? codec_.EncodeCsa(st, b)
-                                                 : f == Family::kCsaIndex
-                                                     ? codec_.EncodeCsaIndex(st, b)
-                                                     : codec_.EncodeHca(st, b);
-          STRATA_RETURN_IF_ERROR(bytes.status());
-          Enqueue({options_.ns, key, f}, std::move(*bytes), r);
+          Enqueue({options_.ns, key, f},
+                  [this, block, f]() {
+                    return f == Family::kCsa        ? codec_.EncodeCsa(*block, 0)
+                           : f == Family::kCsaIndex ? codec_.EncodeCsaIndex(*block, 0)
+                                                    : codec_.EncodeHca(*block, 0);
+                  },
+                  r);
         }
         if (full) {
-          STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, codec_.EncodeSwa(rows, st));
-          Enqueue({options_.ns, key, Family::kSwa}, std::move(bytes), r);
+          auto tail = std::make_shared<RequestState>(WithoutEntries(st));
+          auto block_rows = std::make_shared<BlockSwaRows>(std::move(rows));
+          Enqueue({options_.ns, key, Family::kSwa},
+                  [this, tail, block_rows]() { return codec_.EncodeSwa(*block_rows, *tail); }, r);
         }
       }
       if (full) reset_rows();
       if (checkpoints) {
-        STRATA_ASSIGN_OR_RETURN(last_checkpoint, codec_.EncodeCheckpoint(st));
+        last_checkpoint = std::make_shared<RequestState>(WithoutEntries(st));
         last_checkpoint_block = b;
         last_checkpoint_queued = false;
         if (policy.every && st.pos % policy.every == 0) {
-          Enqueue({options_.ns, key, Family::kCheckpoint}, last_checkpoint, r);
+          Enqueue({options_.ns, key, Family::kCheckpoint},
+                  [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
           last_checkpoint_queued = true;
         }
       }
@@ -400,7 +446,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
   r.decode_s = Since(t1);
   if (checkpoints && last_checkpoint_block >= 0 && !last_checkpoint_queued)
     Enqueue({options_.ns, keys[size_t(last_checkpoint_block)], Family::kCheckpoint},
-            std::move(last_checkpoint), r);
+            [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
   return Status::Ok();
 }
 
@@ -445,9 +491,9 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
     ++r.fallbacks;  // bytes gone or corrupt: the next plan
   }
   if (opt.checkpoint_restored && store_ && r.plan.kind != RestorePlan::kCold) {
-    STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> cp, codec_.EncodeCheckpoint(st));
+    auto cp = std::make_shared<RequestState>(WithoutEntries(st));
     Enqueue({options_.ns, keys[size_t(r.plan.hit_tokens / B - 1)], Family::kCheckpoint},
-            std::move(cp), r);
+            [this, cp]() { return codec_.EncodeCheckpoint(*cp); }, r);
   }
   // Blocks stored before this turn: the compressed hit (their families need no rewrite).
   const int64_t stored_blocks = int64_t(found.hit_blocks);

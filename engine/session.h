@@ -22,6 +22,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -116,12 +117,15 @@ class CachedEngine {
  private:
   CachedEngine(std::shared_ptr<const Model> model, Store* store, EngineOptions options,
                CacheLayout layout);
+  // One object to store: packed by `make` on the offload thread from copies of the state it
+  // needs, so the request only pays for the copies.
   struct Offload {
     ObjectKey key;
-    std::vector<std::byte> bytes;
+    std::function<Result<std::vector<std::byte>>()> make;
   };
   void OffloadLoop();
-  void Enqueue(ObjectKey key, std::vector<std::byte> bytes, TurnResult& r);
+  void Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make, TurnResult& r);
+  Status StoreObject(const Offload& job);
   std::vector<RestorePlan> Plans(const LookupResult& found, int64_t usable_blocks,
                                  int64_t prompt_tokens, const SwaPolicy& policy) const;
   Status Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
