@@ -202,6 +202,11 @@ int CmdRun(std::vector<std::string> args) {
       auto res = eng.RunTurn(prompt, to);
       if (!res.ok()) return Fail(args[0], res.status());
       const engine::TurnResult& tr = *res;
+      // Between turns an agent runs tools or waits for its user; the turn itself did not wait
+      // for its offload. Draining here keeps the next turn's hits independent of timing.
+      const auto t_drain = Clock::now();
+      if (Status off = eng.WaitOffload(); !off.ok()) return Fail(args[0], off.WithContext("offload"));
+      const double drain_s = Since(t_drain);
       double cold_s = double(prompt.size()) * cost.prefill_s_per_token;
       bool cold_measured = false, exact = true;
       if (verify) {
@@ -238,6 +243,7 @@ int CmdRun(std::vector<std::string> args) {
                             {"read_host_bytes", tr.read_host_bytes},
                             {"read_nvme_bytes", tr.read_nvme_bytes},
                             {"offload_bytes", tr.offload_bytes},
+                            {"offload_drain_after_turn_s", drain_s},
                             {"decode_tokens", tr.output.size()},
                             {"decode_s", tr.decode_s}};
         if (verify) j["bit_exact"] = exact;
