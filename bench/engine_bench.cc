@@ -45,8 +45,8 @@ void Emit(std::ostream& out, nlohmann::json j) {
 }
 
 // strata's GEMM and OpenBLAS sgemm (same threads) on y[m, n] = x[m, k] w[n, k]^T.
-void GemmFigure(std::ostream& out, const std::string& model, const char* what, size_t m,
-                size_t k, size_t n) {
+void GemmFigure(std::ostream& out, const std::string& model, const char* what, size_t m, size_t k,
+                size_t n) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   std::vector<float> x(m * k), w(n * k), y(m * n);
@@ -89,8 +89,7 @@ Status RunEngineBench(const EngineBenchOptions& opt, std::ostream& out) {
     for (auto& v : prompt) v = int32_t(rng() % uint32_t(config.shape.vocab_size));
 
     if (opt.progress)
-      std::cerr << "engine bench: " << name << ": prefill " << bm.prefill_tokens
-                << " tokens...\n";
+      std::cerr << "engine bench: " << name << ": prefill " << bm.prefill_tokens << " tokens...\n";
     engine::RequestState st = model->NewState();
     engine::KernelProfile prefill_profile, decode_profile;
     engine::ForwardOptions fo;
@@ -103,8 +102,8 @@ Status RunEngineBench(const EngineBenchOptions& opt, std::ostream& out) {
     fo.profile = &decode_profile;
     t = Clock::now();
     for (int i = 0; i < bm.decode_tokens; ++i) {
-      const int32_t next = int32_t(std::max_element(r.logits.begin(), r.logits.end()) -
-                                   r.logits.begin());
+      const int32_t next =
+          int32_t(std::max_element(r.logits.begin(), r.logits.end()) - r.logits.begin());
       STRATA_ASSIGN_OR_RETURN(r, model->Forward(st, std::span(&next, 1), fo));
     }
     const double decode_s = Since(t);
@@ -124,9 +123,8 @@ Status RunEngineBench(const EngineBenchOptions& opt, std::ostream& out) {
                {"seconds", decode_s},
                {"tokens_per_s", bm.decode_tokens / decode_s},
                {"threads", threads}});
-    for (auto [phase, prof, tokens] :
-         {std::tuple{"prefill", &prefill_profile, bm.prefill_tokens},
-          std::tuple{"decode", &decode_profile, bm.decode_tokens}}) {
+    for (auto [phase, prof, tokens] : {std::tuple{"prefill", &prefill_profile, bm.prefill_tokens},
+                                       std::tuple{"decode", &decode_profile, bm.decode_tokens}}) {
       nlohmann::json per;
       for (const auto& [kernel, sec] : *prof) per[kernel] = sec / tokens * 1e6;
       Emit(out, {{"model", name},

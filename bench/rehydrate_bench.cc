@@ -23,10 +23,14 @@ void Emit(std::ostream& out, nlohmann::json j) {
 
 const char* PlanName(RestorePlan::Kind k) {
   switch (k) {
-    case RestorePlan::kFull: return "full";
-    case RestorePlan::kCheckpoint: return "checkpoint";
-    case RestorePlan::kRecompute: return "recompute";
-    default: return "cold";
+    case RestorePlan::kFull:
+      return "full";
+    case RestorePlan::kCheckpoint:
+      return "checkpoint";
+    case RestorePlan::kRecompute:
+      return "recompute";
+    default:
+      return "cold";
   }
 }
 
@@ -45,8 +49,8 @@ void BytesPerToken(std::ostream& out, const std::string& dir) {
     const double compressed = lay->BytesPerToken(Family::kCsa) +
                               lay->BytesPerToken(Family::kCsaIndex) +
                               lay->BytesPerToken(Family::kHca);
-    const double swa_entries = double(lay->FamilyBlockBytes(Family::kSwa) -
-                                      lay->checkpoint_carry_bytes()) / B;
+    const double swa_entries =
+        double(lay->FamilyBlockBytes(Family::kSwa) - lay->checkpoint_carry_bytes()) / B;
     const double cp = double(lay->FamilyBlockBytes(Family::kCheckpoint));
     Emit(out, {{"figure", "bytes_per_token"},
                {"model", shape->name},
@@ -93,8 +97,11 @@ Status Lz4Ratios(std::ostream& out, const engine::Model& model, const CacheLayou
   STRATA_ASSIGN_OR_RETURN(auto hca, codec.EncodeHca(st, 0));
   STRATA_ASSIGN_OR_RETURN(auto swa, codec.EncodeSwa(rows, st));
   STRATA_ASSIGN_OR_RETURN(auto cp, codec.EncodeCheckpoint(st));
-  fams = {{Family::kCsa, csa}, {Family::kCsaIndex, idx}, {Family::kHca, hca},
-          {Family::kSwa, swa}, {Family::kCheckpoint, cp}};
+  fams = {{Family::kCsa, csa},
+          {Family::kCsaIndex, idx},
+          {Family::kHca, hca},
+          {Family::kSwa, swa},
+          {Family::kCheckpoint, cp}};
   for (auto& [f, raw] : fams) {
     if (raw.empty()) continue;
     nlohmann::json j = {{"figure", "lz4_ratio"},
@@ -120,8 +127,9 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
     STRATA_ASSIGN_OR_RETURN(engine::ModelConfig config, engine::LoadModelConfig(c.config_path));
     const std::string name = config.shape.name;
     if (opt.progress) std::cerr << "rehydrate bench: " << name << ": weights...\n";
-    STRATA_ASSIGN_OR_RETURN(auto model_u,
-                            engine::Model::Create(config, engine::ModelWeights::Random(config, opt.seed)));
+    STRATA_ASSIGN_OR_RETURN(
+        auto model_u,
+        engine::Model::Create(config, engine::ModelWeights::Random(config, opt.seed)));
     std::shared_ptr<const engine::Model> model = std::move(model_u);
     bool ratios_done = false;
     for (int n : c.prefixes) {
@@ -148,13 +156,14 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
         std::cerr << "rehydrate bench: " << name << " " << n << ": cold prefill...\n";
       STRATA_ASSIGN_OR_RETURN(engine::TurnResult cold, eng->RunCold(prompt, 1));
       if (opt.progress)
-        std::cerr << "rehydrate bench: " << name << " " << n << ": storing (full + checkpoint)...\n";
+        std::cerr << "rehydrate bench: " << name << " " << n
+                  << ": storing (full + checkpoint)...\n";
       STRATA_ASSIGN_OR_RETURN(engine::TurnResult pop, eng->RunTurn(prompt, {.max_new = 1}));
       STRATA_RETURN_IF_ERROR(eng->WaitOffload());
       const RestorePlan::Kind full = RestorePlan::kFull;
-      STRATA_ASSIGN_OR_RETURN(engine::TurnResult cpr,
-                              eng->RunTurn(prompt, {.max_new = 1, .force = &full,
-                                                    .checkpoint_restored = true}));
+      STRATA_ASSIGN_OR_RETURN(
+          engine::TurnResult cpr,
+          eng->RunTurn(prompt, {.max_new = 1, .force = &full, .checkpoint_restored = true}));
       STRATA_RETURN_IF_ERROR(eng->WaitOffload());
       STRATA_RETURN_IF_ERROR(store->Flush());
       (void)pop;
@@ -191,9 +200,9 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
           }
           std::sort(times.begin(), times.end());
           r.restore_s = times[times.size() / 2];
-          const bool exact = r.logits.size() == 1 && cold.logits.size() == 1 &&
-                             std::memcmp(r.logits[0].data(), cold.logits[0].data(),
-                                         r.logits[0].size() * 4) == 0;
+          const bool exact =
+              r.logits.size() == 1 && cold.logits.size() == 1 &&
+              std::memcmp(r.logits[0].data(), cold.logits[0].data(), r.logits[0].size() * 4) == 0;
           const std::string plan = k < 3 ? PlanName(kinds[k]) : "planner";
           if (k < 3) best[plan] = r.restore_s;
           nlohmann::json j = {{"figure", "restore"},

@@ -78,10 +78,10 @@ Result<CacheLayout> CacheLayout::Make(const ModelShape& shape, const LayoutOptio
   bb[int(Family::kHca)] = uint64_t(l.hca_layers_) * (B / 128) * l.main_entry_bytes_;
   l.checkpoint_window_bytes_ =
       uint64_t(l.swa_layers_) * uint64_t(shape.window_size) * l.main_entry_bytes_;
-  l.checkpoint_carry_bytes_ = uint64_t(l.csa_layers_) * (Ratio4CarryBytes(shape.head_dim) +
-                                                         Ratio4CarryBytes(shape.index_head_dim)) +
-                              uint64_t(shape.n_mtp_layers) * uint64_t(shape.hc_mult) *
-                                  uint64_t(shape.dim) * 4;
+  l.checkpoint_carry_bytes_ =
+      uint64_t(l.csa_layers_) *
+          (Ratio4CarryBytes(shape.head_dim) + Ratio4CarryBytes(shape.index_head_dim)) +
+      uint64_t(shape.n_mtp_layers) * uint64_t(shape.hc_mult) * uint64_t(shape.dim) * 4;
   bb[int(Family::kSwa)] =
       uint64_t(l.swa_layers_) * B * l.main_entry_bytes_ + l.checkpoint_carry_bytes_;
   bb[int(Family::kCheckpoint)] = l.checkpoint_window_bytes_ + l.checkpoint_carry_bytes_;

@@ -47,7 +47,7 @@ class Compare {
   }
   // Argmax agreement where the reference's top-2 margin is at least kMargin.
   void Argmax(const float* ours, const float* ref, size_t n) {
-    size_t a = 0, b = 0, second = n > 1 ? 1 : 0;
+    size_t a = 0, b = 0;
     for (size_t i = 0; i < n; ++i) {
       if (ours[i] > ours[a]) a = i;
       if (ref[i] > ref[b]) b = i;
@@ -55,7 +55,6 @@ class Compare {
     float top2 = -INFINITY;
     for (size_t i = 0; i < n; ++i)
       if (i != b) top2 = std::max(top2, ref[i]);
-    (void)second;
     if (ref[b] - top2 >= kMargin) {
       ++f_.checked;
       if (a == b) ++f_.agree;
@@ -69,7 +68,8 @@ class Compare {
       f_.cos_max = s.back();
       f_.cos_median = s[s.size() / 2];
     }
-    f_.cos_all = (aa_ == 0 || bb_ == 0) ? (aa_ == bb_ ? 0.0 : 1.0) : 1.0 - ab_ / std::sqrt(aa_ * bb_);
+    f_.cos_all =
+        (aa_ == 0 || bb_ == 0) ? (aa_ == bb_ ? 0.0 : 1.0) : 1.0 - ab_ / std::sqrt(aa_ * bb_);
     f_.max_rel = ref_max_ > 0 ? f_.max_abs / ref_max_ : 0.0;
     f_.pass = (per_buffer_ ? f_.cos_all <= row_limit
                            : f_.cos_max <= row_limit && f_.cos_median <= median_limit) &&
@@ -111,8 +111,9 @@ Status CompareCaches(const Vectors& v, const ModelConfig& c, const RequestState&
   const int win = s.window_size, hd = s.head_dim;
   for (int l = 0; l < s.n_layers + s.n_mtp_layers; ++l) {
     const bool mtp = l >= s.n_layers;
-    const std::string base = prefix + (mtp ? ".mtp." + std::to_string(l - s.n_layers)
-                                           : ".layers." + std::to_string(l)) + ".attn.";
+    const std::string base =
+        prefix + (mtp ? ".mtp." + std::to_string(l - s.n_layers) : ".layers." + std::to_string(l)) +
+        ".attn.";
     const LayerState& ls = st.layers[size_t(l)];
     const int ratio = ls.ratio;
     {  // kv_cache: the SWA ring, then compressed entries
@@ -146,8 +147,7 @@ Status CompareCaches(const Vectors& v, const ModelConfig& c, const RequestState&
         bool any = false;
         if (ratio == 4 && T >= 4) {  // the overlap half of the last complete block
           for (int r = 0; r < 4; ++r)
-            cmp.Row(ours.data() + size_t(r * cc.cols), ref.data() + size_t(r * cc.cols),
-                    size_t(d));
+            cmp.Row(ours.data() + size_t(r * cc.cols), ref.data() + size_t(r * cc.cols), size_t(d));
           any = true;
         }
         for (int64_t p = T - T % ratio; p < T; ++p) {  // pending tokens
@@ -261,9 +261,9 @@ Result<ConformanceReport> RunConformance(const std::string& dir,
       STRATA_RETURN_IF_ERROR(CompareCaches(v, config, st, st.pos, "after_prefill", report.figures));
   }
   STRATA_RETURN_IF_ERROR(CompareCaches(v, config, st, st.pos, "after_decode", report.figures));
-  report.figures.insert(report.figures.begin(), {logits.Finish(kRowCos, kMedianCos, true),
-                                                 mtp.Finish(kRowCos, kMedianCos, true),
-                                                 hidden.Finish(1.0, 1.0, false)});
+  report.figures.insert(report.figures.begin(),
+                        {logits.Finish(kRowCos, kMedianCos, true),
+                         mtp.Finish(kRowCos, kMedianCos, true), hidden.Finish(1.0, 1.0, false)});
   size_t at = 3;
   for (auto& [layer, counts] : sel) {
     ConformanceFigure f;
@@ -274,8 +274,7 @@ Result<ConformanceReport> RunConformance(const std::string& dir,
     report.figures.insert(report.figures.begin() + long(at++), f);
   }
   for (const ConformanceFigure& f : report.figures) report.pass = report.pass && f.pass;
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }
 
@@ -284,19 +283,20 @@ std::string FormatReport(const ConformanceReport& r) {
   char line[512];
   for (const ConformanceFigure& f : r.figures) {
     if (f.name.rfind("indexer_topk", 0) == 0) {
-      std::snprintf(line, sizeof line, "  %-4s %-58s rows %5zu  selections equal as sets %zu (%.2f%%)\n",
+      std::snprintf(line, sizeof line,
+                    "  %-4s %-58s rows %5zu  selections equal as sets %zu (%.2f%%)\n",
                     f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.agree,
                     f.checked ? 100.0 * double(f.agree) / double(f.checked) : 100.0);
     } else {
-      std::snprintf(line, sizeof line,
-                    "  %-4s %-58s rows %5zu  cos max %.2e median %.2e all %.2e  max abs %.2e "
-                    "rel %.2e%s\n",
-                    f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.cos_max, f.cos_median,
-                    f.cos_all, f.max_abs, f.max_rel,
-                    f.checked ? ("  argmax " + std::to_string(f.agree) + "/" +
-                                 std::to_string(f.checked))
-                                    .c_str()
-                              : "");
+      std::snprintf(
+          line, sizeof line,
+          "  %-4s %-58s rows %5zu  cos max %.2e median %.2e all %.2e  max abs %.2e "
+          "rel %.2e%s\n",
+          f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.cos_max, f.cos_median, f.cos_all,
+          f.max_abs, f.max_rel,
+          f.checked
+              ? ("  argmax " + std::to_string(f.agree) + "/" + std::to_string(f.checked)).c_str()
+              : "");
     }
     out += line;
   }

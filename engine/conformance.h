@@ -20,15 +20,15 @@
 namespace strata::engine {
 
 struct ConformanceFigure {
-  std::string name;       // e.g. "logits", "after_prefill.layers.1.attn.kv_cache"
-  double cos_max = 0.0;   // worst cosine distance (per row / per entry)
+  std::string name;      // e.g. "logits", "after_prefill.layers.1.attn.kv_cache"
+  double cos_max = 0.0;  // worst cosine distance (per row / per entry)
   double cos_median = 0.0;
-  double cos_all = 0.0;   // cosine distance of everything compared, flattened
-  double max_abs = 0.0;   // max |ours - reference|
-  double max_rel = 0.0;   // max_abs / max |reference|
+  double cos_all = 0.0;  // cosine distance of everything compared, flattened
+  double max_abs = 0.0;  // max |ours - reference|
+  double max_rel = 0.0;  // max_abs / max |reference|
   size_t rows = 0;
-  size_t agree = 0;       // rows that agree (argmax, selection sets); 0 when not applicable
-  size_t checked = 0;     // rows where agreement is checked
+  size_t agree = 0;    // rows that agree (argmax, selection sets); 0 when not applicable
+  size_t checked = 0;  // rows where agreement is checked
   bool pass = true;
 };
 

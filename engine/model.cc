@@ -2,12 +2,11 @@
 
 #include <malloc.h>
 
-#include <functional>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "engine/weights_spec.h"
@@ -102,8 +101,8 @@ struct CompressorW {
 struct LayerW {
   int ratio = 0;
   bool hash = false;
-  const float *hc_attn_fn, *hc_attn_base, *hc_attn_scale, *hc_ffn_fn, *hc_ffn_base,
-      *hc_ffn_scale, *attn_norm, *ffn_norm;
+  const float *hc_attn_fn, *hc_attn_base, *hc_attn_scale, *hc_ffn_fn, *hc_ffn_base, *hc_ffn_scale,
+      *attn_norm, *ffn_norm;
   const float *wq_a, *q_norm, *wq_b, *wkv, *kv_norm, *wo_a, *wo_b, *sink;
   CompressorW comp, icomp;
   const float *iwq_b = nullptr, *iweights = nullptr;
@@ -203,8 +202,8 @@ struct Model::Impl {
   int dim() const { return c.shape.dim; }
 
   // hc_pre: collapses the streams h [n, hc, dim] into x [n, dim] with the Sinkhorn split.
-  void HcPre(const Vec& h, size_t n, const float* fn, const float* scale, const float* base,
-             Vec& x, Vec& post, Vec& comb) const {
+  void HcPre(const Vec& h, size_t n, const float* fn, const float* scale, const float* base, Vec& x,
+             Vec& post, Vec& comb) const {
     Span span("hyper_connections");
     const int hcm = hc(), d = dim(), mix = (2 + hcm) * hcm;
     const size_t hd = size_t(hcm) * size_t(d);
@@ -220,8 +219,7 @@ struct Model::Impl {
       float m[64], pre[8];
       for (int i = 0; i < mix; ++i) m[i] = mixes[t * size_t(mix) + size_t(i)] * r;
       kernels::HcSplitSinkhorn(m, scale, base, hcm, c.hc_sinkhorn_iters, float(c.hc_eps), pre,
-                               post.data() + t * size_t(hcm),
-                               comb.data() + t * size_t(hcm * hcm));
+                               post.data() + t * size_t(hcm), comb.data() + t * size_t(hcm * hcm));
       float* xt = x.data() + t * size_t(d);
       for (int i = 0; i < hcm; ++i)
         for (int j = 0; j < d; ++j) xt[j] += pre[i] * ht[size_t(i) * size_t(d) + size_t(j)];
@@ -281,8 +279,8 @@ struct Model::Impl {
   }
 
   // Feeds tokens [n] at positions s.. into a compressor; every completed block becomes an entry.
-  void Compress(const CompressorW& cw, CompressorCarry& carry, Vec& pool, const float* x,
-                size_t n, int64_t s) const {
+  void Compress(const CompressorW& cw, CompressorCarry& carry, Vec& pool, const float* x, size_t n,
+                int64_t s) const {
     Span span("compressor");
     const int d = cw.d, ratio = cw.ratio, width = cw.coff * d, rd = c.shape.rope_head_dim;
     const bool overlap = cw.coff == 2;
@@ -328,8 +326,8 @@ struct Model::Impl {
       } else {
         if (!present)
           for (int ch = 0; ch < d; ++ch)
-            kernels::GatedPoolChannel(carry.kv.data(), carry.score.data(), ratio, d,
-                                      entry.data(), ch);
+            kernels::GatedPoolChannel(carry.kv.data(), carry.score.data(), ratio, d, entry.data(),
+                                      ch);
         std::fill(carry.kv.begin(), carry.kv.end(), 0.0f);
         std::fill(carry.score.begin(), carry.score.end(), -INFINITY);
       }
@@ -353,9 +351,11 @@ struct Model::Impl {
     Vec q = Linear(qr.data(), n, size_t(c.q_lora_rank), L.wq_b, size_t(H * hd));
     Vec kv = Linear(x.data(), n, D, L.wkv, size_t(hd));
     Span qkv_span("norm_rope_quant");
+    // (cos, sin) of each position, shared by q, kv, the indexer and the inverse RoPE.
+    Vec rope(n * size_t(rd));
+    for (size_t i = 0; i < n; ++i) RopeRow(freqs, s + int64_t(i), rope.data() + i * size_t(rd));
     ParallelFor(n, [&](size_t i) {
-      float cs[512];
-      RopeRow(freqs, s + int64_t(i), cs);
+      const float* cs = rope.data() + i * size_t(rd);
       for (int h = 0; h < H; ++h) {
         float* qh = q.data() + (i * size_t(H) + size_t(h)) * size_t(hd);
         float ss = 0.0f;
@@ -386,8 +386,7 @@ struct Model::Impl {
       sel.assign(n * size_t(topk), -1);
       ParallelFor(n, [&](size_t i) {
         const int64_t p = s + int64_t(i);
-        float cs[512];
-        RopeRow(freqs, p, cs);
+        const float* cs = rope.data() + i * size_t(rd);
         float* qi = iq.data() + i * size_t(IH * ihd);
         for (int h = 0; h < IH; ++h) {
           float* qh = qi + size_t(h * ihd);
@@ -437,8 +436,7 @@ struct Model::Impl {
       std::vector<float> o(size_t(H * hd));
       kernels::SparseAttentionRows(q.data() + i * size_t(H * hd), rows.data(), int(rows.size()),
                                    L.sink, H, hd, float(std::pow(double(hd), -0.5)), o.data());
-      float cs[512];
-      RopeRow(freqs, p, cs);
+      const float* cs = rope.data() + i * size_t(rd);
       for (int h = 0; h < H; ++h)
         kernels::RopeInterleaved(o.data() + size_t(h * hd + hd - rd), rd, cs, true);
       for (int g = 0; g < G; ++g)
@@ -526,8 +524,8 @@ struct Model::Impl {
             rows.push_back(t);
             weight.push_back(wts[t * size_t(K) + size_t(k)]);
           }
-      if (!rows.empty()) expert(L.w1[size_t(e)], L.w2[size_t(e)], L.w3[size_t(e)],
-                                size_t(inter), rows, &weight);
+      if (!rows.empty())
+        expert(L.w1[size_t(e)], L.w2[size_t(e)], L.w3[size_t(e)], size_t(inter), rows, &weight);
     }
     if (L.sw1) {
       std::vector<size_t> all(n);
@@ -670,7 +668,8 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
                         I.hc_head_base, I.norm);
 
   // MTP: position q pairs its hidden state with token q + 1.
-  const bool mtp_ready = st.mtp_pos == start || (st.mtp_pos == start - 1 && st.mtp_hidden.size() == HD);
+  const bool mtp_ready =
+      st.mtp_pos == start || (st.mtp_pos == start - 1 && st.mtp_hidden.size() == HD);
   if (s.n_mtp_layers > 0 && opt.run_mtp && mtp_ready) {
     const int64_t end = start + int64_t(n) - (opt.mtp_next ? 0 : 1);  // exclusive
     const int64_t first = st.mtp_pos;
@@ -695,7 +694,8 @@ Result<ForwardResult> Model::Forward(RequestState& st, std::span<const int32_t> 
       for (size_t r = 0; r < m; ++r)
         for (int i = 0; i < hcm; ++i)
           for (size_t j = 0; j < D; ++j)
-            x[r * HD + size_t(i) * D + j] = ep[r * D + j] + hp[(r * size_t(hcm) + size_t(i)) * D + j];
+            x[r * HD + size_t(i) * D + j] =
+                ep[r * D + j] + hp[(r * size_t(hcm) + size_t(i)) * D + j];
       Vec* swa_out = nullptr;
       if (opt.capture_swa) {
         out.swa.resize(st.layers.size());

@@ -1,9 +1,9 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
-#include <bit>
 #include <cstring>
 
 namespace strata::engine {
@@ -53,10 +53,14 @@ RequestState BlockEntries(const RequestState& st, int64_t b, int64_t B, size_t h
 
 const char* KindName(RestorePlan::Kind k) {
   switch (k) {
-    case RestorePlan::kCold: return "cold";
-    case RestorePlan::kFull: return "full";
-    case RestorePlan::kCheckpoint: return "checkpoint";
-    case RestorePlan::kRecompute: return "recompute";
+    case RestorePlan::kCold:
+      return "cold";
+    case RestorePlan::kFull:
+      return "full";
+    case RestorePlan::kCheckpoint:
+      return "checkpoint";
+    case RestorePlan::kRecompute:
+      return "recompute";
   }
   return "?";
 }
@@ -65,9 +69,12 @@ const char* KindName(RestorePlan::Kind k) {
 
 std::string SwaPolicy::ToString() const {
   switch (kind) {
-    case kFull: return "full";
-    case kRecompute: return "recompute";
-    case kCheckpoint: return every ? "checkpoint:" + std::to_string(every) : "checkpoint";
+    case kFull:
+      return "full";
+    case kRecompute:
+      return "recompute";
+    case kCheckpoint:
+      return every ? "checkpoint:" + std::to_string(every) : "checkpoint";
   }
   return "?";
 }
@@ -91,8 +98,10 @@ Result<SwaPolicy> SwaPolicy::Parse(const std::string& text, uint32_t block_size)
       return Status::InvalidArgument("policy '" + text + "': K is not a number");
     }
     if (p.every <= 0 || p.every % block_size)
-      return Status::InvalidArgument("policy '" + text + "': K must be a positive multiple of "
-                                     "the block size (" + std::to_string(block_size) + ")");
+      return Status::InvalidArgument("policy '" + text +
+                                     "': K must be a positive multiple of "
+                                     "the block size (" +
+                                     std::to_string(block_size) + ")");
   } else {
     return Status::InvalidArgument("unknown policy '" + text +
                                    "' (full, checkpoint, checkpoint:K or recompute)");
@@ -107,8 +116,8 @@ std::string RestorePlan::ToString() const {
   return s;
 }
 
-CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store,
-                           EngineOptions options, CacheLayout layout)
+CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store, EngineOptions options,
+                           CacheLayout layout)
     : model_(std::move(model)),
       store_(store),
       options_(std::move(options)),
@@ -205,7 +214,7 @@ Status CachedEngine::WaitOffload() {
 }
 
 std::vector<RestorePlan> CachedEngine::Plans(const LookupResult& found, int64_t usable,
-                                             int64_t n, const SwaPolicy&) const {
+                                             int64_t n) const {
   const ModelShape& s = model_->config().shape;
   const CacheLayout& lay = codec_.layout();
   const int64_t B = lay.block_size();
@@ -233,8 +242,8 @@ std::vector<RestorePlan> CachedEngine::Plans(const LookupResult& found, int64_t 
   if (h >= 1) {
     {  // recompute the window pyramid over the restored entries
       const int64_t W = s.window_size;
-      const int64_t reach = s.n_mtp_layers > 0 ? W + 1 + (W - 1) * s.n_layers
-                                               : W + (W - 1) * (s.n_layers - 1);
+      const int64_t reach =
+          s.n_mtp_layers > 0 ? W + 1 + (W - 1) * s.n_layers : W + (W - 1) * (s.n_layers - 1);
       RestorePlan p;
       p.kind = RestorePlan::kRecompute;
       p.hit_tokens = h * B;
@@ -280,8 +289,8 @@ Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> 
   if (plan.kind == RestorePlan::kCold) return Status::Ok();
   const int64_t B = codec_.block_size();
   const uint64_t fp = codec_.layout().fingerprint();
-  const int64_t blocks = (plan.kind == RestorePlan::kRecompute ? plan.hit_tokens
-                                                                : plan.state_from) / B;
+  const int64_t blocks =
+      (plan.kind == RestorePlan::kRecompute ? plan.hit_tokens : plan.state_from) / B;
   auto account = [&](const std::vector<ObjectView>& views) {
     for (const ObjectView& v : views)
       (v.served_from == Tier::kHost ? r.read_host_bytes : r.read_nvme_bytes) += v.size;
@@ -335,8 +344,7 @@ Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> 
   for (LayerState& ls : st.layers) ls.swa_valid_from = plan.state_from;
   st.pos = st.mtp_pos = plan.state_from;
   STRATA_RETURN_IF_ERROR(
-      model_
-          ->Forward(st, prompt.subspan(size_t(plan.state_from), size_t(plan.recompute_tokens)))
+      model_->Forward(st, prompt.subspan(size_t(plan.state_from), size_t(plan.recompute_tokens)))
           .status());
   for (LayerState& ls : st.layers) ls.swa_valid_from = 0;
   return Status::Ok();
@@ -388,23 +396,25 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
       const BlockKey key = keys[size_t(b)];
       if (b >= stored_blocks) {
         // Block b's entries alone, as block 0 of a copy.
-        auto block = std::make_shared<RequestState>(
-            BlockEntries(st, b, B, hd, size_t(s.index_head_dim)));
+        auto block =
+            std::make_shared<RequestState>(BlockEntries(st, b, B, hd, size_t(s.index_head_dim)));
         for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca}) {
           if (!compressed_.Has(f)) continue;
-          Enqueue({options_.ns, key, f},
-                  [this, block, f]() {
-                    return f == Family::kCsa        ? codec_.EncodeCsa(*block, 0)
-                           : f == Family::kCsaIndex ? codec_.EncodeCsaIndex(*block, 0)
-                                                    : codec_.EncodeHca(*block, 0);
-                  },
-                  r);
+          Enqueue(
+              {options_.ns, key, f},
+              [this, block, f]() {
+                return f == Family::kCsa        ? codec_.EncodeCsa(*block, 0)
+                       : f == Family::kCsaIndex ? codec_.EncodeCsaIndex(*block, 0)
+                                                : codec_.EncodeHca(*block, 0);
+              },
+              r);
         }
         if (full) {
           auto tail = std::make_shared<RequestState>(WithoutEntries(st));
           auto block_rows = std::make_shared<BlockSwaRows>(std::move(rows));
-          Enqueue({options_.ns, key, Family::kSwa},
-                  [this, tail, block_rows]() { return codec_.EncodeSwa(*block_rows, *tail); }, r);
+          Enqueue(
+              {options_.ns, key, Family::kSwa},
+              [this, tail, block_rows]() { return codec_.EncodeSwa(*block_rows, *tail); }, r);
         }
       }
       if (full) reset_rows();
@@ -413,8 +423,9 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
         last_checkpoint_block = b;
         last_checkpoint_queued = false;
         if (policy.every && st.pos % policy.every == 0) {
-          Enqueue({options_.ns, key, Family::kCheckpoint},
-                  [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
+          Enqueue(
+              {options_.ns, key, Family::kCheckpoint},
+              [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
           last_checkpoint_queued = true;
         }
       }
@@ -445,13 +456,13 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
   if (max_new == 0 && !out.logits.empty()) r.logits.push_back(out.logits);
   r.decode_s = Since(t1);
   if (checkpoints && last_checkpoint_block >= 0 && !last_checkpoint_queued)
-    Enqueue({options_.ns, keys[size_t(last_checkpoint_block)], Family::kCheckpoint},
-            [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
+    Enqueue(
+        {options_.ns, keys[size_t(last_checkpoint_block)], Family::kCheckpoint},
+        [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
   return Status::Ok();
 }
 
-Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
-                                         const TurnOptions& opt) {
+Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt, const TurnOptions& opt) {
   if (prompt.empty()) return Status::InvalidArgument("turn: empty prompt");
   const SwaPolicy& policy = opt.policy ? *opt.policy : options_.policy;
   TurnResult r;
@@ -463,13 +474,13 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
   auto t = Clock::now();
   LookupResult found;
   if (store_ && usable > 0) {
-    STRATA_ASSIGN_OR_RETURN(found, store_->Lookup(options_.ns, codec_.layout().fingerprint(),
-                                                  keys, compressed_));
+    STRATA_ASSIGN_OR_RETURN(
+        found, store_->Lookup(options_.ns, codec_.layout().fingerprint(), keys, compressed_));
   }
   r.lookup_s = Since(t);
   r.prefix_hit_tokens = int64_t(found.hit_blocks) * B;
   std::vector<RestorePlan> plans =
-      store_ ? Plans(found, usable, int64_t(prompt.size()), policy) : std::vector<RestorePlan>{};
+      store_ ? Plans(found, usable, int64_t(prompt.size())) : std::vector<RestorePlan>{};
   if (plans.empty()) plans.push_back(RestorePlan{});
   if (opt.force) {
     std::vector<RestorePlan> kept;
@@ -492,8 +503,9 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt,
   }
   if (opt.checkpoint_restored && store_ && r.plan.kind != RestorePlan::kCold) {
     auto cp = std::make_shared<RequestState>(WithoutEntries(st));
-    Enqueue({options_.ns, keys[size_t(r.plan.hit_tokens / B - 1)], Family::kCheckpoint},
-            [this, cp]() { return codec_.EncodeCheckpoint(*cp); }, r);
+    Enqueue(
+        {options_.ns, keys[size_t(r.plan.hit_tokens / B - 1)], Family::kCheckpoint},
+        [this, cp]() { return codec_.EncodeCheckpoint(*cp); }, r);
   }
   // Blocks stored before this turn: the compressed hit (their families need no rewrite).
   const int64_t stored_blocks = int64_t(found.hit_blocks);

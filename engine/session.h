@@ -62,8 +62,8 @@ struct EngineOptions {
 struct RestorePlan {
   enum Kind : uint8_t { kCold, kFull, kCheckpoint, kRecompute };
   Kind kind = kCold;
-  int64_t hit_tokens = 0;      // prefix whose state the plan ends with (a block end)
-  int64_t state_from = 0;      // where the restored state starts: checkpoint end / recompute start
+  int64_t hit_tokens = 0;  // prefix whose state the plan ends with (a block end)
+  int64_t state_from = 0;  // where the restored state starts: checkpoint end / recompute start
   int64_t recompute_tokens = 0;
   uint64_t host_bytes = 0, nvme_bytes = 0;  // planned reads
   double est_seconds = 0.0;
@@ -72,29 +72,29 @@ struct RestorePlan {
 
 struct TurnResult {
   int64_t prompt_tokens = 0;
-  int64_t prefix_hit_tokens = 0;   // longest prefix with compressed state stored
-  RestorePlan plan;                // the plan taken
+  int64_t prefix_hit_tokens = 0;        // longest prefix with compressed state stored
+  RestorePlan plan;                     // the plan taken
   std::vector<RestorePlan> candidates;  // every plan the stored bytes allowed, cheapest first
-  int fallbacks = 0;               // plans abandoned because bytes were missing or corrupt
+  int fallbacks = 0;                    // plans abandoned because bytes were missing or corrupt
   // restore_s: the whole restore (reads, decoding, and for recompute plans the recompute);
   // prefill_s: the prompt's tokens after the restored prefix.
   double lookup_s = 0, restore_s = 0, prefill_s = 0, decode_s = 0;
   uint64_t read_host_bytes = 0, read_nvme_bytes = 0;
-  int64_t prefilled_tokens = 0;    // prompt tokens computed after the restored prefix
-  std::vector<int32_t> output;     // greedy tokens
+  int64_t prefilled_tokens = 0;            // prompt tokens computed after the restored prefix
+  std::vector<int32_t> output;             // greedy tokens
   std::vector<std::vector<float>> logits;  // logits of the prompt's last token, then of each step
-  uint64_t offload_bytes = 0;      // queued for the store by this turn
+  uint64_t offload_bytes = 0;              // queued for the store by this turn
 };
 
 struct TurnOptions {
   int max_new = 0;
-  const SwaPolicy* policy = nullptr;       // overrides the engine's policy
+  const SwaPolicy* policy = nullptr;         // overrides the engine's policy
   const RestorePlan::Kind* force = nullptr;  // take only this kind of plan (tests, benchmarks)
   bool offload = true;
   // After a restore, also store a checkpoint of the restored prefix (turns SWA stored in full
   // into a checkpoint, e.g. before the full SWA is evicted).
   bool checkpoint_restored = false;
-  RequestState* final_state = nullptr;     // receives the state after the turn
+  RequestState* final_state = nullptr;  // receives the state after the turn
 };
 
 class CachedEngine {
@@ -127,7 +127,7 @@ class CachedEngine {
   void Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make, TurnResult& r);
   Status StoreObject(const Offload& job);
   std::vector<RestorePlan> Plans(const LookupResult& found, int64_t usable_blocks,
-                                 int64_t prompt_tokens, const SwaPolicy& policy) const;
+                                 int64_t prompt_tokens) const;
   Status Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
                  std::span<const int32_t> prompt, RequestState& st, TurnResult& r);
   Status Generate(std::span<const int32_t> prompt, RequestState& st, int max_new,
@@ -142,9 +142,9 @@ class CachedEngine {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Offload> queue_;  // GUARDED_BY(mu_)
+  std::deque<Offload> queue_;         // GUARDED_BY(mu_)
   bool busy_ = false, stop_ = false;  // GUARDED_BY(mu_)
-  Status offload_status_;      // GUARDED_BY(mu_)
+  Status offload_status_;             // GUARDED_BY(mu_)
   std::thread worker_;
 };
 

@@ -52,8 +52,7 @@ Result<std::vector<std::byte>> StateCodec::EncodeCsa(const RequestState& st, int
   return EncodeEntries(st, b, 4, false, Family::kCsa);
 }
 
-Result<std::vector<std::byte>> StateCodec::EncodeCsaIndex(const RequestState& st,
-                                                          int64_t b) const {
+Result<std::vector<std::byte>> StateCodec::EncodeCsaIndex(const RequestState& st, int64_t b) const {
   return EncodeEntries(st, b, 4, true, Family::kCsaIndex);
 }
 
@@ -94,8 +93,8 @@ Status StateCodec::DecodeTail(RequestState& st, std::span<const std::byte> tail)
   const ModelShape& s = config_.shape;
   if (tail.size() != layout_.checkpoint_carry_bytes())
     return Status::Corruption("block-end tail of " + std::to_string(tail.size()) +
-                            " bytes, the layout says " +
-                            std::to_string(layout_.checkpoint_carry_bytes()));
+                              " bytes, the layout says " +
+                              std::to_string(layout_.checkpoint_carry_bytes()));
   const std::byte* in = tail.data();
   auto reset = [](CompressorCarry& c) {
     std::fill(c.kv.begin(), c.kv.end(), 0.0f);
@@ -150,8 +149,7 @@ Result<std::vector<std::byte>> StateCodec::EncodeCheckpoint(const RequestState& 
   std::vector<std::byte> out(layout_.FamilyBlockBytes(Family::kCheckpoint));
   std::byte* at = out.data();
   for (const LayerState& ls : st.layers) {
-    kernels::PackMainEntriesCpu(ls.swa.data(), s.window_size, s.head_dim, s.rope_head_dim,
-                                U8(at));
+    kernels::PackMainEntriesCpu(ls.swa.data(), s.window_size, s.head_dim, s.rope_head_dim, U8(at));
     at += s.window_size * main_bytes_;
   }
   EncodeTail(st, at);
@@ -167,7 +165,7 @@ Status StateCodec::DecodeCompressed(RequestState& st, int64_t b, std::span<const
       csa_index.size() != layout_.FamilyBlockBytes(Family::kCsaIndex) ||
       hca.size() != layout_.FamilyBlockBytes(Family::kHca))
     return Status::Corruption("compressed families of block " + std::to_string(b) +
-                            " have the wrong sizes for this layout");
+                              " have the wrong sizes for this layout");
   const std::byte *c = csa.data(), *ci = csa_index.data(), *h = hca.data();
   for (LayerState& ls : st.layers) {
     if (!ls.ratio) continue;
@@ -197,8 +195,8 @@ Status StateCodec::DecodeCheckpoint(RequestState& st, int64_t end,
   const ModelShape& s = config_.shape;
   if (cp.size() != layout_.FamilyBlockBytes(Family::kCheckpoint))
     return Status::Corruption("checkpoint of " + std::to_string(cp.size()) +
-                            " bytes, the layout says " +
-                            std::to_string(layout_.FamilyBlockBytes(Family::kCheckpoint)));
+                              " bytes, the layout says " +
+                              std::to_string(layout_.FamilyBlockBytes(Family::kCheckpoint)));
   const std::byte* at = cp.data();
   for (LayerState& ls : st.layers) {
     kernels::UnpackMainEntriesCpu(U8(at), s.window_size, s.head_dim, s.rope_head_dim,

@@ -23,8 +23,8 @@ bool BitIdentical(const RequestState& a, const RequestState& b) {
   for (size_t l = 0; l < a.layers.size(); ++l) {
     const LayerState &x = a.layers[l], &y = b.layers[l];
     if (x.ratio != y.ratio || x.swa_valid_from != y.swa_valid_from || !Same(x.swa, y.swa) ||
-        !Same(x.entries, y.entries) || !Same(x.index_keys, y.index_keys) ||
-        !Same(x.comp, y.comp) || !Same(x.index_comp, y.index_comp))
+        !Same(x.entries, y.entries) || !Same(x.index_keys, y.index_keys) || !Same(x.comp, y.comp) ||
+        !Same(x.index_comp, y.index_comp))
       return false;
   }
   return true;

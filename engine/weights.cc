@@ -4,7 +4,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -22,8 +21,7 @@ namespace {
 Result<std::vector<float>> ScaleFloats(const TensorView& s) {
   if (s.dtype != DType::kF8E8M0) return ToFloats(s);
   std::vector<float> out(size_t(s.numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = kernels::Ue8m0ToFloat(uint8_t(s.bytes[i]));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = kernels::Ue8m0ToFloat(uint8_t(s.bytes[i]));
   return out;
 }
 
@@ -34,9 +32,8 @@ Result<std::vector<float>> DequantFp8(const TensorView& w, const TensorView& s) 
   std::vector<float> out(size_t(o * in));
   for (int64_t r = 0; r < o; ++r)
     for (int64_t c = 0; c < in; ++c)
-      out[size_t(r * in + c)] =
-          kernels::Fp8E4m3ToFloat(uint8_t(w.bytes[size_t(r * in + c)])) *
-          scales[size_t((r / 128) * sc_cols + c / 128)];
+      out[size_t(r * in + c)] = kernels::Fp8E4m3ToFloat(uint8_t(w.bytes[size_t(r * in + c)])) *
+                                scales[size_t((r / 128) * sc_cols + c / 128)];
   return out;
 }
 
@@ -65,7 +62,9 @@ struct SplitMix {
     return z ^ (z >> 31);
   }
   // Uniform on [-sqrt(3), sqrt(3)): zero mean, unit variance.
-  float Uniform() { return (float(Next() >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f; }
+  float Uniform() {
+    return (float(Next() >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
+  }
 };
 
 uint64_t NameSeed(const std::string& name, uint64_t seed) {
@@ -211,8 +210,8 @@ std::unique_ptr<ModelWeights> ModelWeights::Random(const ModelConfig& config, ui
     FloatStorage& v = w->f_[nm];
     const size_t kChunk = size_t(1) << 20;
     for (size_t b = 0; b < v.size(); b += kChunk)
-      chunks.push_back({&v, b, std::min(v.size(), b + kChunk), mean, scale,
-                        NameSeed(nm, seed) + b / kChunk});
+      chunks.push_back(
+          {&v, b, std::min(v.size(), b + kChunk), mean, scale, NameSeed(nm, seed) + b / kChunk});
   }
   kernels::ThreadPool::Default().ParallelFor(chunks.size(), [&](size_t i) {
     const Chunk& c = chunks[i];

@@ -70,7 +70,6 @@ std::string Shape(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-
 }  // namespace
 
 std::vector<TensorSpec> ExpectedTensors(const ModelConfig& c) {

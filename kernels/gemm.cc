@@ -5,6 +5,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/thread_pool.h"
+#include "kernels/v4_math.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -20,15 +21,8 @@ inline float ReduceLanes(const float* l) {
   return b0 + b1;
 }
 
-float DotScalar(const float* x, const float* w, size_t k) {
-  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const size_t k8 = k / 8 * 8;
-  for (size_t i = 0; i < k8; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] = std::fma(x[i + l], w[i + l], lanes[l]);
-  float s = ReduceLanes(lanes);
-  for (size_t i = k8; i < k; ++i) s = std::fma(x[i], w[i], s);
-  return s;
-}
+// The scalar path is the shared HOST_DEVICE dot (same order as the AVX2 lanes).
+float DotScalar(const float* x, const float* w, size_t k) { return Dot8(x, w, int(k)); }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) float DotAvx2(const float* x, const float* w, size_t k) {

@@ -10,33 +10,10 @@
 namespace strata::kernels {
 
 void SparseAttentionCpu(const SparseAttentionParams& p) {
-  std::vector<float> s(size_t(p.count));
-  for (int h = 0; h < p.heads; ++h) {
-    const float* q = p.q + size_t(h) * size_t(p.dim);
-    float* o = p.out + size_t(h) * size_t(p.dim);
-    float mx = -INFINITY;
-    for (int j = 0; j < p.count; ++j) {
-      if (p.idx[j] < 0) continue;
-      const float* kv = p.kv + size_t(p.idx[j]) * size_t(p.dim);
-      float dot = 0.0f;
-      for (int d = 0; d < p.dim; ++d) dot += q[d] * kv[d];
-      s[size_t(j)] = p.scale * dot;
-      mx = std::max(mx, s[size_t(j)]);
-    }
-    std::fill(o, o + p.dim, 0.0f);
-    if (mx == -INFINITY) continue;  // nothing to attend: the sink takes all the weight
-    float denom = 0.0f;
-    for (int j = 0; j < p.count; ++j) {
-      if (p.idx[j] < 0) continue;
-      const float e = std::exp(s[size_t(j)] - mx);
-      denom += e;
-      const float* kv = p.kv + size_t(p.idx[j]) * size_t(p.dim);
-      for (int d = 0; d < p.dim; ++d) o[d] += e * kv[d];
-    }
-    denom += std::exp(p.sink[h] - mx);
-    const float inv = 1.0f / denom;
-    for (int d = 0; d < p.dim; ++d) o[d] *= inv;
-  }
+  std::vector<const float*> rows(size_t(p.count));
+  for (int j = 0; j < p.count; ++j)
+    rows[size_t(j)] = p.idx[j] >= 0 ? p.kv + size_t(p.idx[j]) * size_t(p.dim) : nullptr;
+  SparseAttentionRows(p.q, rows.data(), p.count, p.sink, p.heads, p.dim, p.scale, p.out);
 }
 
 void SparseAttentionRows(const float* q, const float* const* rows, int count, const float* sink,

@@ -42,8 +42,8 @@ __global__ void IndexScoreKernel(IndexerTopKArgs a) {
   float* s = a.scratch + size_t(q) * size_t(a.max_visible);
   if (k >= a.visible[q]) return;
   s[k] = IndexScore(a.q + size_t(q) * size_t(a.heads) * size_t(a.dim),
-                    a.w + size_t(q) * size_t(a.heads), a.keys + size_t(k) * size_t(a.dim),
-                    a.heads, a.dim);
+                    a.w + size_t(q) * size_t(a.heads), a.keys + size_t(k) * size_t(a.dim), a.heads,
+                    a.dim);
 }
 
 __global__ void TopKKernel(IndexerTopKArgs a) {
@@ -65,7 +65,8 @@ __global__ void SparseAttentionKernel(SparseAttentionArgs a) {
   const int32_t* idx = a.idx + size_t(q) * size_t(a.count);
   float mx = -INFINITY;
   for (int j = 0; j < a.count; ++j)
-    if (idx[j] >= 0) mx = fmaxf(mx, a.scale * Dot8(qh, a.kv + size_t(idx[j]) * size_t(a.dim), a.dim));
+    if (idx[j] >= 0)
+      mx = fmaxf(mx, a.scale * Dot8(qh, a.kv + size_t(idx[j]) * size_t(a.dim), a.dim));
   for (int d = 0; d < a.dim; ++d) o[d] = 0.0f;
   if (mx == -INFINITY) return;
   float denom = 0.0f;
@@ -92,19 +93,27 @@ __global__ void RingKernel(SwaRingWriteArgs a, int first) {
 
 __global__ void PackMainKernel(const float* in, int n, int hd, int rd, uint8_t* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) PackMainEntry(in + size_t(i) * size_t(hd), hd, rd, out + size_t(i) * size_t(MainEntrySize(hd, rd)));
+  if (i < n)
+    PackMainEntry(in + size_t(i) * size_t(hd), hd, rd,
+                  out + size_t(i) * size_t(MainEntrySize(hd, rd)));
 }
 __global__ void UnpackMainKernel(const uint8_t* in, int n, int hd, int rd, float* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) UnpackMainEntry(in + size_t(i) * size_t(MainEntrySize(hd, rd)), hd, rd, out + size_t(i) * size_t(hd));
+  if (i < n)
+    UnpackMainEntry(in + size_t(i) * size_t(MainEntrySize(hd, rd)), hd, rd,
+                    out + size_t(i) * size_t(hd));
 }
 __global__ void PackIndexKernel(const float* in, int n, int dim, uint8_t* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) PackIndexEntry(in + size_t(i) * size_t(dim), dim, out + size_t(i) * size_t(IndexEntrySize(dim)));
+  if (i < n)
+    PackIndexEntry(in + size_t(i) * size_t(dim), dim,
+                   out + size_t(i) * size_t(IndexEntrySize(dim)));
 }
 __global__ void UnpackIndexKernel(const uint8_t* in, int n, int dim, float* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) UnpackIndexEntry(in + size_t(i) * size_t(IndexEntrySize(dim)), dim, out + size_t(i) * size_t(dim));
+  if (i < n)
+    UnpackIndexEntry(in + size_t(i) * size_t(IndexEntrySize(dim)), dim,
+                     out + size_t(i) * size_t(dim));
 }
 
 // Device copies of host buffers for the *FromHost wrappers.
@@ -152,7 +161,8 @@ bool CompressBlocksCuda(const CompressBlocksArgs& a) {
 
 bool IndexerTopKCuda(const IndexerTopKArgs& a) {
   if (!CudaAvailable() || a.queries <= 0 || !a.scratch) return false;
-  if (a.max_visible > 0) IndexScoreKernel<<<Grid((long long)a.queries * a.max_visible), kThreads>>>(a);
+  if (a.max_visible > 0)
+    IndexScoreKernel<<<Grid((long long)a.queries * a.max_visible), kThreads>>>(a);
   TopKKernel<<<Grid(a.queries), kThreads>>>(a);
   return Sync();
 }

@@ -30,18 +30,18 @@ struct CompressBlocksArgs {
   float* out = nullptr;          // [blocks, d]
   int blocks = 0, rows = 0, d = 0, rope_dim = 0;
   float eps = 1e-6f;
-  bool rotate = false;     // indexer keys
-  bool bf16_rope = true;   // round main entries' RoPE dims to BF16
+  bool rotate = false;    // indexer keys
+  bool bf16_rope = true;  // round main entries' RoPE dims to BF16
 };
 
 struct IndexerTopKArgs {
-  const float* q = nullptr;        // [queries, heads, dim], rotated and FP4-simulated
-  const float* w = nullptr;        // [queries, heads], already scaled
-  const float* keys = nullptr;     // [keys, dim]
+  const float* q = nullptr;          // [queries, heads, dim], rotated and FP4-simulated
+  const float* w = nullptr;          // [queries, heads], already scaled
+  const float* keys = nullptr;       // [keys, dim]
   const int32_t* visible = nullptr;  // [queries]: keys [0, visible) may be chosen
-  int32_t* out = nullptr;          // [queries, k]; -1 = none
+  int32_t* out = nullptr;            // [queries, k]; -1 = none
   int queries = 0, heads = 0, dim = 0, k = 0;
-  float* scratch = nullptr;        // [queries, max visible] scores (CPU: may be null)
+  float* scratch = nullptr;  // [queries, max visible] scores (CPU: may be null)
   int max_visible = 0;
 };
 
@@ -85,8 +85,7 @@ bool CompressBlocksCudaFromHost(const CompressBlocksArgs& a);
 bool IndexerTopKCudaFromHost(const IndexerTopKArgs& a, int num_keys);
 bool SparseAttentionCudaFromHost(const SparseAttentionArgs& a, int num_entries);
 bool SwaRingWriteCudaFromHost(const SwaRingWriteArgs& a);
-bool PackMainEntriesCudaFromHost(const float* in, int n, int head_dim, int rope_dim,
-                                 uint8_t* out);
+bool PackMainEntriesCudaFromHost(const float* in, int n, int head_dim, int rope_dim, uint8_t* out);
 bool PackIndexEntriesCudaFromHost(const float* in, int n, int dim, uint8_t* out);
 
 }  // namespace strata::kernels

@@ -13,8 +13,8 @@ void CompressBlocksCpu(const CompressBlocksArgs& a) {
     const size_t in = size_t(b) * size_t(a.rows) * size_t(a.d);
     float* e = a.out + size_t(b) * size_t(a.d);
     for (int c = 0; c < a.d; ++c) GatedPoolChannel(a.kv + in, a.score + in, a.rows, a.d, e, c);
-    FinishCompressedEntry(e, a.d, a.rope_dim, a.norm, a.eps, a.rope + size_t(b) * size_t(a.rope_dim),
-                          a.rotate, a.bf16_rope);
+    FinishCompressedEntry(e, a.d, a.rope_dim, a.norm, a.eps,
+                          a.rope + size_t(b) * size_t(a.rope_dim), a.rotate, a.bf16_rope);
   }
 }
 
@@ -35,14 +35,10 @@ void IndexerTopKCpu(const IndexerTopKArgs& a) {
 }
 
 void SparseAttentionBatchCpu(const SparseAttentionArgs& a) {
-  std::vector<const float*> rows(size_t(a.count));
   for (int q = 0; q < a.queries; ++q) {
-    const int32_t* idx = a.idx + size_t(q) * size_t(a.count);
-    for (int j = 0; j < a.count; ++j)
-      rows[size_t(j)] = idx[j] >= 0 ? a.kv + size_t(idx[j]) * size_t(a.dim) : nullptr;
     const size_t off = size_t(q) * size_t(a.heads) * size_t(a.dim);
-    SparseAttentionRows(a.q + off, rows.data(), a.count, a.sink, a.heads, a.dim, a.scale,
-                        a.out + off);
+    SparseAttentionCpu({a.q + off, a.kv, a.idx + size_t(q) * size_t(a.count), a.sink, a.out + off,
+                        a.heads, a.dim, a.count, a.scale});
   }
 }
 
@@ -68,12 +64,14 @@ void UnpackMainEntriesCpu(const uint8_t* in, int n, int head_dim, int rope_dim, 
 
 void PackIndexEntriesCpu(const float* in, int n, int dim, uint8_t* out) {
   const size_t sz = size_t(IndexEntrySize(dim));
-  for (int i = 0; i < n; ++i) PackIndexEntry(in + size_t(i) * size_t(dim), dim, out + size_t(i) * sz);
+  for (int i = 0; i < n; ++i)
+    PackIndexEntry(in + size_t(i) * size_t(dim), dim, out + size_t(i) * sz);
 }
 
 void UnpackIndexEntriesCpu(const uint8_t* in, int n, int dim, float* out) {
   const size_t sz = size_t(IndexEntrySize(dim));
-  for (int i = 0; i < n; ++i) UnpackIndexEntry(in + size_t(i) * sz, dim, out + size_t(i) * size_t(dim));
+  for (int i = 0; i < n; ++i)
+    UnpackIndexEntry(in + size_t(i) * sz, dim, out + size_t(i) * size_t(dim));
 }
 
 }  // namespace strata::kernels

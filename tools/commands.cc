@@ -68,7 +68,6 @@ int Fail(const std::string& cmd, const Status& s) {
   return 1;
 }
 
-
 // --- layout ----------------------------------------------------------------------------------
 
 int CmdLayout(std::vector<std::string> args) {

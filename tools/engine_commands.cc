@@ -1,10 +1,10 @@
 // strata conform / generate / bench engine: the engine's CLI.
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "bench/engine_bench.h"
 #include "bench/rehydrate_bench.h"
@@ -70,8 +70,7 @@ int CmdConform(std::vector<std::string> args) {
                         "official DeepSeek-V4 inference code) and compare every figure.");
   opts.positional_help("CASE_DIR...");
   opts.add_options()("json", "one JSON object per case instead of the table")(
-      "serving-numerics",
-      "round cached RoPE dims to BF16 as served (the reference keeps float32)")(
+      "serving-numerics", "round cached RoPE dims to BF16 as served (the reference keeps float32)")(
       "cases", "case directories", cxxopts::value<std::vector<std::string>>());
   opts.parse_positional({"cases"});
   int rc = 0;
@@ -88,7 +87,7 @@ int CmdConform(std::vector<std::string> args) {
     auto report = engine::RunConformance(dir, co);
     if (!report.ok()) return Fail(args[0], report.status());
     std::cout << ((*r)["json"].as<bool>() ? engine::ReportJson(*report) + "\n"
-                                           : engine::FormatReport(*report))
+                                          : engine::FormatReport(*report))
               << std::flush;
     all = all && report->pass;
   }
@@ -130,7 +129,8 @@ int CmdGenerate(std::vector<std::string> args) {
     std::cerr << args[0] << ": unknown backend '" << backend << "' (cpu or cuda)\n";
     return 2;
   }
-  if (int t = (*r)["threads"].as<int>(); t > 0) setenv("STRATA_THREADS", std::to_string(t).c_str(), 1);
+  if (int t = (*r)["threads"].as<int>(); t > 0)
+    setenv("STRATA_THREADS", std::to_string(t).c_str(), 1);
   const int max_new = (*r)["max-new"].as<int>();
   if (max_new < 0) {
     std::cerr << args[0] << ": --max-new must be >= 0\n";
@@ -157,8 +157,8 @@ int CmdGenerate(std::vector<std::string> args) {
   const int vocab = (*model)->config().shape.vocab_size;
   std::vector<int32_t> generated;
   for (int i = 0; i < max_new; ++i) {
-    const int32_t next = int32_t(
-        std::max_element(out.logits.end() - vocab, out.logits.end()) - (out.logits.end() - vocab));
+    const int32_t next = int32_t(std::max_element(out.logits.end() - vocab, out.logits.end()) -
+                                 (out.logits.end() - vocab));
     generated.push_back(next);
     if (i + 1 == max_new) break;
     auto res = (*model)->Forward(st, std::span(&generated.back(), 1));
@@ -166,8 +166,7 @@ int CmdGenerate(std::vector<std::string> args) {
     out = std::move(*res);
   }
   const auto t3 = Clock::now();
-  for (size_t i = 0; i < generated.size(); ++i)
-    std::cout << (i ? " " : "") << generated[i];
+  for (size_t i = 0; i < generated.size(); ++i) std::cout << (i ? " " : "") << generated[i];
   std::cout << "\n";
   const double prefill = Seconds(t1, t2), decode = Seconds(t2, t3);
   std::fprintf(stderr,
@@ -194,8 +193,8 @@ int CmdBenchRehydrate(std::vector<std::string> args) {
   opts.add_options()("model", "model config (repeatable; default: the two above)",
                      cxxopts::value<std::vector<std::string>>())(
       "prefix", "prefix lengths for --model (repeatable)",
-      cxxopts::value<std::vector<int>>()->default_value("2048,8192"))(
-      "quick", "v4-tiny at 2K and 8K only")(
+      cxxopts::value<std::vector<int>>()->default_value("2048,8192"))("quick",
+                                                                      "v4-tiny at 2K and 8K only")(
       "configs", "folder of the shipped model configs",
       cxxopts::value<std::string>()->default_value("configs/models"))(
       "scratch", "scratch directory for the stores",

@@ -61,7 +61,8 @@ Result<double> MeasureDiskRead(const std::string& dir) {
   }
   std::memset(buf, 0x5a, io);
   bool ok = true;
-  for (size_t off = 0; off < n && ok; off += io) ok = pwrite(fd, buf, io, off_t(off)) == ssize_t(io);
+  for (size_t off = 0; off < n && ok; off += io)
+    ok = pwrite(fd, buf, io, off_t(off)) == ssize_t(io);
   ok = ok && fdatasync(fd) == 0;
   const auto t = Clock::now();
   for (size_t off = 0; off < n && ok; off += io) ok = pread(fd, buf, io, off_t(off)) == ssize_t(io);
@@ -165,9 +166,9 @@ int CmdRun(std::vector<std::string> args) {
         "run: model {} (fingerprint {:016x}), policy {}, block {}; store {}\n"
         "run: cost model: host {:.1f} GB/s (memcpy), NVMe {:.2f} GB/s (O_DIRECT reads), "
         "prefill {:.0f} tokens/s (measured)\n",
-        model->config().shape.name, eng.layout().fingerprint(), eo.policy.ToString(),
-        eo.block_size, DescribeStoreConfig(cfg), cost.host_bytes_per_s / 1e9,
-        cost.nvme_bytes_per_s / 1e9, 1.0 / cost.prefill_s_per_token);
+        model->config().shape.name, eng.layout().fingerprint(), eo.policy.ToString(), eo.block_size,
+        DescribeStoreConfig(cfg), cost.host_bytes_per_s / 1e9, cost.nvme_bytes_per_s / 1e9,
+        1.0 / cost.prefill_s_per_token);
 
   size_t total_turns = 0;
   for (const auto& s : work.sessions) total_turns += s.turns.size();
@@ -205,7 +206,8 @@ int CmdRun(std::vector<std::string> args) {
       // Between turns an agent runs tools or waits for its user; the turn itself did not wait
       // for its offload. Draining here keeps the next turn's hits independent of timing.
       const auto t_drain = Clock::now();
-      if (Status off = eng.WaitOffload(); !off.ok()) return Fail(args[0], off.WithContext("offload"));
+      if (Status off = eng.WaitOffload(); !off.ok())
+        return Fail(args[0], off.WithContext("offload"));
       const double drain_s = Since(t_drain);
       double cold_s = double(prompt.size()) * cost.prefill_s_per_token;
       bool cold_measured = false, exact = true;
@@ -251,13 +253,13 @@ int CmdRun(std::vector<std::string> args) {
       } else {
         if (tty) std::cerr << "\r" << std::string(60, ' ') << "\r";
         std::cout << fmt::format(
-            "{} t{}: prompt {} tok, hit {} -> restore {} ({:.1f} ms; host {}, NVMe {}), prefill {} tok "
+            "{} t{}: prompt {} tok, hit {} -> restore {} ({:.1f} ms; host {}, NVMe {}), prefill {} "
+            "tok "
             "{:.1f} ms; cold {:.1f} ms{} -> {:.1f}x; decode {} tok {:.1f} ms{}\n",
             spec.name, ti, tr.prompt_tokens, tr.prefix_hit_tokens, tr.plan.ToString(),
             tr.restore_s * 1e3, Bytes(tr.read_host_bytes), Bytes(tr.read_nvme_bytes),
-            tr.prefilled_tokens, tr.prefill_s * 1e3, cold_s * 1e3,
-            cold_measured ? "" : " (est)", cold_s / std::max(ttft, 1e-9), tr.output.size(),
-            tr.decode_s * 1e3,
+            tr.prefilled_tokens, tr.prefill_s * 1e3, cold_s * 1e3, cold_measured ? "" : " (est)",
+            cold_s / std::max(ttft, 1e-9), tr.output.size(), tr.decode_s * 1e3,
             verify ? (exact ? " [bit-exact]" : " [MISMATCH]") : "");
       }
       context = prompt;
@@ -293,13 +295,15 @@ int CmdRun(std::vector<std::string> args) {
         "run: {} turns, {} prompt tokens, {} restored ({:.1f}%), {} computed; restore {:.1f} ms + "
         "prefill {:.1f} ms vs cold {:.1f} ms ({:.1f}x); read host {}, NVMe {}; offloaded {}; "
         "store: host {} used, NVMe {} used; {:.1f} s\n",
-        done, tot.prompt, tot.hit, 100.0 * double(tot.hit) / double(std::max<int64_t>(tot.prompt, 1)),
-        tot.prefilled, tot.restore_s * 1e3, tot.prefill_s * 1e3, tot.cold_s * 1e3,
+        done, tot.prompt, tot.hit,
+        100.0 * double(tot.hit) / double(std::max<int64_t>(tot.prompt, 1)), tot.prefilled,
+        tot.restore_s * 1e3, tot.prefill_s * 1e3, tot.cold_s * 1e3,
         tot.cold_s / std::max(tot.restore_s + tot.prefill_s, 1e-9), Bytes(tot.host),
         Bytes(tot.nvme), Bytes(tot.offload), Bytes(stats.host_used), Bytes(stats.nvme_used), wall);
     if (verify)
-      std::cout << fmt::format("run: verified {} turns bit-exact against cold runs, {} mismatched\n",
-                               tot.verified, tot.mismatched);
+      std::cout << fmt::format(
+          "run: verified {} turns bit-exact against cold runs, {} mismatched\n", tot.verified,
+          tot.mismatched);
   }
   if (!off.ok()) return Fail(args[0], off.WithContext("offload"));
   if (!fl.ok()) return Fail(args[0], fl.WithContext("flush"));
@@ -312,14 +316,13 @@ int CmdGenSessions(std::vector<std::string> args) {
                      cxxopts::value<std::string>()->default_value(""))(
       "sessions", "sessions", cxxopts::value<int>()->default_value("8"))(
       "turns", "turns per session", cxxopts::value<int>()->default_value("4"))(
-      "system-tokens", "shared system prompt length",
-      cxxopts::value<int>()->default_value("2048"))(
+      "system-tokens", "shared system prompt length", cxxopts::value<int>()->default_value("2048"))(
       "min-new", "fewest new tokens per turn", cxxopts::value<int>()->default_value("200"))(
       "max-new-tokens", "most new tokens per turn", cxxopts::value<int>()->default_value("400"))(
       "output-tokens", "tokens generated per turn", cxxopts::value<int>()->default_value("16"))(
       "branch-every", "every k-th session branches from the previous one (0: none)",
-      cxxopts::value<int>()->default_value("0"))(
-      "vocab", "vocabulary size", cxxopts::value<int>()->default_value("512"))(
+      cxxopts::value<int>()->default_value("0"))("vocab", "vocabulary size",
+                                                 cxxopts::value<int>()->default_value("512"))(
       "seed", "seed", cxxopts::value<uint64_t>()->default_value("1"));
   int rc = 0;
   auto r = Parse(opts, args, &rc);
@@ -328,12 +331,14 @@ int CmdGenSessions(std::vector<std::string> args) {
   g.sessions = (*r)["sessions"].as<int>(), g.turns = (*r)["turns"].as<int>();
   g.system_tokens = (*r)["system-tokens"].as<int>(), g.min_new = (*r)["min-new"].as<int>();
   g.max_new_tokens = (*r)["max-new-tokens"].as<int>();
-  g.output_tokens = (*r)["output-tokens"].as<int>(), g.branch_every = (*r)["branch-every"].as<int>();
+  g.output_tokens = (*r)["output-tokens"].as<int>(),
+  g.branch_every = (*r)["branch-every"].as<int>();
   g.vocab = (*r)["vocab"].as<int>(), g.seed = (*r)["seed"].as<uint64_t>();
   if (g.sessions < 1 || g.turns < 1 || g.system_tokens < 0 || g.min_new < 0 ||
       g.max_new_tokens < g.min_new || g.output_tokens < 1 || g.vocab < 1 || g.branch_every < 0) {
-    std::cerr << args[0] << ": sessions, turns, output tokens and vocab must be positive, "
-                            "0 <= min-new <= max-new-tokens\n";
+    std::cerr << args[0]
+              << ": sessions, turns, output tokens and vocab must be positive, "
+                 "0 <= min-new <= max-new-tokens\n";
     return 2;
   }
   const std::string text = GenerateWorkloadJson(g);

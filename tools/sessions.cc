@@ -18,8 +18,8 @@ Result<std::vector<int32_t>> Tokens(const json& j, int vocab, const std::string&
     if (!j["tokens"].is_array()) return Status::InvalidArgument(where + ".tokens: not an array");
     for (const json& t : j["tokens"]) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab)
-        return Status::InvalidArgument(where + ".tokens: " + t.dump() + " is not a token id below " +
-                                       std::to_string(vocab));
+        return Status::InvalidArgument(where + ".tokens: " + t.dump() +
+                                       " is not a token id below " + std::to_string(vocab));
       out.push_back(t.get<int32_t>());
     }
   } else if (j.contains("random")) {
@@ -48,9 +48,8 @@ Result<Workload> ParseWorkload(const std::string& text, int vocab, const std::st
   if (!j.is_object() || !j.contains("sessions") || !j["sessions"].is_array())
     return Status::InvalidArgument(name + ": needs a \"sessions\" array");
   if (j.contains("vocab") && j["vocab"].is_number_integer() && j["vocab"].get<int>() > vocab)
-    return Status::InvalidArgument(name + ": written for a vocabulary of " +
-                                   j["vocab"].dump() + " tokens; the model has " +
-                                   std::to_string(vocab));
+    return Status::InvalidArgument(name + ": written for a vocabulary of " + j["vocab"].dump() +
+                                   " tokens; the model has " + std::to_string(vocab));
   Workload w;
   if (j.contains("system")) {
     STRATA_ASSIGN_OR_RETURN(w.system, Tokens(j["system"], vocab, name + ".system"));
@@ -117,9 +116,9 @@ std::string GenerateWorkloadJson(const GenOptions& o) {
     for (int t = 0; t < o.turns; ++t) {
       const int span = std::max(0, o.max_new_tokens - o.min_new);
       const int n = o.min_new + (span ? int(rng() % uint64_t(span + 1)) : 0);
-      sj["turns"].push_back(
-          {{"random", n}, {"seed", o.seed * 1000003 + uint64_t(s) * 1009 + uint64_t(t)},
-           {"max_new", o.output_tokens}});
+      sj["turns"].push_back({{"random", n},
+                             {"seed", o.seed * 1000003 + uint64_t(s) * 1009 + uint64_t(t)},
+                             {"max_new", o.output_tokens}});
     }
     j["sessions"].push_back(sj);
   }

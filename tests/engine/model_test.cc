@@ -184,8 +184,7 @@ TEST(ModelTest, RandomWeightsAreDeterministic) {
   EXPECT_NE(std::memcmp(a->F("embed.weight"), c->F("embed.weight"), n * 4), 0);
   EXPECT_NEAR(a->F("norm.weight")[0], 1.0f, 0.2f);
   const int32_t* t = a->I("layers.0.ffn.gate.tid2eid");
-  for (int row = 0; row < config->shape.vocab_size; ++row)
-    EXPECT_NE(t[row * 2], t[row * 2 + 1]);
+  for (int row = 0; row < config->shape.vocab_size; ++row) EXPECT_NE(t[row * 2], t[row * 2 + 1]);
 }
 
 // A checkpoint whose linear weights are FP8 with block scales and FP4 with UE8M0 scales loads
@@ -195,7 +194,7 @@ TEST(ModelTest, LoadsFp8AndFp4LinearWeights) {
   ASSERT_TRUE(config.ok());
   auto ref = ModelWeights::Random(*config, 1);
   // Header and data: every tensor F32 except two linear weights.
-  const std::string fp8_name = "layers.0.attn.wkv.weight";         // [128, 256]
+  const std::string fp8_name = "layers.0.attn.wkv.weight";          // [128, 256]
   const std::string fp4_name = "layers.1.ffn.experts.0.w1.weight";  // [128, 256]
   std::string header = "{";
   std::string data;
@@ -227,8 +226,7 @@ TEST(ModelTest, LoadsFp8AndFp4LinearWeights) {
       for (int64_t r = 0; r < 128; ++r)
         for (int64_t c = 0; c < 256; ++c)
           fp8_expect[size_t(r * 256 + c)] =
-              kernels::Fp8E4m3ToFloat(uint8_t(codes[size_t(r * 256 + c)])) *
-              block_scale[c / 128];
+              kernels::Fp8E4m3ToFloat(uint8_t(codes[size_t(r * 256 + c)])) * block_scale[c / 128];
       add(spec.name, "F8_E4M3", spec.shape, codes);
       add("layers.0.attn.wkv.scale", "F32", {1, 2}, scales);
     } else if (spec.name == fp4_name) {

@@ -190,24 +190,19 @@ TEST_P(RehydrateTest, NextTurnIsBitExactWithCold) {
 
 INSTANTIATE_TEST_SUITE_P(
     Policies, RehydrateTest,
-    ::testing::Values(Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny.json"},
-                      Param{"full", RestorePlan::kFull, TierCase::kNvme, "v4-tiny.json"},
-                      Param{"full", RestorePlan::kFull, TierCase::kReopen, "v4-tiny.json"},
-                      Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kHost,
-                            "v4-tiny.json"},
-                      Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kNvme,
-                            "v4-tiny.json"},
-                      Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kReopen,
-                            "v4-tiny.json"},
-                      Param{"recompute", RestorePlan::kRecompute, TierCase::kHost, "v4-tiny.json"},
-                      Param{"recompute", RestorePlan::kRecompute, TierCase::kNvme, "v4-tiny.json"},
-                      Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen,
-                            "v4-tiny.json"},
-                      Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny-hca.json"},
-                      Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kNvme,
-                            "v4-tiny-hca.json"},
-                      Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen,
-                            "v4-tiny-hca.json"}),
+    ::testing::Values(
+        Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny.json"},
+        Param{"full", RestorePlan::kFull, TierCase::kNvme, "v4-tiny.json"},
+        Param{"full", RestorePlan::kFull, TierCase::kReopen, "v4-tiny.json"},
+        Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kHost, "v4-tiny.json"},
+        Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kNvme, "v4-tiny.json"},
+        Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kReopen, "v4-tiny.json"},
+        Param{"recompute", RestorePlan::kRecompute, TierCase::kHost, "v4-tiny.json"},
+        Param{"recompute", RestorePlan::kRecompute, TierCase::kNvme, "v4-tiny.json"},
+        Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen, "v4-tiny.json"},
+        Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny-hca.json"},
+        Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kNvme, "v4-tiny-hca.json"},
+        Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen, "v4-tiny-hca.json"}),
     [](const ::testing::TestParamInfo<Param>& info) {
       std::string name = info.param.policy;
       for (char& c : name)

@@ -84,9 +84,9 @@ TEST(StatePathTest, EngineEntriesRoundTripThroughTheStoredFormats) {
 // The byte layout itself: FP8 codes, BF16 RoPE dims little-endian, scales, zero pad.
 TEST(StatePathTest, MainEntryByteLayout) {
   std::vector<float> e(128, 0.0f);
-  e[0] = 1.0f;     // amax 1 -> scale 2^ceil(log2(1/448)) = 2^-8, code of 256 = 0x78
-  e[64] = -2.0f;   // second block
-  e[127] = 1.5f;   // RoPE dim: BF16 0x3fc0
+  e[0] = 1.0f;    // amax 1 -> scale 2^ceil(log2(1/448)) = 2^-8, code of 256 = 0x78
+  e[64] = -2.0f;  // second block
+  e[127] = 1.5f;  // RoPE dim: BF16 0x3fc0
   std::vector<uint8_t> out(size_t(MainEntrySize(128, 64)), 0xaa);
   PackMainEntry(e.data(), 128, 64, out.data());
   EXPECT_EQ(out.size(), 200u);  // 64 + 128 + 1 + 7 pad
@@ -111,14 +111,15 @@ TEST(StatePathTest, CompressBlocksMatchesTheFormula) {
       rope[size_t(b * rd + 2 * i + 1)] = std::sin(0.1f * float(b * 4) * float(i + 1));
     }
   std::vector<float> out(size_t(blocks * d));
-  CompressBlocksArgs a{kv.data(), score.data(), norm.data(), rope.data(), out.data(),
-                       blocks, rows, d, rd, 1e-6f, false, false};
+  CompressBlocksArgs a{kv.data(), score.data(), norm.data(), rope.data(), out.data(), blocks, rows,
+                       d,         rd,           1e-6f,       false,       false};
   CompressBlocksCpu(a);
   for (int b = 0; b < blocks; ++b) {
     std::vector<double> e(static_cast<size_t>(d));
     for (int c = 0; c < d; ++c) {
       double mx = -INFINITY, den = 0, acc = 0;
-      for (int r = 0; r < rows; ++r) mx = std::max(mx, double(score[size_t((b * rows + r) * d + c)]));
+      for (int r = 0; r < rows; ++r)
+        mx = std::max(mx, double(score[size_t((b * rows + r) * d + c)]));
       for (int r = 0; r < rows; ++r) den += std::exp(score[size_t((b * rows + r) * d + c)] - mx);
       for (int r = 0; r < rows; ++r)
         acc += kv[size_t((b * rows + r) * d + c)] *
@@ -152,8 +153,8 @@ TEST(StatePathTest, IndexerTopKAndDeviceSelection) {
   Fp4SimulateBlocks(q.data(), int(q.size()), 32);
   Fp4SimulateBlocks(kk.data(), int(kk.size()), 32);
   std::vector<int32_t> visible = {0, 3, 16, 17, 40}, out(size_t(queries * k));
-  IndexerTopKArgs a{q.data(), w.data(), kk.data(), visible.data(), out.data(),
-                    queries, heads, dim, k, nullptr, keys};
+  IndexerTopKArgs a{q.data(), w.data(), kk.data(), visible.data(), out.data(), queries,
+                    heads,    dim,      k,         nullptr,        keys};
   IndexerTopKCpu(a);
   for (int qi = 0; qi < queries; ++qi) {
     std::vector<float> s(static_cast<size_t>(visible[size_t(qi)]));
@@ -211,10 +212,9 @@ TEST(StatePathTest, CudaMatchesCpu) {
   auto kk = Uniform(size_t(keys * dim), 14);
   Fp4SimulateBlocks(q.data(), int(q.size()), 32);
   Fp4SimulateBlocks(kk.data(), int(kk.size()), 32);
-  std::vector<int32_t> visible = {1, 10, 64, 65, 200, 300}, tc(size_t(queries * k)),
-                       tg(tc.size());
-  IndexerTopKArgs ia{q.data(), w.data(), kk.data(), visible.data(), tc.data(),
-                     queries, heads, dim, k, nullptr, keys};
+  std::vector<int32_t> visible = {1, 10, 64, 65, 200, 300}, tc(size_t(queries * k)), tg(tc.size());
+  IndexerTopKArgs ia{q.data(), w.data(), kk.data(), visible.data(), tc.data(), queries,
+                     heads,    dim,      k,         nullptr,        keys};
   IndexerTopKCpu(ia);
   ia.out = tg.data();
   ASSERT_TRUE(IndexerTopKCudaFromHost(ia, keys));
@@ -227,12 +227,13 @@ TEST(StatePathTest, CudaMatchesCpu) {
   auto norm = Uniform(size_t(d), 17, 0.9f, 1.1f);
   auto rope = Uniform(size_t(blocks * rd), 18);
   std::vector<float> oc(size_t(blocks * d)), og(oc.size());
-  CompressBlocksArgs ca{kv.data(), sc.data(), norm.data(), rope.data(), oc.data(),
-                        blocks, rows, d, rd, 1e-6f, false, true};
+  CompressBlocksArgs ca{kv.data(), sc.data(), norm.data(), rope.data(), oc.data(), blocks,
+                        rows,      d,         rd,          1e-6f,       false,     true};
   CompressBlocksCpu(ca);
   ca.out = og.data();
   ASSERT_TRUE(CompressBlocksCudaFromHost(ca));
-  for (size_t i = 0; i < oc.size(); ++i) EXPECT_NEAR(oc[i], og[i], 0.07f * std::fabs(oc[i]) + 1e-3f);
+  for (size_t i = 0; i < oc.size(); ++i)
+    EXPECT_NEAR(oc[i], og[i], 0.07f * std::fabs(oc[i]) + 1e-3f);
 
   const int count = 40, entries = 100;
   auto aq = Uniform(size_t(queries * heads * d), 19);
@@ -242,7 +243,7 @@ TEST(StatePathTest, CudaMatchesCpu) {
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i % 9 == 4 ? -1 : int32_t((i * 13) % entries);
   std::vector<float> ac(size_t(queries * heads * d)), ag(ac.size());
   SparseAttentionArgs sa{aq.data(), akv.data(), idx.data(), sink.data(), ac.data(),
-                         queries, heads, d, count, 0.05f};
+                         queries,   heads,      d,          count,       0.05f};
   SparseAttentionBatchCpu(sa);
   sa.out = ag.data();
   ASSERT_TRUE(SparseAttentionCudaFromHost(sa, entries));

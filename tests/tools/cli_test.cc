@@ -82,8 +82,10 @@ TEST(CliTest, BadUsageIsAClearError) {
 TEST(CliTest, RunVerifiesEveryTurnAndRestoresFromNvmeAfterRestart) {
   testing::TempDir dir;
   const std::string d = dir.Sub("data"), s = dir.Sub("sessions.json");
-  CliRun g = Strata("gen-sessions --sessions 3 --turns 2 --system-tokens 600 --min-new 40 "
-                    "--max-new-tokens 80 --output-tokens 4 --branch-every 2 --out " + s);
+  CliRun g = Strata(
+      "gen-sessions --sessions 3 --turns 2 --system-tokens 600 --min-new 40 "
+      "--max-new-tokens 80 --output-tokens 4 --branch-every 2 --out " +
+      s);
   ASSERT_EQ(g.rc, 0) << g.out;
   CliRun r = Strata("run --sessions " + s + " --data-dir " + d +
                     " --nvme-cache 64MiB --host-cache 16MiB --verify --json");
