@@ -111,8 +111,9 @@ std::string Index::EncodeKey(const ObjectKey& key) {
   return k;
 }
 
-Result<std::unique_ptr<Index>> Index::Open(const std::string& dir) {
+Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, rocksdb::Env* env) {
   rocksdb::DBOptions opts;
+  if (env) opts.env = env;
   opts.create_if_missing = true;
   opts.create_missing_column_families = true;
   opts.paranoid_checks = true;

@@ -23,6 +23,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class ColumnFamilyHandle;
 class WriteBatch;
 }  // namespace rocksdb
@@ -50,7 +51,9 @@ struct IndexMeta {
 
 class Index {
  public:
-  static Result<std::unique_ptr<Index>> Open(const std::string& dir);
+  // `env`: the RocksDB environment the index's files go through (null: the default one). Tests
+  // pass one whose file system models power loss.
+  static Result<std::unique_ptr<Index>> Open(const std::string& dir, rocksdb::Env* env = nullptr);
   ~Index();
 
   Status Put(std::span<const IndexEntry> entries);

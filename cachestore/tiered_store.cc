@@ -53,7 +53,7 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("create data directory " + nv.data_dir + ": " + ec.message());
-  STRATA_ASSIGN_OR_RETURN(index_, Index::Open((dir / "index").string()));
+  STRATA_ASSIGN_OR_RETURN(index_, Index::Open((dir / "index").string(), options.index_env));
   STRATA_ASSIGN_OR_RETURN(auto meta, index_->GetMeta());
   if (meta) {
     if (meta->segment_bytes != nv.segment_bytes || meta->segment_count != segment_count)

@@ -41,6 +41,9 @@ struct TieredStoreOptions {
   // Verify every record's payload checksum at open (default: headers only; payloads are
   // verified on every read anyway).
   bool verify_payloads_on_open = false;
+  // The RocksDB environment of the index (null: the default). Tests inject a file system that
+  // models power loss through it.
+  rocksdb::Env* index_env = nullptr;
 };
 
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
