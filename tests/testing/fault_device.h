@@ -1,11 +1,13 @@
 // A Device wrapper that injects faults the real disk cannot be made to produce on demand:
 // failing writes (EIO or ENOSPC), failing reads, failing syncs. Everything else goes to the
-// wrapped device.
+// wrapped device: ops that are not failed are forwarded as one batch (so an io_uring device
+// sees the batch whole), and registered memory is forwarded (so it uses its fixed buffers).
 #pragma once
 
 #include <atomic>
 #include <cerrno>
 #include <memory>
+#include <vector>
 
 #include "cachestore/device.h"
 
@@ -23,10 +25,15 @@ class FaultDevice final : public cachestore::Device {
 
   cachestore::Device& inner() { return *inner_; }
 
+  void RegisterMemory(std::span<std::byte> region) override { inner_->RegisterMemory(region); }
+
  protected:
   Status SubmitImpl(std::span<cachestore::IoOp> ops) override {
     Status first;
-    for (auto& op : ops) {
+    std::vector<cachestore::IoOp> forward;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      auto& op = ops[i];
       const int err =
           op.kind == cachestore::IoKind::kWrite ? write_errno.load() : read_errno.load();
       if (err) {
@@ -36,7 +43,12 @@ class FaultDevice final : public cachestore::Device {
                                 : Status::IoError("injected I/O error");
         continue;
       }
-      Status s = inner_->Submit(std::span(&op, 1));
+      forward.push_back(op);
+      index.push_back(i);
+    }
+    if (!forward.empty()) {
+      Status s = inner_->Submit(forward);
+      for (size_t i = 0; i < forward.size(); ++i) ops[index[i]].error = forward[i].error;
       if (!s.ok() && first.ok()) first = s;
     }
     return first;
