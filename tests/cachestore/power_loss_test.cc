@@ -6,9 +6,9 @@
 // fdatasync, index append and index sync of Flush, of demotions and of reclaim. After each
 // simulated power loss the store reopens on the real device and index, and:
 //   - every object acknowledged by Flush reads back bit-identical to its acknowledged version
-//     (or a later version put before the crash), unless the store counted it as dropped
-//     (reclaim / eviction counters, checked as a budget) or a later Put replaced it after the
-//     acknowledgement (a replaced object is durable again at the next Flush);
+//     (or a later version put before the crash), unless the store itself no longer held it when
+//     the power failed (evicted or dropped by reclaim: asked of the store, object by object) or
+//     a later Put replaced it after the acknowledgement (durable again at the next Flush);
 //   - nothing that is served is corrupt: every object found equals some version put for its key;
 //   - a namespace whose Delete was followed by a successful Flush never comes back.
 // CI runs every crash point on the memory device and a sample on io_uring (files, O_DIRECT,
@@ -147,14 +147,18 @@ class PowerLossTest : public ::testing::TestWithParam<DeviceKind> {
     for (uint64_t n = 0; n < 6; ++n) put({2, n});
     flush();
     for (uint64_t n = 4; n < 8; ++n) get({1, n});  // hot: reclaim relocates them
-    if (s.Delete(2).ok()) {
+    // A Delete that fails may still have taken effect (the store removes the namespace from
+    // memory and marks it deleted durably before its index write): either way the namespace's
+    // objects are no longer owed; only a Delete followed by a good Flush must stick.
+    const bool deleted = s.Delete(2).ok();
+    if (deleted) {
       o.deleting.insert(2);
       deleted_since_flush.insert(2);
-      for (auto it = since_flush.begin(); it != since_flush.end();)
-        it = it->first.ns == 2 ? since_flush.erase(it) : std::next(it);
-      for (auto it = o.acked.begin(); it != o.acked.end();)
-        it = it->first.ns == 2 ? o.acked.erase(it) : std::next(it);
     }
+    for (auto it = since_flush.begin(); it != since_flush.end();)
+      it = it->first.ns == 2 ? since_flush.erase(it) : std::next(it);
+    for (auto it = o.acked.begin(); it != o.acked.end();)
+      it = it->first.ns == 2 ? o.acked.erase(it) : std::next(it);
     flush();
     for (uint64_t n = 12; n < 40; ++n) {  // fills the host tier and the NVMe tier
       put({1, n});
@@ -196,18 +200,11 @@ class PowerLossTest : public ::testing::TestWithParam<DeviceKind> {
       }
       s.Release(std::span(&v.pin, 1));
     }
-    EXPECT_LE(missing, o.dropped_counted)
-        << where << ": acknowledged objects lost beyond what the store counted as dropped";
     return missing;
   }
 
   std::shared_ptr<Device> memory_;
 };
-
-uint64_t DroppedCounted(const Store& s) {
-  return testing::CounterOf(s, "records_dropped_by_reclaim") +
-         testing::CounterOf(s, "evictions_dropped");
-}
 
 // Acknowledged objects the store itself no longer holds (evicted or dropped by reclaim): asked
 // of the store in memory when the power fails, so a loss can be told from an eviction exactly.
@@ -274,7 +271,6 @@ TEST_P(PowerLossTest, EveryCrashPointKeepsAcknowledgedObjects) {
       ASSERT_TRUE(s.ok() || clock->crashed()) << where << ": " << s.status().ToString();
       if (s.ok()) {
         Workload(**s, o);
-        o.dropped_counted = DroppedCounted(**s);
         o.dropped = DroppedByStore(**s, o);
         s->reset();  // the process dies: nothing it does from here reaches the medium
       }
