@@ -98,6 +98,19 @@ bool SegmentsPresent(const std::string& data_dir) {
   return fs::exists(fs::path(data_dir) / "segments" / "seg-000000.dat", ec);
 }
 
+bool SegmentsUsed(const std::string& data_dir) {
+  if (!SegmentsPresent(data_dir)) return false;
+  std::error_code ec;
+  if (fs::exists(fs::path(data_dir) / kSequenceMarkerFile, ec)) return true;
+  const std::string first = (fs::path(data_dir) / "segments" / "seg-000000.dat").string();
+  int fd = open(first.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // cannot tell: the rebuild will say what is wrong
+  uint32_t magic = 0;
+  const bool read = pread(fd, &magic, sizeof magic, 0) == ssize_t(sizeof magic);
+  close(fd);
+  return !read || magic == kRecordMagic;
+}
+
 Result<IndexMeta> GeometryFromSegments(const std::string& data_dir) {
   const fs::path seg_dir = fs::path(data_dir) / "segments";
   std::error_code ec;

@@ -61,6 +61,10 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& options);
 bool IndexPresent(const std::string& data_dir);
 // <data_dir>/segments holds segment files.
 bool SegmentsPresent(const std::string& data_dir);
+// The segment files have been written to by a store: a sequence marker exists, or the first
+// segment starts with a record (a store's first record always goes there). Fresh, preallocated
+// files (e.g. made by a test before the store opened) are not worth a rebuild.
+bool SegmentsUsed(const std::string& data_dir);
 // The geometry of the segment files (count of seg-NNNNNN.dat, size of the first); Corruption
 // when they are not numbered 0..n-1 or not all the same size.
 Result<IndexMeta> GeometryFromSegments(const std::string& data_dir);

@@ -57,6 +57,8 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("create data directory " + nv.data_dir + ": " + ec.message());
   STRATA_ASSIGN_OR_RETURN(dir_lock_, DataDirLock::Acquire(nv.data_dir));
+  if (IndexPresent(nv.data_dir))  // left by a rebuild that stopped right after its swap
+    std::filesystem::remove_all(dir / "index.old", ec);
   index_env_ = options.index_env;
   auto geometry_error = [&](const IndexMeta& m, const std::string& what) {
     return Status::FailedPrecondition(
@@ -74,7 +76,7 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
     return Status::Ok();
   };
   std::optional<IndexMeta> meta;
-  if (!IndexPresent(nv.data_dir) && SegmentsPresent(nv.data_dir)) {
+  if (!IndexPresent(nv.data_dir) && SegmentsUsed(nv.data_dir)) {
     STRATA_ASSIGN_OR_RETURN(IndexMeta g, GeometryFromSegments(nv.data_dir));
     if (g.segment_bytes != nv.segment_bytes || g.segment_count != segment_count)
       return geometry_error(g, "has no index and");

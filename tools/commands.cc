@@ -238,7 +238,7 @@ int CmdBenchStore(std::vector<std::string> args) {
       "device", "io_uring or posix", cxxopts::value<std::string>()->default_value("io_uring"))(
       "codec", "per-family codecs, e.g. checkpoint=none,csa=lz4",
       cxxopts::value<std::string>()->default_value(""))(
-      "only", "run only figures whose name starts with this (codec, host, nvme, recovery)",
+      "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
       "quick", "small sizes (512MiB NVMe, 1GiB recovery, 100k lookup blocks)");
   int rc;
