@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -42,10 +43,10 @@ struct Best {
   IndexEntry entry;
 };
 
-// One window of a segment, read with up to queue_depth I/Os in flight.
+// One window of a segment.
 struct Window {
   uint64_t begin = 0;  // device address
-  AlignedBuffer buf;
+  std::byte* data = nullptr;
   uint64_t len = 0;
 };
 
@@ -53,7 +54,7 @@ Status ReadWindow(Device& dev, Window& w, uint64_t max_io) {
   std::vector<IoOp> ops;
   for (uint64_t d = 0; d < w.len; d += max_io)
     ops.push_back(
-        IoOp{IoKind::kRead, w.begin + d, w.buf.data() + d, size_t(std::min(max_io, w.len - d))});
+        IoOp{IoKind::kRead, w.begin + d, w.data + d, size_t(std::min(max_io, w.len - d))});
   Status s = dev.Submit(ops);
   if (!s.ok()) return s.WithContext("rebuild: read at " + std::to_string(w.begin));
   return Status::Ok();
@@ -144,6 +145,51 @@ Result<IndexMeta> GeometryFromSegments(const std::string& data_dir) {
   return m;
 }
 
+Status ReadDevice(Device& dev, uint64_t max_io,
+                  const std::function<void(uint64_t, std::span<const std::byte>)>& visit) {
+  // kMaxDepth windows are read at once, each by its own Submit of queue_depth / kMaxDepth I/Os,
+  // so that the device has up to queue_depth I/Os in flight (no more) while one more window is
+  // visited. Windows never cross a segment; records never do either.
+  constexpr uint32_t kMaxDepth = 4;
+  max_io = std::max<uint64_t>(kIoAlign, max_io / kIoAlign * kIoAlign);
+  const uint64_t seg_bytes = dev.segment_bytes();
+  const uint32_t depth = std::min(kMaxDepth, dev.queue_depth());
+  const uint64_t window = std::min(uint64_t(dev.queue_depth() / depth) * max_io, seg_bytes);
+  std::vector<uint64_t> starts;
+  for (uint64_t s = 0; s < dev.segment_count(); ++s)
+    for (uint64_t off = 0; off < seg_bytes; off += window) starts.push_back(s * seg_bytes + off);
+  std::vector<AlignedBuffer> bufs;
+  for (uint32_t i = 0; i <= depth; ++i) {
+    bufs.emplace_back(window);
+    if (!bufs.back().data()) return Status::ResourceExhausted("read device: window buffers");
+  }
+  std::vector<Window> windows(starts.size());
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const uint64_t seg_end = (starts[i] / seg_bytes + 1) * seg_bytes;
+    windows[i] =
+        Window{starts[i], bufs[i % bufs.size()].data(), std::min(window, seg_end - starts[i])};
+  }
+  std::deque<std::future<Status>> reads;  // of windows i, i+1, ...
+  size_t next = 0;
+  auto launch = [&] {
+    Window* w = &windows[next++];
+    reads.push_back(
+        std::async(std::launch::async, [&dev, w, max_io] { return ReadWindow(dev, *w, max_io); }));
+  };
+  while (next < windows.size() && next < depth) launch();
+  for (size_t i = 0; i < windows.size(); ++i) {
+    Status s = reads.front().get();
+    reads.pop_front();
+    if (!s.ok()) {
+      for (auto& r : reads) r.wait();  // their buffers must outlive them
+      return s;
+    }
+    if (next < windows.size()) launch();  // its buffer is neither in flight nor visited
+    visit(windows[i].begin, {windows[i].data, windows[i].len});
+  }
+  return Status::Ok();
+}
+
 Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   Device& dev = *o.device;
@@ -152,11 +198,6 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
   if (dev.segment_bytes() != seg_bytes || dev.segment_count() != o.geometry.segment_count)
     return Status::InvalidArgument("rebuild: device geometry differs from the index's");
   const uint64_t max_io = std::max<uint64_t>(kIoAlign, o.max_io_bytes / kIoAlign * kIoAlign);
-  // Windows never cross a segment; records never do either.
-  uint64_t window =
-      std::clamp<uint64_t>(uint64_t(dev.queue_depth()) * max_io, 4ull << 20, 64ull << 20);
-  window = std::min(window / kRecordAlign * kRecordAlign, seg_bytes);
-
   RebuildStats st;
   std::unordered_map<ObjectKey, Best, ObjectKeyHash> best;
   std::vector<OpenRecord> open;  // payloads still streaming by
@@ -191,12 +232,15 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     const uint64_t wb = w.begin, we = w.begin + w.len;
     auto feed = [&](OpenRecord& r) {
       const uint64_t b = std::max(r.payload_begin, wb), e = std::min(r.payload_end, we);
-      if (b < e) XXH3_64bits_update(r.state.get(), w.buf.data() + (b - wb), e - b);
+      if (b < e) XXH3_64bits_update(r.state.get(), w.data + (b - wb), e - b);
     };
     for (OpenRecord& r : open) feed(r);
     for (uint64_t at = wb; at < we; at += kRecordAlign) {
-      auto h = DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(
-          w.buf.data() + (at - wb), kRecordHeaderSize));
+      uint32_t magic;
+      std::memcpy(&magic, w.data + (at - wb), sizeof magic);
+      if (magic != kRecordMagic) continue;  // most blocks: payload or never written
+      auto h = DecodeRecordHeader(
+          std::span<const std::byte, kRecordHeaderSize>(w.data + (at - wb), kRecordHeaderSize));
       if (!h.ok()) {
         if (!h.status().IsNotFound()) ++st.bad_headers;
         continue;
@@ -234,37 +278,11 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     }
   };
 
-  // The next window's reads run while the current one is parsed.
-  std::vector<uint64_t> starts;
-  for (uint64_t s = 0; s < o.geometry.segment_count; ++s)
-    for (uint64_t off = 0; off < seg_bytes; off += window) starts.push_back(s * seg_bytes + off);
-  auto make = [&](uint64_t begin) {
-    Window w;
-    w.begin = begin;
-    const uint64_t seg_end = (begin / seg_bytes + 1) * seg_bytes;
-    w.len = std::min(window, seg_end - begin);
-    w.buf = AlignedBuffer(w.len);
-    return w;
-  };
-  Window cur = make(starts.empty() ? 0 : starts[0]);
-  if (!starts.empty() && !cur.buf.data()) return Status::ResourceExhausted("rebuild buffer");
-  Status first = starts.empty() ? Status::Ok() : ReadWindow(dev, cur, max_io);
-  for (size_t i = 0; i < starts.size(); ++i) {
-    STRATA_RETURN_IF_ERROR(first);
-    std::future<Status> ahead;
-    Window next;
-    if (i + 1 < starts.size()) {
-      next = make(starts[i + 1]);
-      if (!next.buf.data()) return Status::ResourceExhausted("rebuild buffer");
-      ahead = std::async(std::launch::async,
-                         [&dev, &next, max_io] { return ReadWindow(dev, next, max_io); });
-    }
-    parse(cur);
-    st.bytes_read += cur.len;
+  STRATA_RETURN_IF_ERROR(ReadDevice(dev, max_io, [&](uint64_t begin, std::span<const std::byte> b) {
+    parse(Window{begin, const_cast<std::byte*>(b.data()), b.size()});
+    st.bytes_read += b.size();
     if (o.progress) o.progress(st.bytes_read, total);
-    if (ahead.valid()) first = ahead.get();
-    cur = std::move(next);
-  }
+  }));
   // Every record fits its segment, so none is left open; be safe anyway.
   for (OpenRecord& r : open) finish(r, false);
   open.clear();

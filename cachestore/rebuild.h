@@ -1,9 +1,10 @@
 // Rebuilding the NVMe tier's RocksDB index from the record headers in the segments, for when the
 // index is lost, corrupt or behind what a Flush made durable (see markers.h for the check).
 //
-// Every 4 KiB boundary of every segment is examined (the whole device is read once, in windows
-// of up to queue_depth x max_io bytes, the next window in flight while the current one is
-// parsed); each header that verifies has its payload checksummed as the window streams by. Per
+// Every 4 KiB boundary of every segment is examined: the whole device is read once, in windows
+// of queue_depth / 4 I/Os of max_io bytes, four windows in flight (so at most queue_depth I/Os)
+// while the previous one is parsed; each header that verifies has its payload checksummed
+// (streaming XXH3) as the windows go by, so memory stays at five windows. Per
 // (namespace, block key, family) the record with the highest sequence number wins if its
 // payload verifies; if the newest header's payload does not verify, the key is dropped rather
 // than an older version served. Records of a namespace deleted after they were written (the
@@ -14,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "cachestore/device.h"
@@ -56,6 +58,13 @@ struct RebuildOptions {
 // (leaving the old index in place) if any read fails: an unreadable newer record could
 // otherwise let an older version come back.
 Result<RebuildStats> RebuildIndex(const RebuildOptions& options);
+
+// Reads every byte of `dev` once, the way a rebuild does (see above), and hands each window to
+// `visit` in address order (on the calling thread). The rebuild's I/O without its parsing: the
+// limit that `strata bench store --only rebuild` measures it against.
+Status ReadDevice(
+    Device& dev, uint64_t max_io_bytes,
+    const std::function<void(uint64_t begin, std::span<const std::byte> bytes)>& visit);
 
 // <data_dir>/index holds a RocksDB database (its CURRENT file exists).
 bool IndexPresent(const std::string& data_dir);
