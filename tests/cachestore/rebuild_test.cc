@@ -192,6 +192,24 @@ TEST_P(RebuildTest, DamagedTableFileIsRebuilt) {
   ExpectServed(*s, want_, kDoomedN);
 }
 
+TEST_P(RebuildTest, DamagedManifestIsRebuilt) {
+  Populate();
+  fs::path manifest;
+  for (const auto& e : fs::directory_iterator(index_dir()))
+    if (e.path().filename().string().starts_with("MANIFEST-")) manifest = e.path();
+  ASSERT_FALSE(manifest.empty());
+  FlipByte(manifest, fs::file_size(manifest) / 2);
+  {
+    auto idx = cachestore::Index::Open(index_dir());  // what the store faced before
+    ASSERT_FALSE(idx.ok());
+    EXPECT_TRUE(idx.status().IsCorruption()) << idx.status().ToString();
+  }
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(Counter(*s, "index_rebuilds"), 1u);
+  ExpectServed(*s, want_, kDoomedN);
+}
+
 TEST_P(RebuildTest, DamagedLogIsCaughtByTheDurableMarkAndRebuilt) {
   Populate();
   auto logs = FilesWithExt(index_dir(), ".log");
