@@ -469,7 +469,7 @@ Status RebuildFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
     return Seconds(t0);
   };
   constexpr int kRounds = 5;
-  std::vector<double> raw_v, rebuild_v;
+  std::vector<double> raw_v, rebuild_v, scan_v;
   // A B B A ...: each goes first in half of the rounds (the disk's cache favours the second).
   for (int round = 0; round < kRounds; ++round) {
     Progress(fmt::format("rebuild: round {}", round + 1));
@@ -483,6 +483,7 @@ Status RebuildFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
           return Status::Internal(
               fmt::format("bench: rebuilt {} of {} records", st.records, records));
         rebuild_v.push_back(st.seconds);
+        scan_v.push_back(st.scan_seconds);
       }
     }
   }
@@ -490,15 +491,15 @@ Status RebuildFigures(const StoreBenchOptions& o, const BlockPayloads& blk,
     std::sort(v.begin(), v.end());
     return std::array<double, 3>{v[v.size() / 2], v.front(), v.back()};
   };
-  const auto rb = stats(rebuild_v), rw = stats(raw_v);
+  const auto rb = stats(rebuild_v), rw = stats(raw_v), sc = stats(scan_v);
   std::string line =
       FigureJson(fmt::format("rebuild.index_from_segments_{}records_{:.1f}GiB", records,
                              double(dev->size()) / (1ull << 30)),
                  rb[0], "s", "read_whole_device_same_ios_s", rw[0], /*higher_is_better=*/false);
   line.pop_back();
   line += fmt::format(
-      R"(, "rounds": {}, "min": {:.6g}, "max": {:.6g}, "baseline_min": {:.6g}, "baseline_max": {:.6g}}})",
-      kRounds, rb[1], rb[2], rw[1], rw[2]);
+      R"(, "rounds": {}, "min": {:.6g}, "max": {:.6g}, "baseline_min": {:.6g}, "baseline_max": {:.6g}, "scan_median": {:.6g}, "scan_min": {:.6g}, "scan_max": {:.6g}}})",
+      kRounds, rb[1], rb[2], rw[1], rw[2], sc[0], sc[1], sc[2]);
   emit(line);
   fs::remove_all(dir);
   return Status::Ok();

@@ -283,6 +283,7 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     st.bytes_read += b.size();
     if (o.progress) o.progress(st.bytes_read, total);
   }));
+  st.scan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Every record fits its segment, so none is left open; be safe anyway.
   for (OpenRecord& r : open) finish(r, false);
   open.clear();

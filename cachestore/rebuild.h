@@ -39,7 +39,8 @@ struct RebuildStats {
   uint64_t dropped_keys = 0;      // newest version corrupt: key dropped
   uint64_t records = 0;           // entries in the rebuilt index
   uint64_t max_sequence = 0;      // highest sequence number of any verified header
-  double seconds = 0;
+  double seconds = 0;             // all of it
+  double scan_seconds = 0;        // reading and checking the segments
 };
 
 struct RebuildOptions {
