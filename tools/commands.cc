@@ -150,9 +150,9 @@ int CmdFsck(std::vector<std::string> args) {
     const std::string rebuilt =
         rep->rebuilt
             ? fmt::format(
-                  R"(, "rebuilt": {{"records": {}, "headers": {}, "superseded": {}, "deleted": {}, "corrupt_payloads": {}, "dropped_keys": {}, "bad_headers": {}, "bytes_read": {}, "seconds": {:.3f}}})",
+                  R"(, "rebuilt": {{"records": {}, "headers": {}, "superseded": {}, "deleted": {}, "corrupt_payloads": {}, "dropped_keys": {}, "bad_headers": {}, "bytes_read": {}, "seconds": {:.3f}, "scan_seconds": {:.3f}}})",
                   rb.records, rb.headers, rb.superseded, rb.deleted, rb.corrupt_payloads,
-                  rb.dropped_keys, rb.bad_headers, rb.bytes_read, rb.seconds)
+                  rb.dropped_keys, rb.bad_headers, rb.bytes_read, rb.seconds, rb.scan_seconds)
             : std::string();
     fmt::print(
         R"({{"checked": {}, "ok": {}, "bad_location": {}, "missing": {}, "corrupt": {}, "repaired": {}, "bytes_read": {}, "seconds": {:.3f}, "gib_per_s": {:.3f}{}}})"

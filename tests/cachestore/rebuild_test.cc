@@ -294,6 +294,13 @@ TEST_P(RebuildTest, IndexHeldByAnotherStoreIsAnErrorNotARebuild) {
   ASSERT_FALSE(b.ok());
   EXPECT_FALSE(b.status().IsCorruption()) << b.status().ToString();
   EXPECT_EQ(Counter(*a, "index_rebuilds"), 0u);
+  // Nor may fsck swap the index of a running store.
+  cachestore::FsckOptions fo;
+  fo.device = GetParam();
+  fo.rebuild_index = true;
+  auto rep = cachestore::Fsck(data(), fo);
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.status().code(), StatusCode::kFailedPrecondition) << rep.status().ToString();
   ExpectServed(*a, want_, kDoomedN);
 }
 
