@@ -35,6 +35,17 @@ Result<std::unique_ptr<Index>> OpenExistingIndex(const std::string& data_dir, In
   auto m = (*index)->GetMeta();
   if (!m.ok()) return WithRebuildHint(m.status(), data_dir);
   if (!*m) return Status::Corruption(data_dir + ": index has no geometry record");
+  // An index whose log was cut short opens fine; the sequence marker tells (see markers.h).
+  auto durable = (*index)->GetDurableSequence();
+  if (!durable.ok()) return WithRebuildHint(durable.status(), data_dir);
+  auto marker = ReadSequenceMarker(data_dir);
+  if (!marker.ok()) return WithRebuildHint(marker.status(), data_dir);
+  if (*marker && *durable < (*marker)->durable_sequence)
+    return WithRebuildHint(
+        Status::Corruption("it holds what was flushed up to sequence " + std::to_string(*durable) +
+                           " but sequence " + std::to_string((*marker)->durable_sequence) +
+                           " was made durable"),
+        data_dir);
   *meta = **m;
   return std::move(index).value();
 }

@@ -226,6 +226,10 @@ TEST_P(RebuildTest, DamagedLogIsCaughtByTheDurableMarkAndRebuilt) {
     ASSERT_TRUE(marker.ok() && *marker);
     EXPECT_LT(*durable, (*marker)->durable_sequence);
   }
+  auto st = cachestore::ReadDataDirStats(data());  // says so instead of counting short
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("--rebuild-index"), std::string::npos)
+      << st.status().ToString();
   auto s = Open();
   ASSERT_TRUE(s);
   EXPECT_EQ(Counter(*s, "index_rebuilds"), 1u);
