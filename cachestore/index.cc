@@ -117,6 +117,10 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, rocksdb::Env*
   opts.create_if_missing = true;
   opts.create_missing_column_families = true;
   opts.paranoid_checks = true;
+  // The entries and the durable sequence reach table files together: the durable sequence must
+  // never be in a table file while entries written before it are still only in the log (a log
+  // cut short would then lose them unnoticed).
+  opts.atomic_flush = true;
   opts.max_background_jobs = 2;
   opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   opts.info_log = std::make_shared<SpdLogger>();
