@@ -1,25 +1,87 @@
 #include "cachestore/fsck.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <vector>
 
 #include "cachestore/device.h"
 #include "cachestore/index.h"
+#include "cachestore/markers.h"
 #include "cachestore/record.h"
 
 namespace strata::cachestore {
 namespace {
 
+// `s` with a hint at the way out, when it says the index is damaged.
+Status WithRebuildHint(const Status& s, const std::string& data_dir) {
+  if (!s.IsCorruption()) return s;
+  return Status::Corruption(data_dir + ": the index is damaged (" + s.message() +
+                            "); `strata fsck --rebuild-index --data-dir " + data_dir +
+                            "` rebuilds it from the segments (opening the store does too)");
+}
+
 Result<std::unique_ptr<Index>> OpenExistingIndex(const std::string& data_dir, IndexMeta* meta) {
   const auto path = std::filesystem::path(data_dir) / "index";
-  if (!std::filesystem::exists(path / "CURRENT"))
+  if (!IndexPresent(data_dir)) {
+    if (SegmentsPresent(data_dir))
+      return Status::NotFound(data_dir + ": the index is missing but segment files exist; " +
+                              "`strata fsck --rebuild-index --data-dir " + data_dir +
+                              "` rebuilds it from the segments (opening the store does too)");
     return Status::NotFound(data_dir + " is not a strata data directory (no index)");
-  STRATA_ASSIGN_OR_RETURN(auto index, Index::Open(path.string()));
-  STRATA_ASSIGN_OR_RETURN(auto m, index->GetMeta());
-  if (!m) return Status::Corruption(data_dir + ": index has no geometry record");
-  *meta = *m;
-  return index;
+  }
+  auto index = Index::Open(path.string());
+  if (!index.ok()) return WithRebuildHint(index.status(), data_dir);
+  auto m = (*index)->GetMeta();
+  if (!m.ok()) return WithRebuildHint(m.status(), data_dir);
+  if (!*m) return Status::Corruption(data_dir + ": index has no geometry record");
+  // An index whose log was cut short opens fine; the sequence marker tells (see markers.h).
+  auto durable = (*index)->GetDurableSequence();
+  if (!durable.ok()) return WithRebuildHint(durable.status(), data_dir);
+  auto marker = ReadSequenceMarker(data_dir);
+  if (!marker.ok()) return WithRebuildHint(marker.status(), data_dir);
+  if (*marker && *durable < (*marker)->durable_sequence)
+    return WithRebuildHint(
+        Status::Corruption("it holds what was flushed up to sequence " + std::to_string(*durable) +
+                           " but sequence " + std::to_string((*marker)->durable_sequence) +
+                           " was made durable"),
+        data_dir);
+  *meta = **m;
+  return std::move(index).value();
+}
+
+// Rebuilds the index of `data_dir` from its segments; the sequence marker is rewritten when it
+// is unreadable, so that the store's next open does not rebuild again.
+Result<RebuildStats> Rebuild(const std::string& data_dir, const FsckOptions& options) {
+  if (!SegmentsPresent(data_dir))
+    return Status::NotFound(data_dir + " is not a strata data directory (no segment files)");
+  STRATA_ASSIGN_OR_RETURN(DataDirLock lock, DataDirLock::Acquire(data_dir));
+  STRATA_ASSIGN_OR_RETURN(IndexMeta geometry, GeometryFromSegments(data_dir));
+  FileDeviceOptions fo;
+  fo.dir = (std::filesystem::path(data_dir) / "segments").string();
+  fo.segment_bytes = geometry.segment_bytes;
+  fo.segment_count = geometry.segment_count;
+  fo.queue_depth = options.queue_depth;
+  STRATA_ASSIGN_OR_RETURN(auto device, OpenFileDevice(options.device, fo));
+  STRATA_ASSIGN_OR_RETURN(DeleteLog deletes, DeleteLog::Load(data_dir));
+  auto marker = ReadSequenceMarker(data_dir);
+  if (!marker.ok() && !marker.status().IsCorruption()) return marker.status();
+  SequenceMarker m;
+  if (marker.ok() && *marker) m = **marker;
+  RebuildOptions ro;
+  ro.data_dir = data_dir;
+  ro.geometry = geometry;
+  ro.device = device.get();
+  ro.deletes = &deletes;
+  ro.durable_floor = m.durable_sequence;
+  ro.progress = options.rebuild_progress;
+  STRATA_ASSIGN_OR_RETURN(RebuildStats st, RebuildIndex(ro));
+  if (!marker.ok()) {
+    m.durable_sequence = std::max(m.durable_sequence, st.max_sequence);
+    m.sequence_limit = std::max({m.sequence_limit, st.max_sequence + 1, deletes.max_sequence()});
+    STRATA_RETURN_IF_ERROR(WriteSequenceMarker(data_dir, m));
+  }
+  return st;
 }
 
 void Add(DataDirStats& s, const IndexEntry& e) {
@@ -39,15 +101,21 @@ Result<DataDirStats> ReadDataDirStats(const std::string& data_dir) {
   DataDirStats s;
   s.segment_bytes = meta.segment_bytes;
   s.segment_count = meta.segment_count;
-  STRATA_RETURN_IF_ERROR(index->Scan([&](const IndexEntry& e) {
+  STRATA_RETURN_IF_ERROR(WithRebuildHint(index->Scan([&](const IndexEntry& e) {
     Add(s, e);
     return true;
-  }));
+  }),
+                                         data_dir));
   return s;
 }
 
 Result<FsckReport> Fsck(const std::string& data_dir, const FsckOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
+  FsckReport r;
+  if (options.rebuild_index) {
+    STRATA_ASSIGN_OR_RETURN(r.rebuild, Rebuild(data_dir, options));
+    r.rebuilt = true;
+  }
   IndexMeta meta;
   STRATA_ASSIGN_OR_RETURN(auto index, OpenExistingIndex(data_dir, &meta));
   FileDeviceOptions fo;
@@ -58,11 +126,11 @@ Result<FsckReport> Fsck(const std::string& data_dir, const FsckOptions& options)
   STRATA_ASSIGN_OR_RETURN(auto device, OpenFileDevice(options.device, fo));
 
   std::vector<IndexEntry> entries;
-  STRATA_RETURN_IF_ERROR(index->Scan([&](const IndexEntry& e) {
+  STRATA_RETURN_IF_ERROR(WithRebuildHint(index->Scan([&](const IndexEntry& e) {
     entries.push_back(e);
     return true;
-  }));
-  FsckReport r;
+  }),
+                                         data_dir));
   r.stats.segment_bytes = meta.segment_bytes;
   r.stats.segment_count = meta.segment_count;
   std::vector<ObjectKey> bad;

@@ -1,5 +1,7 @@
 // Offline checks of a data directory: `strata fsck` (every record's header and payload
-// checksum against its index entry) and `strata stats` (what is stored per family).
+// checksum against its index entry; with rebuild_index it first rebuilds the index from the
+// segments' record headers, see rebuild.h) and `strata stats` (what is stored per family).
+// A missing or corrupt index is a clear error that names the way out (--rebuild-index).
 // Both open the directory exclusively (RocksDB's lock): not while a store has it open.
 // Thread safety: free functions; one call at a time per directory.
 #pragma once
@@ -9,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "cachestore/rebuild.h"
 #include "strata/family.h"
 #include "strata/status.h"
 #include "strata/store.h"
@@ -39,14 +42,18 @@ struct FsckReport {
   uint64_t repaired = 0;      // bad entries removed (with repair)
   uint64_t bytes_read = 0;
   double seconds = 0;
+  bool rebuilt = false;  // with rebuild_index
+  RebuildStats rebuild;
   bool clean() const { return bad_location == 0 && missing == 0 && corrupt == 0; }
 };
 
 struct FsckOptions {
-  bool repair = false;  // remove index entries that fail
+  bool repair = false;         // remove index entries that fail
+  bool rebuild_index = false;  // rebuild the index from the segments first
   DeviceKind device = DeviceKind::kAuto;
   uint32_t queue_depth = 32;
-  std::function<void(uint64_t done, uint64_t total)> progress;  // called now and then
+  std::function<void(uint64_t done, uint64_t total)> progress;  // records; now and then
+  std::function<void(uint64_t bytes_done, uint64_t bytes_total)> rebuild_progress;
 };
 
 Result<DataDirStats> ReadDataDirStats(const std::string& data_dir);

@@ -117,6 +117,10 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, rocksdb::Env*
   opts.create_if_missing = true;
   opts.create_missing_column_families = true;
   opts.paranoid_checks = true;
+  // The entries and the durable sequence reach table files together: the durable sequence must
+  // never be in a table file while entries written before it are still only in the log (a log
+  // cut short would then lose them unnoticed).
+  opts.atomic_flush = true;
   opts.max_background_jobs = 2;
   opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   opts.info_log = std::make_shared<SpdLogger>();
@@ -229,6 +233,34 @@ Status Index::PutMeta(const IndexMeta& m) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Put(wo, meta_, "geometry", v), "index meta put");
+}
+
+Result<uint64_t> Index::GetDurableSequence() const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_, "durable_sequence", &v);
+  if (s.IsNotFound()) return uint64_t(0);
+  if (!s.ok()) return FromRocks(s, "index durable sequence");
+  if (v.size() != 8)
+    return Status::Corruption("index durable sequence has " + std::to_string(v.size()) + " bytes");
+  return GetLE(v.data());
+}
+
+Status Index::PutDurableSequence(uint64_t sequence) {
+  STRATA_RETURN_IF_ERROR(CheckHealthy());
+  std::string v(8, '\0');
+  PutLE(v.data(), sequence);
+  auto s = db_->Put(rocksdb::WriteOptions(), meta_, "durable_sequence", v);
+  if (!s.ok()) failed_ = true;
+  return FromRocks(s, "index durable sequence put");
+}
+
+Status Index::FlushMemtables() {
+  STRATA_RETURN_IF_ERROR(CheckHealthy());
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  auto s = db_->Flush(fo, {entries_, meta_});
+  if (!s.ok()) failed_ = true;
+  return FromRocks(s, "index flush");
 }
 
 }  // namespace strata::cachestore

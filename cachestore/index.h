@@ -6,7 +6,10 @@
 // Value (88 bytes, little-endian): version u8, codec u8, 6 reserved, fingerprint u64,
 // sequence u64, offset u64, raw size u64, stored size u64, payload checksum u64,
 // last access (unix seconds) u64, hits u64, reserved u64 x 2.
-// The "meta" column family holds the data directory's geometry.
+// The "meta" column family holds the data directory's geometry ("geometry": format version,
+// segment bytes, segment count, u64 each) and the durable sequence ("durable_sequence", u64: the
+// highest sequence number a Flush made durable; compared with the sequence marker file at open,
+// see markers.h).
 // Thread safety: safe for concurrent use (RocksDB's guarantee).
 #pragma once
 
@@ -65,6 +68,12 @@ class Index {
 
   Result<std::optional<IndexMeta>> GetMeta() const;
   Status PutMeta(const IndexMeta& meta);
+  // 0 when never written. The put is not synced: Sync() makes it durable with the entries
+  // written before it (one log, so a log cut short loses the number with them).
+  Result<uint64_t> GetDurableSequence() const;
+  Status PutDurableSequence(uint64_t sequence);
+  // Writes the memtables to table files (after a bulk load, and for tests that need an .sst).
+  Status FlushMemtables();
 
   static std::string EncodeKey(const ObjectKey& key);
 

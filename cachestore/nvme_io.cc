@@ -383,12 +383,16 @@ Status TieredStore::ReclaimSegment() {
 
 Status TieredStore::Recover(bool verify_payloads) {
   std::vector<IndexEntry> entries;
+  std::vector<ObjectKey> drop;
   STRATA_RETURN_IF_ERROR(index_->Scan([&](const IndexEntry& e) {
-    entries.push_back(e);
+    // The index's namespace deletes are not synced; the delete log is.
+    if (deletes_ && e.sequence < deletes_->DeletedBelow(e.key.ns))
+      drop.push_back(e.key);
+    else
+      entries.push_back(e);
     return true;
   }));
   const uint64_t seg = config_.nvme.segment_bytes, dev_size = device_->size();
-  std::vector<ObjectKey> drop;
   uint64_t max_seq = 0, recovered = 0;
   constexpr size_t kChunk = 256;
   for (size_t base = 0; base < entries.size(); base += kChunk) {
@@ -452,8 +456,9 @@ Status TieredStore::Recover(bool verify_payloads) {
   counters_.recovered_records.store(recovered);
   counters_.recovery_dropped.store(drop.size());
   if (!drop.empty()) {
-    spdlog::warn("strata: recovery dropped {} index entries whose records are missing or corrupt",
-                 drop.size());
+    spdlog::warn(
+        "strata: recovery dropped {} index entries whose records are missing, corrupt or deleted",
+        drop.size());
     STRATA_RETURN_IF_ERROR(index_->Delete(drop));
     STRATA_RETURN_IF_ERROR(index_->Sync());
   }

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
+#include "cachestore/rebuild.h"
 #include "cachestore/record.h"
 
 namespace strata::cachestore {
@@ -53,16 +56,46 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("create data directory " + nv.data_dir + ": " + ec.message());
-  STRATA_ASSIGN_OR_RETURN(index_, Index::Open((dir / "index").string(), options.index_env));
-  STRATA_ASSIGN_OR_RETURN(auto meta, index_->GetMeta());
-  if (meta) {
-    if (meta->segment_bytes != nv.segment_bytes || meta->segment_count != segment_count)
-      return Status::FailedPrecondition(
-          "data directory " + nv.data_dir + " was created with " +
-          std::to_string(meta->segment_count) + " segments of " +
-          std::to_string(meta->segment_bytes) + " bytes; the config asks for " +
-          std::to_string(segment_count) + " of " + std::to_string(nv.segment_bytes));
+  STRATA_ASSIGN_OR_RETURN(dir_lock_, DataDirLock::Acquire(nv.data_dir));
+  if (IndexPresent(nv.data_dir))  // left by a rebuild that stopped right after its swap
+    std::filesystem::remove_all(dir / "index.old", ec);
+  index_env_ = options.index_env;
+  auto geometry_error = [&](const IndexMeta& m, const std::string& what) {
+    return Status::FailedPrecondition(
+        "data directory " + nv.data_dir + " " + what + " " + std::to_string(m.segment_count) +
+        " segments of " + std::to_string(m.segment_bytes) + " bytes; the config asks for " +
+        std::to_string(segment_count) + " of " + std::to_string(nv.segment_bytes));
+  };
+
+  // Why the index has to be rebuilt from the segments (empty: it need not). Only corruption
+  // leads there; any other failure (e.g. another process holding the directory) is reported.
+  std::string rebuild;
+  auto note_corruption = [&](const Status& s) {
+    if (!s.IsCorruption()) return s;
+    if (rebuild.empty()) rebuild = s.ToString();
+    return Status::Ok();
+  };
+  std::optional<IndexMeta> meta;
+  if (!IndexPresent(nv.data_dir) && SegmentsUsed(nv.data_dir)) {
+    STRATA_ASSIGN_OR_RETURN(IndexMeta g, GeometryFromSegments(nv.data_dir));
+    if (g.segment_bytes != nv.segment_bytes || g.segment_count != segment_count)
+      return geometry_error(g, "has no index and");
+    rebuild = "the index is missing";
+  } else {
+    auto idx = Index::Open((dir / "index").string(), index_env_);
+    if (idx.ok()) {
+      index_ = std::move(idx).value();
+      auto m = index_->GetMeta();
+      if (m.ok())
+        meta = *m;
+      else
+        STRATA_RETURN_IF_ERROR(note_corruption(m.status()));
+    } else {
+      STRATA_RETURN_IF_ERROR(note_corruption(idx.status()));
+    }
   }
+  if (meta && (meta->segment_bytes != nv.segment_bytes || meta->segment_count != segment_count))
+    return geometry_error(*meta, "was created with");
   if (options.device) {
     device_ = std::move(options.device);
   } else {
@@ -75,7 +108,7 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   }
   if (device_->segment_bytes() != nv.segment_bytes || device_->segment_count() != segment_count)
     return Status::InvalidArgument("device geometry does not match the config");
-  if (!meta) {
+  if (index_ && rebuild.empty() && !meta) {
     IndexMeta m;
     m.segment_bytes = nv.segment_bytes;
     m.segment_count = segment_count;
@@ -84,7 +117,56 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
   device_->RegisterMemory(arena_->region());
   log_ = std::make_unique<SegmentLog>(nv.segment_bytes, segment_count);
   seg_members_.resize(segment_count);
-  return Recover(options.verify_payloads_on_open || nv.verify_payloads_on_open);
+
+  STRATA_ASSIGN_OR_RETURN(DeleteLog deletes, DeleteLog::Load(nv.data_dir));
+  if (deletes.damaged_entries())
+    spdlog::warn(
+        "strata: {} damaged entries in {}/{}: records older than the next entry are "
+        "treated as deleted",
+        deletes.damaged_entries(), nv.data_dir, kDeleteLogFile);
+  deletes_ = std::make_unique<DeleteLog>(std::move(deletes));
+  // The cross-check: a log that RocksDB cut short at recovery opens without complaint, but its
+  // durable sequence is then below the marker's, which is written only after the index synced.
+  auto marker = ReadSequenceMarker(nv.data_dir);
+  if (marker.ok()) {
+    if (*marker) marker_ = **marker;
+  } else {
+    STRATA_RETURN_IF_ERROR(note_corruption(marker.status()));
+  }
+  uint64_t index_durable = 0;
+  if (index_ && rebuild.empty()) {
+    auto d = index_->GetDurableSequence();
+    if (d.ok()) {
+      index_durable = *d;
+      if (index_durable < marker_.durable_sequence)
+        rebuild = "the index holds what was flushed up to sequence " +
+                  std::to_string(index_durable) + " but sequence " +
+                  std::to_string(marker_.durable_sequence) + " was made durable (log cut short?)";
+    } else {
+      STRATA_RETURN_IF_ERROR(note_corruption(d.status()));
+    }
+  }
+
+  const bool verify = options.verify_payloads_on_open || nv.verify_payloads_on_open;
+  if (rebuild.empty()) {
+    Status s = Recover(verify);
+    if (s.IsCorruption()) {
+      rebuild = s.ToString();
+      ResetNvmeState();
+    } else if (!s.ok()) {
+      return s;
+    }
+  }
+  if (!rebuild.empty()) {
+    STRATA_RETURN_IF_ERROR(RebuildIndexFromSegments(rebuild, verify));
+    STRATA_ASSIGN_OR_RETURN(index_durable, index_->GetDurableSequence());
+  }
+  // Numbers from here on are above every number handed out before, in any earlier process.
+  next_sequence_ = std::max(
+      {next_sequence_, index_durable + 1, marker_.sequence_limit, deletes_->max_sequence()});
+  marker_.durable_sequence = std::max(marker_.durable_sequence, index_durable);
+  marker_.sequence_limit = next_sequence_ + kSequencesPerOpen;
+  return WriteSequenceMarker(nv.data_dir, marker_).WithContext("sequence marker");
 }
 
 // --- lookups ---------------------------------------------------------------------------------
@@ -438,6 +520,8 @@ void TieredStore::Release(std::span<const uint64_t> pins) {
 
 Status TieredStore::Delete(NamespaceId ns) {
   std::lock_guard lk(mu_);
+  // Durable before anything goes: a rebuild of the index skips the namespace's older records.
+  if (deletes_) STRATA_RETURN_IF_ERROR(deletes_->Append(ns, next_sequence_).WithContext("delete"));
   std::vector<Entry*> victims;
   for (auto& [id, slot] : blocks_)
     if (id.ns == ns)
@@ -473,10 +557,11 @@ Status TieredStore::Flush() {
   }
   // Writes started by evictions before this call must land too.
   io_cv_.wait(lk, [&] { return writes_inflight_ == 0; });
+  const uint64_t durable = next_sequence_ - 1;
   lk.unlock();
   if (!s.ok()) return s.WithContext("flush");
   STRATA_RETURN_IF_ERROR(device_->Sync().WithContext("flush: segment sync"));
-  return index_->Sync().WithContext("flush: index sync");
+  return MarkDurable(durable).WithContext("flush");
 }
 
 StoreStats TieredStore::Stats() const {
@@ -533,6 +618,8 @@ void TieredStore::VisitCounters(const CounterVisitor& visit) const {
   v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);
   v("recovered_records", c.recovered_records);
   v("recovery_dropped", c.recovery_dropped);
+  v("index_rebuilds", c.index_rebuilds);    // this open rebuilt the index from the segments
+  v("records_rebuilt", c.records_rebuilt);  // entries that rebuild wrote
   if (device_) {
     const auto& d = device_->counters();
     v("device_reads", d.reads);

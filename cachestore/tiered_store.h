@@ -29,6 +29,7 @@
 #include "cachestore/eviction.h"
 #include "cachestore/host_arena.h"
 #include "cachestore/index.h"
+#include "cachestore/markers.h"
 #include "cachestore/segment_log.h"
 #include "strata/store.h"
 
@@ -117,12 +118,21 @@ class TieredStore final : public Store {
         demote_errors{0}, corrupt_records{0}, nvme_read_errors{0}, nvme_records_written{0},
         nvme_bytes_written{0}, nvme_records_read{0}, nvme_bytes_read{0}, nvme_read_us{0},
         nvme_write_us{0}, segments_reclaimed{0}, records_relocated{0},
-        records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
+        records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0}, index_rebuilds{0},
+        records_rebuilt{0};
   };
 
   TieredStore(const StoreConfig& config, std::unique_ptr<HostArena> arena);
   Status OpenNvme(TieredStoreOptions& options);
   Status Recover(bool verify_payloads);
+  // Replaces the index with one rebuilt from the segments' record headers (`reason`: why, for
+  // the log), then recovers from it. Called during open, with the index closed or unusable.
+  Status RebuildIndexFromSegments(const std::string& reason, bool verify_payloads);
+  // Forgets every NVMe record (before a rebuild).
+  void ResetNvmeState();
+  // Flush's last step: records `sequence` as durable in the index (synced) and the sequence
+  // marker file.
+  Status MarkDurable(uint64_t sequence);
 
   // All below: called with mu_ held (lk), unless named *Unlocked.
   Entry* Find(const ObjectKey& key, uint64_t fingerprint);
@@ -152,9 +162,14 @@ class TieredStore final : public Store {
 
   const StoreConfig config_;
   std::unique_ptr<HostArena> arena_;
+  DataDirLock dir_lock_;            // held while the store is open (declared first: released last)
   std::unique_ptr<Device> device_;  // null: host-only
   std::unique_ptr<Index> index_;
   std::unique_ptr<SegmentLog> log_;
+  std::unique_ptr<DeleteLog> deletes_;  // GUARDED_BY(mu_); null: host-only
+  rocksdb::Env* index_env_ = nullptr;
+  std::mutex marker_mu_;   // orders MarkDurable calls
+  SequenceMarker marker_;  // GUARDED_BY(marker_mu_)
 
   mutable std::mutex mu_;
   std::condition_variable io_cv_;  // signalled when a load or write finishes

@@ -118,7 +118,10 @@ int CmdFsck(std::vector<std::string> args) {
                         "Checks every record of a data directory (header and payload checksum) "
                         "against its index entry. Exit status 1 if anything is wrong.");
   opts.add_options()("data-dir", "data directory", cxxopts::value<std::string>())(
-      "repair", "remove index entries whose records fail")("json", "print JSON");
+      "repair", "remove index entries whose records fail")(
+      "rebuild-index",
+      "first rebuild the index from the segments' record headers (after the index was lost "
+      "or damaged)")("json", "print JSON");
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -126,23 +129,44 @@ int CmdFsck(std::vector<std::string> args) {
     return Fail(args[0], Status::InvalidArgument("--data-dir is required"));
   cachestore::FsckOptions fo;
   fo.repair = r->count("repair") > 0;
+  fo.rebuild_index = r->count("rebuild-index") > 0;
   const bool tty = StderrIsTerminal();
   fo.progress = [&](uint64_t done, uint64_t total) {
     if (tty)
       std::fprintf(stderr, "\rfsck: %llu / %llu records", (unsigned long long)done,
                    (unsigned long long)total);
   };
+  fo.rebuild_progress = [&](uint64_t done, uint64_t total) {
+    if (tty)
+      std::fprintf(stderr, "\rrebuild: %llu / %llu MiB of segments",
+                   (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+  };
   auto rep = cachestore::Fsck((*r)["data-dir"].as<std::string>(), fo);
   if (tty) std::fprintf(stderr, "\n");
   if (!rep.ok()) return Fail(args[0], rep.status());
   const double gib = double(rep->bytes_read) / double(1ull << 30);
+  const auto& rb = rep->rebuild;
   if (r->count("json")) {
+    const std::string rebuilt =
+        rep->rebuilt
+            ? fmt::format(
+                  R"(, "rebuilt": {{"records": {}, "headers": {}, "superseded": {}, "deleted": {}, "corrupt_payloads": {}, "dropped_keys": {}, "bad_headers": {}, "bytes_read": {}, "seconds": {:.3f}, "scan_seconds": {:.3f}}})",
+                  rb.records, rb.headers, rb.superseded, rb.deleted, rb.corrupt_payloads,
+                  rb.dropped_keys, rb.bad_headers, rb.bytes_read, rb.seconds, rb.scan_seconds)
+            : std::string();
     fmt::print(
-        R"({{"checked": {}, "ok": {}, "bad_location": {}, "missing": {}, "corrupt": {}, "repaired": {}, "bytes_read": {}, "seconds": {:.3f}, "gib_per_s": {:.3f}}})"
+        R"({{"checked": {}, "ok": {}, "bad_location": {}, "missing": {}, "corrupt": {}, "repaired": {}, "bytes_read": {}, "seconds": {:.3f}, "gib_per_s": {:.3f}{}}})"
         "\n",
         rep->checked, rep->ok, rep->bad_location, rep->missing, rep->corrupt, rep->repaired,
-        rep->bytes_read, rep->seconds, rep->seconds > 0 ? gib / rep->seconds : 0.0);
+        rep->bytes_read, rep->seconds, rep->seconds > 0 ? gib / rep->seconds : 0.0, rebuilt);
   } else {
+    if (rep->rebuilt)
+      fmt::print(
+          "rebuilt the index from the segments: {} records ({} headers read: {} superseded or "
+          "copies, {} of deleted namespaces, {} corrupt payloads, {} keys dropped as their "
+          "newest version is corrupt) in {:.2f} s\n",
+          rb.records, rb.headers, rb.superseded, rb.deleted, rb.corrupt_payloads, rb.dropped_keys,
+          rb.seconds);
     fmt::print("fsck {}: {} records checked, {} ok, {} missing, {} corrupt, {} bad locations\n",
                (*r)["data-dir"].as<std::string>(), rep->checked, rep->ok, rep->missing,
                rep->corrupt, rep->bad_location);
@@ -214,7 +238,7 @@ int CmdBenchStore(std::vector<std::string> args) {
       "device", "io_uring or posix", cxxopts::value<std::string>()->default_value("io_uring"))(
       "codec", "per-family codecs, e.g. checkpoint=none,csa=lz4",
       cxxopts::value<std::string>()->default_value(""))(
-      "only", "run only figures whose name starts with this (codec, host, nvme, recovery)",
+      "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
       "quick", "small sizes (512MiB NVMe, 1GiB recovery, 100k lookup blocks)");
   int rc;

@@ -1,10 +1,14 @@
 // The strata binary end to end, as a user runs it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
+#include "cachestore/index.h"
 #include "tests/testing/temp_dir.h"
 
 namespace strata {
@@ -51,6 +55,69 @@ TEST(CliTest, DemoRunsRestartsAndVerifiesThenFsckAndStatsReadIt) {
   r = Strata("demo --data-dir " + d + " --segment-size 8MiB --nvme-cache 64MiB");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("was created with"), std::string::npos) << r.out;
+}
+
+// A damaged index table file: stats and fsck say what is wrong and how to get out;
+// `fsck --rebuild-index` rebuilds the index from the segments, after which stats reads exactly
+// what it read before the damage. A lost index folder: the next run rebuilds it and hits.
+TEST(CliTest, DamagedOrLostIndexIsRebuiltFromTheSegments) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const std::string d = dir.Sub("data");
+  const std::string demo = "demo --data-dir " + d +
+                           " --sessions 3 --turns 2 --system-tokens 1024 --turn-tokens 512 "
+                           "--segment-size 4MiB --nvme-cache 64MiB --json";
+  CliRun r = Strata(demo);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const CliRun before = Strata("stats --data-dir " + d + " --json");
+  ASSERT_EQ(before.rc, 0) << before.out;
+  ASSERT_NE(before.out.find("\"segments\": 16, \"records\": "), std::string::npos) << before.out;
+  ASSERT_EQ(before.out.find("\"segments\": 16, \"records\": 0,"), std::string::npos) << before.out;
+  {
+    auto idx = cachestore::Index::Open(d + "/index");
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    ASSERT_TRUE((*idx)->FlushMemtables().ok());
+  }
+  fs::path sst;
+  for (const auto& e : fs::directory_iterator(d + "/index"))
+    if (e.path().extension() == ".sst" && (sst.empty() || e.file_size() > fs::file_size(sst)))
+      sst = e.path();
+  ASSERT_FALSE(sst.empty());
+  {
+    int fd = open(sst.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    unsigned char c;
+    ASSERT_EQ(pread(fd, &c, 1, 100), 1);
+    c ^= 0x5a;
+    ASSERT_EQ(pwrite(fd, &c, 1, 100), 1);
+    close(fd);
+  }
+  r = Strata("stats --data-dir " + d);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("the index is damaged"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fsck --rebuild-index"), std::string::npos) << r.out;
+  r = Strata("fsck --data-dir " + d);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("fsck --rebuild-index"), std::string::npos) << r.out;
+  r = Strata("fsck --rebuild-index --data-dir " + d + " --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("\"rebuilt\": {\"records\": "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"corrupt\": 0,"), std::string::npos) << r.out;
+  const CliRun after = Strata("stats --data-dir " + d + " --json");
+  ASSERT_EQ(after.rc, 0) << after.out;
+  EXPECT_EQ(after.out, before.out);
+
+  fs::remove_all(d + "/index");
+  r = Strata("stats --data-dir " + d);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("the index is missing but segment files exist"), std::string::npos) << r.out;
+  r = Strata(demo);  // opening the store rebuilds: the first turns hit from NVMe
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("\"mismatched\": 0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"hit_nvme\": 0,"), std::string::npos) << r.out;
+  r = Strata("fsck --data-dir " + d);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("clean"), std::string::npos) << r.out;
 }
 
 TEST(CliTest, LayoutPrintsV4ProNumbers) {
