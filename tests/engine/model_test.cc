@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,7 +20,10 @@ namespace strata::engine {
 namespace {
 
 const std::string kTinyConfig = STRATA_SOURCE_DIR "/configs/models/v4-tiny.json";
-const std::string kConformance = STRATA_SOURCE_DIR "/../shared/conformance/";
+// The cases sit next to the checkout (shared/conformance/); STRATA_CONFORMANCE_DIR overrides.
+const std::string kConformance = std::getenv("STRATA_CONFORMANCE_DIR")
+                                     ? std::string(std::getenv("STRATA_CONFORMANCE_DIR")) + "/"
+                                     : STRATA_SOURCE_DIR "/../shared/conformance/";
 
 std::shared_ptr<Model> TinyModel(uint64_t seed = 7, Numerics numerics = {}) {
   auto config = LoadModelConfig(kTinyConfig);
@@ -263,7 +267,53 @@ TEST(ModelTest, LoadsFp8AndFp4LinearWeights) {
   EXPECT_EQ(std::memcmp((*w)->F("head.weight"), ref->F("head.weight"), 512 * 256 * 4), 0);
 }
 
-// The official reference vectors. Each figure must meet the rule; see the note on A2.
+// The selection allowance is read from a case's README (variant (b) of its precision
+// sensitivity: the reference with float64 GEMMs), whatever the case is called.
+const char kSensitivity[] =
+    "- Precision sensitivity (diagnostic, not part of the reference): (a) the same run with "
+    "float64 arithmetic wherever model.py allows, (b) the float32 run with every `F.linear` "
+    "computed in float64 and rounded once to float32 (just a different GEMM rounding). Cosine "
+    "distance ... (a): {\"layer1\": {\"prefill_rows_with_different_selection\": 22, "
+    "\"decode_steps_with_different_selection\": [7, 18, 63]}}; (b): {\"layer1\": "
+    "{\"prefill_rows_with_different_selection\": 14, \"decode_steps_with_different_selection\": "
+    "[7, 18]}, \"layer3\": {\"prefill_rows_with_different_selection\": 232, "
+    "\"decode_steps_with_different_selection\": [0, 2, 3]}}. FP8/FP4 rounding ...\n";
+
+TEST(ConformanceStabilityTest, ReadsTheGemmRoundingFigureOfTheReadme) {
+  auto s = ParseSelectionStability(std::string("# case\n\n## Sanity checks\n") + kSensitivity);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->stated);
+  ASSERT_EQ(s->layers.size(), 2u);
+  EXPECT_EQ(s->layers.at(1).prefill_changed, 14u);
+  EXPECT_EQ(s->layers.at(1).decode_changed, 2u);
+  EXPECT_EQ(s->layers.at(3).prefill_changed, 232u);
+  EXPECT_EQ(s->layers.at(3).decode_changed, 3u);
+  EXPECT_NE(s->quote.find("(just a different GEMM rounding)"), std::string::npos) << s->quote;
+  EXPECT_NE(s->quote.find("\"prefill_rows_with_different_selection\": 232"), std::string::npos);
+}
+
+TEST(ConformanceStabilityTest, NoFigureMeansNoAllowance) {
+  auto s = ParseSelectionStability("# case\n\nNo sensitivity figures here.\n");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->stated);
+  EXPECT_TRUE(s->layers.empty());
+}
+
+TEST(ConformanceStabilityTest, MalformedFigureIsAnError) {
+  std::string broken = kSensitivity;
+  broken.replace(broken.find("232"), 3, "\"x\"");
+  EXPECT_FALSE(ParseSelectionStability(broken).ok());
+  std::string open = kSensitivity;
+  open.erase(open.rfind('}'));
+  open.erase(open.rfind('}'));
+  EXPECT_FALSE(ParseSelectionStability(open).ok());
+}
+
+// The official reference vectors. Every figure of every case meets the rule, restated
+// here: logits and MTP logits cosine distance <= 1e-2 per row, median <= 1e-3, argmax equal
+// where the reference's margin is >= 0.02; every live cache entry <= 1e-2; indexer selections
+// per layer and phase equal as sets on >= 95% of rows, less the allowance the case's README
+// states (no case is treated by name).
 class ConformanceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ConformanceTest, MatchesTheOfficialReference) {
@@ -273,19 +323,29 @@ TEST_P(ConformanceTest, MatchesTheOfficialReference) {
   auto report = RunConformance(dir);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   std::cout << FormatReport(*report);
+  int prefill_selections = 0, decode_selections = 0, caches = 0;
   for (const ConformanceFigure& f : report->figures) {
-    if (GetParam() == "v4-tiny-a2" && f.name == "indexer_topk.layers.3") {
-      // A2's README: a kv element of layer 0 sits on an FP8 rounding midpoint, so any GEMM
-      // rounding other than the reference's flips it and cascades into hundreds of changed
-      // layer-3 selections (the reference run with float64 GEMMs agrees on 67% of rows).
-      // The logits, MTP logits and caches still meet their rules; the selections must stay
-      // mostly equal.
-      EXPECT_GE(double(f.agree), 0.5 * double(f.checked)) << f.name;
-      continue;
+    const std::string what = GetParam() + " " + f.name;
+    EXPECT_TRUE(f.pass) << what << " cos max " << f.cos_max << " (" << f.worst << ") agree "
+                        << f.agree << "/" << f.checked << " need " << f.need;
+    if (f.name.rfind("indexer_topk.", 0) == 0) {
+      const bool prefill = f.name.rfind("indexer_topk.prefill.", 0) == 0;
+      (prefill ? prefill_selections : decode_selections)++;
+      EXPECT_EQ(f.rows, prefill ? report->prefill_rows : report->decode_rows) << what;
+      EXPECT_DOUBLE_EQ(f.need, std::max(0.0, 0.95 - f.allowance)) << what;
+      EXPECT_GE(double(f.agree), (0.95 - f.allowance) * double(f.checked)) << what;
+    } else if (f.name.rfind("after_", 0) == 0) {
+      ++caches;
+      EXPECT_LE(f.cos_max, 1e-2) << what << " worst entry " << f.worst;
+    } else if (f.name != "hidden_last") {
+      EXPECT_LE(f.cos_max, 1e-2) << what;
+      EXPECT_LE(f.cos_median, 1e-3) << what;
+      EXPECT_EQ(f.agree, f.checked) << what;
     }
-    EXPECT_TRUE(f.pass) << GetParam() << " " << f.name << " cos max " << f.cos_max << " all "
-                        << f.cos_all << " agree " << f.agree << "/" << f.checked;
   }
+  EXPECT_EQ(prefill_selections, 2);  // the two CSA layers of v4-tiny, each phase on its own
+  EXPECT_EQ(decode_selections, 2);
+  EXPECT_GT(caches, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConformanceTest,
