@@ -38,9 +38,10 @@ class Compare {
   // `label` names the row (e.g. the live cache entry) for the worst-row report.
   void Row(const float* ours, const float* ref, size_t n, const std::string& label = "") {
     cos_.push_back(CosDistance(ours, ref, n));
+    labels_.push_back(label.empty() ? "row " + std::to_string(cos_.size() - 1) : label);
     if (cos_.size() == 1 || cos_.back() > worst_cos_) {
       worst_cos_ = cos_.back();
-      f_.worst = label.empty() ? "row " + std::to_string(cos_.size() - 1) : label;
+      f_.worst = labels_.back();
     }
     for (size_t i = 0; i < n; ++i) {
       f_.max_abs = std::max(f_.max_abs, double(std::fabs(ours[i] - ref[i])));
@@ -73,7 +74,10 @@ class Compare {
       std::sort(s.begin(), s.end());
       f_.cos_max = s.back();
       f_.cos_median = s[s.size() / 2];
+      f_.over = size_t(s.end() - std::upper_bound(s.begin(), s.end(), row_limit));
     }
+    for (size_t i = 0; i < cos_.size(); ++i)  // every row over the limit, in row order
+      if (cos_[i] > row_limit) f_.over_rows.push_back(labels_[i]);
     f_.cos_all =
         (aa_ == 0 || bb_ == 0) ? (aa_ == bb_ ? 0.0 : 1.0) : 1.0 - ab_ / std::sqrt(aa_ * bb_);
     f_.max_rel = ref_max_ > 0 ? f_.max_abs / ref_max_ : 0.0;
@@ -85,6 +89,7 @@ class Compare {
  private:
   ConformanceFigure f_;
   std::vector<double> cos_;
+  std::vector<std::string> labels_;
   double worst_cos_ = 0;
   double ref_max_ = 0, ab_ = 0, aa_ = 0, bb_ = 0;
 };
@@ -350,7 +355,8 @@ Result<ConformanceReport> RunConformance(const std::string& dir,
              std::to_string(layer);
     f.rows = f.checked = counts.second;
     f.agree = counts.first;
-    const std::vector<size_t>& rows = differ[key];
+    f.differ = differ[key];
+    const std::vector<size_t>& rows = f.differ;
     if (!rows.empty()) {  // the first differing rows, to tell a cascade from a bug
       f.worst = phase == 0 ? "positions" : "decode steps";
       for (size_t i = 0; i < std::min<size_t>(rows.size(), 12); ++i)
@@ -392,13 +398,21 @@ std::string FormatReport(const ConformanceReport& r) {
       std::snprintf(
           line, sizeof line,
           "  %-4s %-58s rows %5zu  cos max %.2e median %.2e all %.2e  max abs %.2e "
-          "rel %.2e%s  worst: %s\n",
+          "rel %.2e%s  over the limit %zu  worst: %s\n",
           f.pass ? "ok" : "FAIL", f.name.c_str(), f.rows, f.cos_max, f.cos_median, f.cos_all,
           f.max_abs, f.max_rel,
           f.checked
               ? ("  argmax " + std::to_string(f.agree) + "/" + std::to_string(f.checked)).c_str()
               : "",
-          f.worst.c_str());
+          f.over, f.worst.c_str());
+      out += line;
+      if (!f.over_rows.empty()) {
+        std::string list;
+        for (const std::string& o : f.over_rows) list += (list.empty() ? "" : ", ") + o;
+        std::snprintf(line, sizeof line, "       over the limit: %s\n", list.c_str());
+      } else {
+        line[0] = 0;
+      }
     }
     out += line;
   }
@@ -426,9 +440,12 @@ std::string ReportJson(const ConformanceReport& r) {
                             {"max_rel", f.max_rel},
                             {"agree", f.agree},
                             {"checked", f.checked},
+                            {"over", f.over},
+                            {"over_rows", f.over_rows},
                             {"worst", f.worst},
                             {"need", f.need},
-                            {"allowance", f.allowance}});
+                            {"allowance", f.allowance},
+                            {"differ", f.differ}});
   return j.dump();
 }
 

@@ -34,12 +34,15 @@ struct ConformanceFigure {
   size_t rows = 0;
   size_t agree = 0;    // rows that agree (argmax, selection sets); 0 when not applicable
   size_t checked = 0;  // rows where agreement is checked
+  size_t over = 0;     // rows / live entries whose cosine distance exceeds the per-row limit
+  std::vector<std::string> over_rows;  // which ones
   // The row / live entry with the worst cosine distance; selections: the first rows that differ.
   std::string worst;
   // Selections: the share of rows that must agree (the 95% rule less `allowance`), and the
   // share of rows where the reference's own selection changes under a GEMM rounding change.
   double need = 0.0;
   double allowance = 0.0;
+  std::vector<size_t> differ;  // selections: every row whose set differs (position / step)
   bool pass = true;
 };
 
