@@ -208,7 +208,7 @@ Result<SelectionStability> ParseSelectionStability(const std::string& readme) {
   const size_t fig = readme.find("(b): {", para);
   if (def == std::string::npos || fig == std::string::npos)
     return Status::InvalidArgument(
-        "README: 'Precision sensitivity' without the (b) selection figures");
+        "README.md: 'Precision sensitivity' without the (b) selection figures");
   const size_t def_end = readme.find(").", def);
   const size_t open = fig + 5;
   size_t close = open;
@@ -217,11 +217,11 @@ Result<SelectionStability> ParseSelectionStability(const std::string& readme) {
     if (depth == 0) break;
   }
   if (close >= readme.size())
-    return Status::InvalidArgument("README: unterminated (b) selection figures");
+    return Status::InvalidArgument("README.md: unterminated (b) selection figures");
   const std::string json_text = readme.substr(open, close + 1 - open);
   const nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object())
-    return Status::InvalidArgument("README: (b) selection figures are not JSON: " + json_text);
+    return Status::InvalidArgument("README.md: (b) selection figures are not JSON: " + json_text);
   for (const auto& [key, v] : j.items()) {
     if (key.rfind("layer", 0) != 0 || key.size() == 5 ||
         key.find_first_not_of("0123456789", 5) != std::string::npos || !v.is_object() ||
@@ -229,7 +229,7 @@ Result<SelectionStability> ParseSelectionStability(const std::string& readme) {
         !v["prefill_rows_with_different_selection"].is_number_unsigned() ||
         !v.contains("decode_steps_with_different_selection") ||
         !v["decode_steps_with_different_selection"].is_array())
-      return Status::InvalidArgument("README: unexpected (b) selection figure " + key + ": " +
+      return Status::InvalidArgument("README.md: unexpected (b) selection figure " + key + ": " +
                                      v.dump());
     SelectionStability::Layer& l = out.layers[std::stoi(key.substr(5))];
     l.prefill_changed = v["prefill_rows_with_different_selection"].get<size_t>();
