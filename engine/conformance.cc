@@ -223,7 +223,7 @@ Result<SelectionStability> ParseSelectionStability(const std::string& readme) {
   if (!j.is_object())
     return Status::InvalidArgument("README.md: (b) selection figures are not JSON: " + json_text);
   for (const auto& [key, v] : j.items()) {
-    if (key.rfind("layer", 0) != 0 || key.size() == 5 ||
+    if (key.rfind("layer", 0) != 0 || key.size() == 5 || key.size() > 8 ||
         key.find_first_not_of("0123456789", 5) != std::string::npos || !v.is_object() ||
         !v.contains("prefill_rows_with_different_selection") ||
         !v["prefill_rows_with_different_selection"].is_number_unsigned() ||
@@ -406,13 +406,12 @@ std::string FormatReport(const ConformanceReport& r) {
               : "",
           f.over, f.worst.c_str());
       out += line;
-      if (!f.over_rows.empty()) {
-        std::string list;
-        for (const std::string& o : f.over_rows) list += (list.empty() ? "" : ", ") + o;
-        std::snprintf(line, sizeof line, "       over the limit: %s\n", list.c_str());
-      } else {
-        line[0] = 0;
+      if (!f.over_rows.empty()) {  // as a string: the list can outgrow `line`
+        out += "       over the limit:";
+        for (size_t k = 0; k < f.over_rows.size(); ++k) out += (k ? ", " : " ") + f.over_rows[k];
+        out += "\n";
       }
+      line[0] = 0;
     }
     out += line;
   }
