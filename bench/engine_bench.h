@@ -1,6 +1,7 @@
 // `strata bench engine`: prefill and decode tokens/s of the CPU engine, the time per token of
-// each kernel family, and the batch-invariant GEMM against OpenBLAS sgemm on the model's own
-// shapes in the same run (same thread count), printed as JSON lines.
+// each kernel family, and the batch-invariant GEMM against OpenBLAS on the model's own shapes
+// in the same run (cblas_sgemv for one token, cblas_sgemm for more; same thread count on both
+// sides, interleaved rounds), printed as JSON lines.
 // Thread safety: run from one thread (kernels use the default pool).
 #pragma once
 

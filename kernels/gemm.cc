@@ -100,14 +100,23 @@ __attribute__((target("avx2,fma"))) void GemmAvx2Tile(const float* x, size_t m, 
 
 // Column blocks small enough to stay in L2 while every row tile passes over them. Only the
 // loop order changes; each element's arithmetic does not.
+size_t ColumnBlock(size_t k) {
+  constexpr size_t kL2Bytes = 512 << 10;
+  return std::max<size_t>(2, kL2Bytes / (k * sizeof(float)) / 2 * 2);
+}
+
+// Column blocks are independent: spread them over the cores when the work pays for it.
+bool SpreadColumnBlocks(size_t m, size_t k, size_t n) {
+  const size_t blocks = (n + ColumnBlock(k) - 1) / ColumnBlock(k);
+  return blocks > 1 && double(m) * double(n) * double(k) >= double(1 << 22);
+}
+
 __attribute__((target("avx2,fma"))) void GemmAvx2(const float* x, size_t m, size_t k,
                                                   const float* w, size_t n, float* y) {
-  constexpr size_t kL2Bytes = 512 << 10;
-  const size_t nc = std::max<size_t>(2, kL2Bytes / (k * sizeof(float)) / 2 * 2);
+  const size_t nc = ColumnBlock(k);
   const size_t blocks = (n + nc - 1) / nc;
   auto run = [&](size_t b) { GemmAvx2Tile(x, m, k, w, b * nc, std::min(n, (b + 1) * nc), y, n); };
-  // Column blocks are independent: spread them over the cores when the work pays for it.
-  if (blocks > 1 && double(m) * double(n) * double(k) >= double(1 << 22)) {
+  if (SpreadColumnBlocks(m, k, n)) {
     ThreadPool::Default().ParallelFor(blocks, run);
   } else {
     for (size_t b = 0; b < blocks; ++b) run(b);
@@ -132,6 +141,14 @@ void Gemm(const float* x, size_t m, size_t k, const float* w, size_t n, float* y
 #endif
   for (size_t r = 0; r < m; ++r)
     for (size_t j = 0; j < n; ++j) y[r * n + j] = DotScalar(x + r * k, w + j * k, k);
+}
+
+size_t GemmThreads(size_t m, size_t k, size_t n) {
+#if defined(__x86_64__)
+  if (BestGemmPath() == GemmPath::kAvx2 && SpreadColumnBlocks(m, k, n))
+    return std::min(ThreadPool::Default().size(), (n + ColumnBlock(k) - 1) / ColumnBlock(k));
+#endif
+  return 1;
 }
 
 float Dot(const float* x, const float* w, size_t k, GemmPath path) {

@@ -21,6 +21,11 @@ void Gemm(const float* x, size_t m, size_t k, const float* w, size_t n, float* y
 // The path kAuto resolves to on this CPU.
 GemmPath BestGemmPath();
 
+// Threads Gemm(kAuto) works with on this shape: the default pool (at most one thread per
+// column block) when the work pays for spreading it, else 1 (the caller's). For benchmarks
+// that label their figures.
+size_t GemmThreads(size_t m, size_t k, size_t n);
+
 // One dot product with exactly the arithmetic of one GEMM element (8 FMA lanes, fixed lane
 // reduction, then the tail), whichever path runs it.
 float Dot(const float* x, const float* w, size_t k, GemmPath path = GemmPath::kAuto);

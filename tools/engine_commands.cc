@@ -67,7 +67,13 @@ Result<std::unique_ptr<engine::Model>> LoadModel(const std::string& model_path,
 int CmdConform(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],
                         "Run a conformance case (config, weights and reference vectors from the "
-                        "official DeepSeek-V4 inference code) and compare every figure.");
+                        "official DeepSeek-V4 inference code) and compare every figure: logits, "
+                        "indexer selections per layer and phase (prefill rows, decode rows) with "
+                        "the allowance the case's README states (the larger share of its "
+                        "precision variants (a) and (b), printed with its source), every live "
+                        "cache entry on its own (each one over the limit named, excused only by "
+                        "a selection that differs at its rows in a lower indexer layer; the "
+                        "worst entry not excused named).");
   opts.positional_help("CASE_DIR...");
   opts.add_options()("json", "one JSON object per case instead of the table")(
       "serving-numerics", "round cached RoPE dims to BF16 as served (the reference keeps float32)")(
@@ -231,8 +237,9 @@ int CmdBenchRehydrate(std::vector<std::string> args) {
 int CmdBenchEngine(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],
                         "Engine figures as JSON lines: prefill and decode tokens/s, time per "
-                        "token of each kernel family, GEMM against OpenBLAS sgemm (same run, same "
-                        "threads). Default: v4-tiny (2048-token prefill, 32 decode steps) and "
+                        "token of each kernel family, GEMM against OpenBLAS (cblas_sgemv for one "
+                        "token, cblas_sgemm for more; same run, same threads, interleaved). "
+                        "Default: v4-tiny (2048-token prefill, 32 decode steps) and "
                         "v4-flash-slice (512, 4).");
   opts.add_options()("model", "model config (repeatable; default: the two above)",
                      cxxopts::value<std::vector<std::string>>())(

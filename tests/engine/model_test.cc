@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "engine/conformance.h"
@@ -19,7 +23,10 @@ namespace strata::engine {
 namespace {
 
 const std::string kTinyConfig = STRATA_SOURCE_DIR "/configs/models/v4-tiny.json";
-const std::string kConformance = STRATA_SOURCE_DIR "/../shared/conformance/";
+// The cases sit next to the checkout (shared/conformance/); STRATA_CONFORMANCE_DIR overrides.
+const std::string kConformance = std::getenv("STRATA_CONFORMANCE_DIR")
+                                     ? std::string(std::getenv("STRATA_CONFORMANCE_DIR")) + "/"
+                                     : STRATA_SOURCE_DIR "/../shared/conformance/";
 
 std::shared_ptr<Model> TinyModel(uint64_t seed = 7, Numerics numerics = {}) {
   auto config = LoadModelConfig(kTinyConfig);
@@ -263,7 +270,99 @@ TEST(ModelTest, LoadsFp8AndFp4LinearWeights) {
   EXPECT_EQ(std::memcmp((*w)->F("head.weight"), ref->F("head.weight"), 512 * 256 * 4), 0);
 }
 
-// The official reference vectors. Each figure must meet the rule; see the note on A2.
+// The selection allowance is read from a case's README (its precision sensitivity: variant
+// (a), float64 arithmetic, and variant (b), float64 GEMMs), whatever the case is called; per
+// layer and phase the larger of the two.
+const char kSensitivity[] =
+    "- Precision sensitivity (diagnostic, not part of the reference): (a) the same run with "
+    "float64 arithmetic wherever model.py allows, (b) the float32 run with every `F.linear` "
+    "computed in float64 and rounded once to float32 (just a different GEMM rounding). Cosine "
+    "distance ... (a): {\"layer1\": {\"prefill_rows_with_different_selection\": 22, "
+    "\"decode_steps_with_different_selection\": [7, 18, 63]}, \"layer3\": "
+    "{\"prefill_rows_with_different_selection\": 200, \"decode_steps_with_different_selection\": "
+    "[0, 4, 5]}}; (b): {\"layer1\": "
+    "{\"prefill_rows_with_different_selection\": 14, \"decode_steps_with_different_selection\": "
+    "[7, 18]}, \"layer3\": {\"prefill_rows_with_different_selection\": 232, "
+    "\"decode_steps_with_different_selection\": [0, 2, 3]}}. FP8/FP4 rounding ...\n";
+
+TEST(ConformanceStabilityTest, TakesTheLargerShareOfBothVariants) {
+  auto s = ParseSelectionStability(std::string("# case\n\n## Sanity checks\n") + kSensitivity);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->stated);
+  ASSERT_EQ(s->variants.size(), 2u);
+  EXPECT_EQ(s->variants.at("a").at(3).prefill_changed, 200u);
+  EXPECT_EQ(s->variants.at("b").at(3).prefill_changed, 232u);
+  ASSERT_EQ(s->layers.size(), 2u);
+  const SelectionStability::Layer& l1 = s->layers.at(1);
+  const SelectionStability::Layer& l3 = s->layers.at(3);
+  EXPECT_EQ(l1.prefill_changed, 22u);  // (a) 22 > (b) 14
+  EXPECT_EQ(l1.prefill_variant, "(a)");
+  EXPECT_EQ(l1.decode_changed, 3u);  // (a) 3 steps > (b) 2
+  EXPECT_EQ(l1.decode_variant, "(a)");
+  EXPECT_EQ(l3.prefill_changed, 232u);  // (b) 232 > (a) 200
+  EXPECT_EQ(l3.prefill_variant, "(b)");
+  EXPECT_EQ(l3.decode_changed, 3u);  // equal
+  EXPECT_EQ(l3.decode_variant, "(a) = (b)");
+  EXPECT_NE(s->quote.find("(a) the same run with float64 arithmetic"), std::string::npos)
+      << s->quote;
+  EXPECT_NE(s->quote.find("(just a different GEMM rounding)"), std::string::npos) << s->quote;
+  EXPECT_NE(s->quote.find("\"prefill_rows_with_different_selection\": 232"), std::string::npos);
+  EXPECT_NE(s->quote.find("\"prefill_rows_with_different_selection\": 200"), std::string::npos);
+}
+
+TEST(ConformanceStabilityTest, OneVariantAlone) {
+  std::string only_b = kSensitivity;
+  const size_t a = only_b.find("(a): {");
+  only_b.erase(a, only_b.find("(b): {") - a);
+  // Figures on another line are not the bullet's.
+  only_b +=
+      "- Other (a): {\"layer1\": {\"prefill_rows_with_different_selection\": 99, "
+      "\"decode_steps_with_different_selection\": []}}\n";
+  auto s = ParseSelectionStability(only_b);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->stated);
+  EXPECT_EQ(s->variants.count("a"), 0u);
+  EXPECT_EQ(s->layers.at(1).prefill_changed, 14u);
+  EXPECT_EQ(s->layers.at(1).prefill_variant, "(b)");
+  EXPECT_EQ(s->layers.at(1).decode_changed, 2u);
+  EXPECT_EQ(s->layers.at(3).prefill_changed, 232u);
+}
+
+TEST(ConformanceStabilityTest, NoFigureMeansNoAllowance) {
+  auto s = ParseSelectionStability("# case\n\nNo sensitivity figures here.\n");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->stated);
+  EXPECT_TRUE(s->layers.empty());
+}
+
+TEST(ConformanceStabilityTest, MalformedFigureIsAnError) {
+  auto bad = [](std::string what, const std::string& from, const std::string& to) {
+    what.replace(what.find(from), from.size(), to);
+    return what;
+  };
+  // Not a count, a step that is not a step number, not JSON, a key that is not a layer.
+  EXPECT_FALSE(ParseSelectionStability(bad(kSensitivity, "232", "\"x\"")).ok());
+  EXPECT_FALSE(ParseSelectionStability(bad(kSensitivity, "[7, 18, 63]", "[7, -1]")).ok());
+  EXPECT_FALSE(ParseSelectionStability(bad(kSensitivity, "(a): {\"layer1\"", "(a): {layer1")).ok());
+  EXPECT_FALSE(ParseSelectionStability(bad(kSensitivity, "(b): {\"layer1\"", "(b): {\"l1\"")).ok());
+  EXPECT_FALSE(ParseSelectionStability(bad(kSensitivity, "(b): {", "(b): [")).ok());
+  // Unterminated (the braces must close on the bullet's line).
+  std::string open = kSensitivity;
+  open.erase(open.rfind('}'));
+  open.erase(open.rfind('}'));
+  EXPECT_FALSE(ParseSelectionStability(open).ok());
+  // The paragraph without either variant's figures.
+  EXPECT_FALSE(
+      ParseSelectionStability("- Precision sensitivity (diagnostic): nothing measured.\n").ok());
+}
+
+// The official reference vectors. Every figure of every case meets the rule, restated
+// here: logits and MTP logits cosine distance <= 1e-2 per row, median <= 1e-3, argmax equal
+// where the reference's margin is >= 0.02; indexer selections per layer and phase equal as
+// sets on >= 95% of rows, less the allowance the case's README states (the larger of its
+// precision variants; no case is treated by name); every live cache entry <= 1e-2 unless a
+// selection that differs at one of its rows, in an indexer layer below the entry's layer,
+// explains it (checked here against the selection figures' differing rows).
 class ConformanceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ConformanceTest, MatchesTheOfficialReference) {
@@ -273,19 +372,81 @@ TEST_P(ConformanceTest, MatchesTheOfficialReference) {
   auto report = RunConformance(dir);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   std::cout << FormatReport(*report);
+  std::map<std::string, std::vector<size_t>> differ;  // selection figure -> differing rows
+  for (const ConformanceFigure& f : report->figures)
+    if (f.name.rfind("indexer_topk.", 0) == 0) differ[f.name] = f.differ;
+  int prefill_selections = 0, decode_selections = 0, caches = 0;
+  size_t over = 0, excused = 0;
   for (const ConformanceFigure& f : report->figures) {
-    if (GetParam() == "v4-tiny-a2" && f.name == "indexer_topk.layers.3") {
-      // A2's README: a kv element of layer 0 sits on an FP8 rounding midpoint, so any GEMM
-      // rounding other than the reference's flips it and cascades into hundreds of changed
-      // layer-3 selections (the reference run with float64 GEMMs agrees on 67% of rows).
-      // The logits, MTP logits and caches still meet their rules; the selections must stay
-      // mostly equal.
-      EXPECT_GE(double(f.agree), 0.5 * double(f.checked)) << f.name;
-      continue;
+    const std::string what = GetParam() + " " + f.name;
+    EXPECT_TRUE(f.pass) << what << " cos max " << f.cos_max << " (" << f.worst << ") agree "
+                        << f.agree << "/" << f.checked << " need " << f.need
+                        << " worst not excused " << f.worst_unexcused;
+    if (f.name.rfind("indexer_topk.", 0) == 0) {
+      const bool prefill = f.name.rfind("indexer_topk.prefill.", 0) == 0;
+      (prefill ? prefill_selections : decode_selections)++;
+      EXPECT_EQ(f.rows, prefill ? report->prefill_rows : report->decode_rows) << what;
+      // The allowance: the largest changed share over the README's variants.
+      const int layer = std::stoi(f.name.substr(f.name.rfind('.') + 1));
+      size_t changed = 0;
+      for (const auto& [variant, layers] : report->stability.variants)
+        if (layers.count(layer))
+          changed = std::max(changed, prefill ? layers.at(layer).prefill_changed
+                                              : layers.at(layer).decode_changed);
+      EXPECT_DOUBLE_EQ(f.allowance, double(changed) / double(f.checked)) << what;
+      EXPECT_DOUBLE_EQ(f.need, std::max(0.0, 0.95 - f.allowance)) << what;
+      EXPECT_GE(double(f.agree), (0.95 - f.allowance) * double(f.checked)) << what;
+      EXPECT_EQ(f.differ.size(), f.checked - f.agree) << what;
+    } else if (f.name.rfind("after_", 0) == 0) {
+      ++caches;
+      EXPECT_LE(f.cos_max_unexcused, 1e-2)
+          << what << " worst entry not excused " << f.worst_unexcused;
+      ASSERT_EQ(f.over_entries.size(), f.over) << what;
+      // The entry's layer: main layers by index, the MTP layers after all of them.
+      const size_t at = f.name.find(".layers.");
+      const int entry_layer = at == std::string::npos ? INT_MAX : std::stoi(f.name.substr(at + 8));
+      for (const CacheEntryOver& e : f.over_entries) {
+        ++over;
+        const std::string entry = what + " " + e.entry;
+        EXPECT_GT(e.cos, 1e-2) << entry;
+        EXPECT_FALSE(e.flips.empty())
+            << entry << " cos " << e.cos << " is over 1e-2 and no flipped selection explains it";
+        excused += !e.flips.empty();
+        // A one-position entry names its position; the span must be exactly it.
+        const size_t named = e.entry.find("(position ");
+        if (named != std::string::npos) {
+          const int64_t p = std::stoll(e.entry.substr(named + 10));
+          EXPECT_EQ(e.first, p) << entry;
+          EXPECT_EQ(e.end, p + 1) << entry;
+        }
+        for (const SelectionFlip& x : e.flips) {
+          const std::string why = entry + " excused by " + x.selection;
+          EXPECT_LT(x.layer, entry_layer) << why;
+          ASSERT_TRUE(differ.count(x.selection)) << why;
+          const std::vector<size_t>& rows = differ[x.selection];
+          EXPECT_TRUE(std::find(rows.begin(), rows.end(), x.row) != rows.end())
+              << why << " row " << x.row << " whose selection does not differ";
+          const bool prefill = x.selection.rfind("indexer_topk.prefill.", 0) == 0;
+          const int64_t p = int64_t(x.row) + (prefill ? 0 : int64_t(report->prefill_rows));
+          EXPECT_TRUE(p >= e.first && p < e.end) << why << " row " << x.row;
+          if (prefill) {
+            EXPECT_LT(x.row, report->prefill_rows) << why;
+          }
+        }
+      }
+    } else if (f.name != "hidden_last") {
+      EXPECT_LE(f.cos_max, 1e-2) << what;
+      EXPECT_LE(f.cos_median, 1e-3) << what;
+      EXPECT_EQ(f.agree, f.checked) << what;
     }
-    EXPECT_TRUE(f.pass) << GetParam() << " " << f.name << " cos max " << f.cos_max << " all "
-                        << f.cos_all << " agree " << f.agree << "/" << f.checked;
   }
+  EXPECT_EQ(prefill_selections, 2);  // the two CSA layers of v4-tiny, each phase on its own
+  EXPECT_EQ(decode_selections, 2);
+  EXPECT_GT(caches, 0);
+  EXPECT_EQ(over, report->cache_over);
+  EXPECT_EQ(excused, report->cache_excused);
+  EXPECT_LE(report->cache_worst_unexcused, 1e-2) << report->cache_worst_unexcused_entry;
+  EXPECT_TRUE(report->pass);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConformanceTest,
