@@ -52,6 +52,9 @@ struct IoOp {
 
 struct DeviceCounters {
   std::atomic<uint64_t> reads{0}, writes{0}, read_bytes{0}, write_bytes{0}, errors{0}, syncs{0};
+  // I/Os submitted through registered (fixed) buffers: io_uring READ_FIXED / WRITE_FIXED. Stays
+  // 0 when RegisterMemory was not called, failed, or the backend has no fixed buffers.
+  std::atomic<uint64_t> fixed_ios{0};
 };
 
 class Device {
@@ -87,6 +90,7 @@ class Device {
  protected:
   virtual Status SubmitImpl(std::span<IoOp> ops) = 0;
   virtual Status SyncImpl() = 0;
+  void CountFixedIo() { counters_.fixed_ios.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   const DeviceKind kind_;

@@ -131,6 +131,7 @@ class UringDevice final : public Device {
     std::byte* buf = op.buf + f.done;
     const unsigned len = unsigned(op.len - f.done);
     const int region = RegionOf(r, buf, len);
+    if (region >= 0) CountFixedIo();
     if (op.kind == IoKind::kRead) {
       if (region >= 0)
         io_uring_prep_read_fixed(sqe, fd, buf, len, off, region);

@@ -72,8 +72,9 @@ int Fail(const std::string& cmd, const Status& s) {
 
 int CmdLayout(std::vector<std::string> args) {
   cxxopts::Options opts(args[0], "Bytes per block and per token of every state family.");
-  opts.add_options()("model", "model config (JSON)",
-                     cxxopts::value<std::string>()->default_value("configs/models/v4-pro.json"))(
+  opts.add_options()(
+      "model", "model config (JSON)",
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-pro.json")))(
       "block-size", "tokens per block (multiple of 128)",
       cxxopts::value<uint32_t>()->default_value("256"))("json", "print JSON");
   int rc;
@@ -226,7 +227,7 @@ int CmdBenchStore(std::vector<std::string> args) {
   opts.add_options()("dir", "scratch directory",
                      cxxopts::value<std::string>()->default_value("./strata-bench"))(
       "model", "model config for record sizes",
-      cxxopts::value<std::string>()->default_value("configs/models/v4-pro.json"))(
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-pro.json")))(
       "block-size", "tokens per block", cxxopts::value<uint32_t>()->default_value("256"))(
       "nvme-bytes", "bytes written and read in the NVMe figures",
       cxxopts::value<std::string>()->default_value("2GiB"))(

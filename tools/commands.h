@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "strata/status.h"
+#include "tools/data_paths.h"
 
 namespace strata::tools {
 

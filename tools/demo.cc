@@ -48,8 +48,9 @@ int CmdDemo(std::vector<std::string> args) {
                         "The embedded main job: agent sessions through an in-process tiered "
                         "store (host DRAM + NVMe under --data-dir), a restart, and a bit-exact "
                         "read-back of everything stored.");
-  opts.add_options()("model", "model config",
-                     cxxopts::value<std::string>()->default_value("configs/models/v4-tiny.json"))(
+  opts.add_options()(
+      "model", "model config",
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-tiny.json")))(
       "data-dir", "NVMe tier directory",
       cxxopts::value<std::string>()->default_value("./strata-data"))(
       "host-cache", "host tier size", cxxopts::value<std::string>()->default_value("64MiB"))(

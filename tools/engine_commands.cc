@@ -104,8 +104,9 @@ int CmdGenerate(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],
                         "Greedy generation: prefill the prompt, then decode up to --max-new "
                         "tokens; prints the tokens and timings.");
-  opts.add_options()("model", "model config (JSON)",
-                     cxxopts::value<std::string>()->default_value("configs/models/v4-tiny.json"))(
+  opts.add_options()(
+      "model", "model config (JSON)",
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-tiny.json")))(
       "weights", "safetensors checkpoint (default: random weights from --seed)",
       cxxopts::value<std::string>()->default_value(""))(
       "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"))(
@@ -202,7 +203,7 @@ int CmdBenchRehydrate(std::vector<std::string> args) {
       cxxopts::value<std::vector<int>>()->default_value("2048,8192"))("quick",
                                                                       "v4-tiny at 2K and 8K only")(
       "configs", "folder of the shipped model configs",
-      cxxopts::value<std::string>()->default_value("configs/models"))(
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models")))(
       "scratch", "scratch directory for the stores",
       cxxopts::value<std::string>()->default_value("strata-bench-rehydrate"))(
       "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"));
@@ -246,7 +247,7 @@ int CmdBenchEngine(std::vector<std::string> args) {
       "prefill", "prefill tokens for --model", cxxopts::value<int>()->default_value("1024"))(
       "decode", "decode steps for --model", cxxopts::value<int>()->default_value("16"))(
       "configs", "folder of the shipped model configs",
-      cxxopts::value<std::string>()->default_value("configs/models"))(
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models")))(
       "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"));
   int rc = 0;
   auto r = Parse(opts, args, &rc);

@@ -86,8 +86,9 @@ int CmdRun(std::vector<std::string> args) {
                         "each turn restores its longest cached prefix, prefills the rest, "
                         "decodes, and offloads its new state. With no options: a built-in "
                         "workload on v4-tiny with data under ./strata-data.");
-  opts.add_options()("model", "model config",
-                     cxxopts::value<std::string>()->default_value("configs/models/v4-tiny.json"))(
+  opts.add_options()(
+      "model", "model config",
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-tiny.json")))(
       "weights", "safetensors checkpoint (default: random weights from --seed)",
       cxxopts::value<std::string>()->default_value(""))(
       "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"))(

@@ -57,6 +57,18 @@ TEST_P(DeviceTest, RegisteredMemoryIsUsedForIo) {
   ASSERT_TRUE(dev->Write(1 << 20, region.data(), 256 << 10).ok());
   ASSERT_TRUE(dev->Read(1 << 20, region.data() + (512 << 10), 256 << 10).ok());
   EXPECT_EQ(std::memcmp(region.data(), region.data() + (512 << 10), 256 << 10), 0);
+  // io_uring must really have used the registered region (READ_FIXED / WRITE_FIXED): a failed
+  // registration silently falls back to plain I/O, which this catches. A buffer outside the
+  // region is plain I/O on every backend.
+  const uint64_t fixed = dev->counters().fixed_ios.load();
+  if (GetParam() == DeviceKind::kIoUring)
+    EXPECT_GE(fixed, 2u) << "registration failed: no I/O went through fixed buffers";
+  else
+    EXPECT_EQ(fixed, 0u);
+  AlignedBuffer outside(4096);
+  ASSERT_TRUE(dev->Read(1 << 20, outside.data(), 4096).ok());
+  EXPECT_EQ(std::memcmp(outside.data(), region.data(), 4096), 0);
+  EXPECT_EQ(dev->counters().fixed_ios.load(), fixed);
 }
 
 TEST_P(DeviceTest, RejectsUnalignedOutOfBoundsAndCrossSegmentIo) {

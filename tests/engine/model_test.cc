@@ -372,6 +372,7 @@ TEST_P(ConformanceTest, MatchesTheOfficialReference) {
   auto report = RunConformance(dir);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   std::cout << FormatReport(*report);
+  ASSERT_FALSE(report->figures.empty());
   std::map<std::string, std::vector<size_t>> differ;  // selection figure -> differing rows
   for (const ConformanceFigure& f : report->figures)
     if (f.name.rfind("indexer_topk.", 0) == 0) differ[f.name] = f.differ;

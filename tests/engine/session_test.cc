@@ -322,12 +322,16 @@ TEST(RehydrateEdgeTest, LayoutMismatchIsNeverServed) {
   auto e = MakeEngine(f.store.get(), "full");
   const auto t1 = Tokens(700, 9);
   ASSERT_NO_FATAL_FAILURE(StoreTurn(*e, t1, 1));
+  const std::vector<int32_t> t2 = Concat(t1, {1});
+  // The engine that stored them hits, so the misses below are the layout's doing.
+  auto same = e->RunTurn(t2, {.max_new = 1, .offload = false});
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->prefix_hit_tokens, 512);
   EngineOptions o;
   o.block_size = 512;
   o.cost.prefill_s_per_token = 5e-4;
   auto other_block = CachedEngine::Create(TinyModel("v4-tiny.json"), f.store.get(), o);
   ASSERT_TRUE(other_block.ok());
-  const std::vector<int32_t> t2 = Concat(t1, {1});
   auto r = (*other_block)->RunTurn(t2, {.max_new = 1, .offload = false});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->prefix_hit_tokens, 0);

@@ -53,7 +53,10 @@ TEST(KeysTest, NamespaceSecretAndFingerprintSeparateKeys) {
 
 TEST(KeysTest, HexAndNamespaceIds) {
   EXPECT_EQ((BlockKey{0x1, 0xabc}).ToHex(), "00000000000000010000000000000abc");
-  EXPECT_EQ(NamespaceIdFromName("x"), NamespaceIdFromName("x"));
+  // Ids are stored on disk, so they must not change between builds: XXH3-64 of the name with
+  // the seed "STRATANS" (values from libxxhash directly). "default" is what strata run uses.
+  EXPECT_EQ(NamespaceIdFromName("x"), 0x0acf1e3f8501f96full);
+  EXPECT_EQ(NamespaceIdFromName("default"), 0x8569c78f99235fbbull);
   EXPECT_NE(NamespaceIdFromName("x"), NamespaceIdFromName("y"));
 }
 

@@ -32,7 +32,9 @@ TEST(LayoutTest, V4ProNumbersFromV4Facts) {
   const uint64_t tail = 30u * (4 * 512 + 4 * 128) * 2 * 4 + 4u * 7168 * 4;
   EXPECT_EQ(l.checkpoint_carry_bytes(), tail);
   EXPECT_EQ(l.FamilyBlockBytes(Family::kSwa), 62u * 256 * 584 + tail);
-  EXPECT_NEAR(double(62u * 256 * 584) / 256, 62.0 * 584, 1e-9);  // entries: 36.2 KB per token
+  // Entries: 36.2 KB per token (62 layers x 584 B).
+  EXPECT_DOUBLE_EQ(double(l.FamilyBlockBytes(Family::kSwa) - l.checkpoint_carry_bytes()) / 256,
+                   36208.0);
   EXPECT_EQ(l.checkpoint_window_bytes(), 62u * 128 * 584);
   EXPECT_EQ(l.FamilyBlockBytes(Family::kCheckpoint), 62u * 128 * 584 + tail);
   // Compressed state ~5.0 KB/token (V4-FACTS): CSA 146 + indexer 17 per CSA layer, HCA 4.56.

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <set>
+#include <sstream>
+#include <string>
 
 #include "kernels/cpu_features.h"
 #include "kernels/fp8_math.h"
@@ -90,12 +95,24 @@ TEST(Fp8Test, CudaMatchesCpuBitExact) {
   EXPECT_EQ(cs, gs);
 }
 
-TEST(CpuFeaturesTest, DetectsSomethingSane) {
-  const auto& f = DetectCpuFeatures();
-  if (f.avx512f) {
-    EXPECT_TRUE(f.avx2);
+// The detected features are the kernel's: the flags line of /proc/cpuinfo.
+TEST(CpuFeaturesTest, MatchesProcCpuinfo) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "x86-64 features only";
+#else
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line) && line.rfind("flags", 0) != 0) {
   }
-  EXPECT_FALSE(f.ToString().empty());
+  if (line.empty()) GTEST_SKIP() << "no flags line in /proc/cpuinfo";
+  std::istringstream words(line);
+  std::set<std::string> flags{std::istream_iterator<std::string>(words), {}};
+  const auto& f = DetectCpuFeatures();
+  EXPECT_EQ(f.avx2, flags.count("avx2") == 1);
+  EXPECT_EQ(f.fma, flags.count("fma") == 1);
+  EXPECT_EQ(f.avx512f, flags.count("avx512f") == 1);
+  EXPECT_EQ(f.ToString().find("avx2") != std::string::npos, f.avx2) << f.ToString();
+#endif
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Child process of the crash-recovery test: puts objects and flushes in a loop until killed.
 // After each Flush it appends the highest acknowledged object number to `<dir>/acked` and
 // fsyncs it, so the parent knows what must survive. After `count` objects it waits to be killed.
-//   crash_child <data_dir> <device> <start> <count>
+//   crash_child <data_dir> <device> <start> <count> <nvme_capacity_bytes>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,12 +15,13 @@
 #include "tests/testing/store_objects.h"
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: crash_child DATA_DIR DEVICE START COUNT\n");
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: crash_child DATA_DIR DEVICE START COUNT NVME_CAPACITY_BYTES\n");
     return 2;
   }
   const std::string dir = argv[1];
   strata::StoreConfig c = strata::testing::CrashStoreConfig(dir, std::atoi(argv[2]));
+  c.nvme.capacity_bytes = std::strtoull(argv[5], nullptr, 10);  // sized by the parent
   auto store = strata::OpenStore(c);
   if (!store.ok()) {
     std::fprintf(stderr, "crash_child: %s\n", store.status().ToString().c_str());

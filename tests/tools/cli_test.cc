@@ -4,8 +4,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "cachestore/index.h"
@@ -14,20 +18,55 @@
 namespace strata {
 namespace {
 
+namespace fs = std::filesystem;
+
 struct CliRun {
   int rc;
   std::string out;
 };
 
-CliRun Strata(const std::string& args) {
-  const std::string cmd =
-      std::string("cd ") + STRATA_SOURCE_DIR + " && " + STRATA_CLI + " " + args + " 2>&1";
+// Runs a shell command line in `cwd`; stdout and stderr together.
+CliRun Shell(const std::string& command, const std::string& cwd) {
+  const std::string cmd = "cd '" + cwd + "' && " + command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
   while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
   const int st = pclose(p);
   return {WEXITSTATUS(st), out};
+}
+
+CliRun Strata(const std::string& args, const std::string& cwd = STRATA_SOURCE_DIR) {
+  return Shell(std::string(STRATA_CLI) + " " + args, cwd);
+}
+
+// The number after `"key":` (JSON with or without a space after the colon); -1 if absent.
+int64_t JsonNumber(const std::string& text, const std::string& key) {
+  size_t at = text.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  at += key.size() + 3;
+  while (at < text.size() && text[at] == ' ') ++at;
+  return std::strtoll(text.c_str() + at, nullptr, 10);
+}
+
+std::string LastLine(const std::string& text) {
+  const size_t end = text.find_last_not_of('\n');
+  if (end == std::string::npos) return "";
+  const size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start + 1));
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 TEST(CliTest, DemoRunsRestartsAndVerifiesThenFsckAndStatsReadIt) {
@@ -44,7 +83,7 @@ TEST(CliTest, DemoRunsRestartsAndVerifiesThenFsckAndStatsReadIt) {
              " --sessions 3 --turns 3 --system-tokens 1024 "
              "--turn-tokens 512 --segment-size 4MiB --nvme-cache 64MiB --json");
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_EQ(r.out.find("\"hit_nvme\": 0,"), std::string::npos) << r.out;
+  EXPECT_GT(JsonNumber(r.out, "hit_nvme"), 0) << r.out;
   r = Strata("fsck --data-dir " + d);
   EXPECT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("clean"), std::string::npos) << r.out;
@@ -164,11 +203,90 @@ TEST(CliTest, RunVerifiesEveryTurnAndRestoresFromNvmeAfterRestart) {
              " --nvme-cache 64MiB --host-cache 16MiB --policy recompute --json");
   ASSERT_EQ(r.rc, 0) << r.out;
   const std::string first_turn = r.out.substr(0, r.out.find('\n'));  // restored after restart
-  EXPECT_EQ(first_turn.find("\"read_nvme_bytes\":0,"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("\"plan\":\"cold\""), std::string::npos) << r.out;
+  EXPECT_GT(JsonNumber(first_turn, "read_nvme_bytes"), 0) << r.out;
+  EXPECT_EQ(Count(r.out, "\"plan\":\""), 6u) << "a plan for every turn" << r.out;
+  EXPECT_EQ(Count(r.out, "\"plan\":\"cold\""), 0u) << r.out;
   CliRun bad = Strata("run --policy sometimes --data-dir " + d);
   EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.out.find("unknown policy"), std::string::npos) << bad.out;
+}
+
+// From any directory: the default model config is found next to the binary, and the data
+// directory (a relative default) lands under the current directory, as does a relative --out.
+TEST(CliTest, RunFromAnotherDirectoryFindsItsConfigsAndWritesUnderCwd) {
+  testing::TempDir dir;
+  const std::string cwd = dir.Sub("work");
+  fs::create_directories(cwd);
+  CliRun g = Strata(
+      "gen-sessions --sessions 1 --turns 2 --system-tokens 300 --min-new 20 --max-new-tokens 40 "
+      "--output-tokens 2 --out sessions.json",
+      cwd);
+  ASSERT_EQ(g.rc, 0) << g.out;
+  ASSERT_TRUE(fs::exists(fs::path(cwd) / "sessions.json"));
+  CliRun r =
+      Strata("run --sessions sessions.json --nvme-cache 64MiB --host-cache 16MiB --json", cwd);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string summary = LastLine(r.out);
+  ASSERT_NE(summary.find("\"summary\":true"), std::string::npos) << r.out;
+  EXPECT_EQ(JsonNumber(summary, "turns"), 2) << r.out;
+  EXPECT_GT(JsonNumber(summary, "restored_tokens"), 0) << "the second turn restores" << r.out;
+  EXPECT_TRUE(fs::is_directory(fs::path(cwd) / "strata-data" / "segments"));
+  EXPECT_TRUE(fs::is_directory(fs::path(cwd) / "strata-data" / "index"));
+  CliRun fsck = Strata("fsck --data-dir strata-data", cwd);
+  EXPECT_EQ(fsck.rc, 0) << fsck.out;
+  EXPECT_NE(fsck.out.find("clean"), std::string::npos) << fsck.out;
+  // A relative path the user gives is relative to the current directory, not the data dir.
+  CliRun missing = Strata("run --model configs/models/v4-tiny.json", cwd);
+  EXPECT_EQ(missing.rc, 1) << missing.out;
+  EXPECT_NE(missing.out.find("configs/models/v4-tiny.json"), std::string::npos) << missing.out;
+}
+
+// cmake --install into a fresh prefix; the installed binary, run from an unrelated directory,
+// finds the installed configs and prints the same layout as the build tree.
+TEST(CliInstallTest, InstalledStrataRunsFromAnyDirectory) {
+  testing::TempDir dir;
+  const fs::path prefix = dir.Sub("prefix"), elsewhere = dir.Sub("elsewhere");
+  fs::create_directories(elsewhere);
+  CliRun inst = Shell(std::string(STRATA_CMAKE) + " --install '" + STRATA_BINARY_DIR +
+                          "' --prefix '" + prefix.string() + "'",
+                      elsewhere.string());
+  ASSERT_EQ(inst.rc, 0) << inst.out;
+  const fs::path bin = prefix / "bin" / "strata", share = prefix / "share" / "strata" / "configs";
+  ASSERT_TRUE(fs::exists(bin)) << inst.out;
+  // Every shipped config is installed, byte for byte.
+  size_t files = 0;
+  const fs::path src = fs::path(STRATA_SOURCE_DIR) / "configs";
+  for (const auto& e : fs::recursive_directory_iterator(src)) {
+    if (!e.is_regular_file()) continue;
+    const fs::path installed = share / fs::relative(e.path(), src);
+    ASSERT_TRUE(fs::exists(installed)) << installed;
+    EXPECT_EQ(ReadFile(installed), ReadFile(e.path())) << installed;
+    ++files;
+  }
+  EXPECT_GE(files, 8u);
+  for (const char* f : {"models/v4-pro.json", "sessions/agents-small.json", "store/default.json"})
+    EXPECT_TRUE(fs::exists(share / f)) << f;
+
+  CliRun help = Shell(bin.string() + " layout --help", elsewhere.string());
+  ASSERT_EQ(help.rc, 0) << help.out;
+  std::string unwrapped;  // --help wraps long defaults over lines
+  for (char c : help.out)
+    if (!std::isspace(static_cast<unsigned char>(c))) unwrapped += c;
+  EXPECT_NE(unwrapped.find((share / "models" / "v4-pro.json").string()), std::string::npos)
+      << "the default model is the installed one" << help.out;
+  CliRun got = Shell(bin.string() + " layout --json", elsewhere.string());
+  ASSERT_EQ(got.rc, 0) << got.out;
+  EXPECT_NE(got.out.find("\"csa\": {\"block_bytes\": 1121280"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("\"hca\": {\"block_bytes\": 36208"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("\"swa\": {\"block_bytes\": 9998336"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("\"checkpoint\": {\"block_bytes\": 5363712"), std::string::npos)
+      << got.out;
+  CliRun want = Strata("layout --model configs/models/v4-pro.json --json");
+  ASSERT_EQ(want.rc, 0) << want.out;
+  EXPECT_EQ(got.out, want.out) << "installed and build-tree binaries print the same layout";
+  CliRun text = Shell(bin.string() + " layout", elsewhere.string());
+  EXPECT_EQ(text.rc, 0) << text.out;
+  EXPECT_NE(text.out.find("fingerprint"), std::string::npos) << text.out;
 }
 
 }  // namespace
