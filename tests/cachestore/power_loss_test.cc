@@ -236,6 +236,10 @@ TEST_P(PowerLossTest, EveryCrashPointKeepsAcknowledgedObjects) {
     EXPECT_GT(testing::CounterOf(**s, "records_relocated"), 0u) << "and relocate hot records";
     EXPECT_GT(testing::CounterOf(**s, "demotions"), 0u) << "and demote from the host tier";
     EXPECT_EQ(o.acked.size(), 56u) << "every flush of the reference run succeeds";
+    if (GetParam() == DeviceKind::kIoUring) {
+      EXPECT_GT(env.inner->counters().fixed_ios.load(), 0u)
+          << "records go through the arena's registered (fixed) buffers under the wrapper";
+    }
     events = clock->events();
     labels = clock->labels();
     memory_.reset();
