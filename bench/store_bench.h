@@ -4,8 +4,10 @@
 //    "value_min", "value_max", "baseline_min", "baseline_max", "rounds"}
 // value / baseline_value are medians over the rounds, *_min / *_max their spread. For the NVMe
 // and recovery figures the baseline is fio (a separate process, O_DIRECT, io_uring, the store's
-// I/O size and queue depth, random bytes refreshed per write) on files of its own in the same
-// file system: a ceiling, so a ratio above 1.0 means the comparison is wrong.
+// I/O size and queue depth) on files of its own in the same file system; both sides write
+// incompressible bytes never repeated (fresh random bytes per record for the store, random
+// buffers stamped per sector by fio). fio is a ceiling: a ratio above 1.0 against it means the
+// comparison is wrong, and the benchmark warns on stderr.
 #pragma once
 
 #include <cstdint>
