@@ -546,9 +546,22 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const O
           STRATA_RETURN_IF_ERROR(store->Put({1, KeyOf(b), blk.families[i]}, 9, payload));
           put_s += Seconds(t0);
         }
+      auto written = [&] {
+        uint64_t n = 0;
+        store->VisitCounters([&](std::string_view name, uint64_t v) {
+          if (name == "device_write_bytes") n = v;
+        });
+        return n;
+      };
+      const uint64_t before = written();
       const auto t0 = Clock::now();
       STRATA_RETURN_IF_ERROR(store->Flush());
       flush_s = Seconds(t0);
+      // The flush figure credits every record to the flush: none may have gone out earlier.
+      if (before != 0 || written() != disk_bytes)
+        return Status::Internal(
+            fmt::format("bench: {} bytes written before the flush and {} by it, expected 0 and {}",
+                        before, written() - before, disk_bytes));
     }
     {
       StoreConfig rc = c;
