@@ -241,7 +241,7 @@ int CmdBenchStore(std::vector<std::string> args) {
       cxxopts::value<std::string>()->default_value(""))(
       "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
-      "quick", "small sizes (512MiB NVMe, 1GiB recovery, 100k lookup blocks)");
+      "quick", "small sizes (256MiB NVMe, 512MiB recovery, 100k lookup blocks)");
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -259,8 +259,8 @@ int CmdBenchStore(std::vector<std::string> args) {
   o.recovery_bytes = *rb;
   o.lookup_index_blocks = (*r)["lookup-blocks"].as<uint64_t>();
   if (r->count("quick")) {
-    o.nvme_bytes = 512ull << 20;
-    o.recovery_bytes = 1ull << 30;
+    o.nvme_bytes = 256ull << 20;
+    o.recovery_bytes = 512ull << 20;
     o.lookup_index_blocks = 100000;
   }
   if (o.lookup_index_blocks < 128)
