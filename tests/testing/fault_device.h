@@ -13,6 +13,18 @@
 
 namespace strata::testing {
 
+// Submits ops[index[0]], ops[index[1]], ... to `inner` as one batch and copies each op's error
+// back; returns `first` if it already holds an error, else the batch's status.
+inline Status ForwardBatch(cachestore::Device& inner, std::span<cachestore::IoOp> ops,
+                           const std::vector<size_t>& index, Status first) {
+  if (index.empty()) return first;
+  std::vector<cachestore::IoOp> forward;
+  for (size_t i : index) forward.push_back(ops[i]);
+  Status s = inner.Submit(forward);
+  for (size_t i = 0; i < forward.size(); ++i) ops[index[i]].error = forward[i].error;
+  return first.ok() ? s : first;
+}
+
 class FaultDevice final : public cachestore::Device {
  public:
   explicit FaultDevice(std::unique_ptr<cachestore::Device> inner)
@@ -30,7 +42,6 @@ class FaultDevice final : public cachestore::Device {
  protected:
   Status SubmitImpl(std::span<cachestore::IoOp> ops) override {
     Status first;
-    std::vector<cachestore::IoOp> forward;
     std::vector<size_t> index;
     for (size_t i = 0; i < ops.size(); ++i) {
       auto& op = ops[i];
@@ -43,15 +54,9 @@ class FaultDevice final : public cachestore::Device {
                                 : Status::IoError("injected I/O error");
         continue;
       }
-      forward.push_back(op);
       index.push_back(i);
     }
-    if (!forward.empty()) {
-      Status s = inner_->Submit(forward);
-      for (size_t i = 0; i < forward.size(); ++i) ops[index[i]].error = forward[i].error;
-      if (!s.ok() && first.ok()) first = s;
-    }
-    return first;
+    return ForwardBatch(*inner_, ops, index, first);
   }
   Status SyncImpl() override {
     if (fail_sync) return Status::IoError("injected fdatasync failure");

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "cachestore/device.h"
+#include "tests/testing/fault_device.h"
 
 namespace strata::testing {
 
@@ -121,8 +122,7 @@ class PowerLossDevice final : public cachestore::Device {
 
  protected:
   Status SubmitImpl(std::span<cachestore::IoOp> ops) override {
-    std::vector<cachestore::IoOp> forward;
-    std::vector<size_t> index;  // forward[i] is ops[index[i]]
+    std::vector<size_t> index;  // the ops that go to the device
     std::vector<DeviceLossLog::Write> undo;
     Status first;
     // Old bytes of every write, read in one batch before the writes go out.
@@ -158,7 +158,6 @@ class PowerLossDevice final : public cachestore::Device {
         u.old_bytes.assign(old[my].data(), old[my].data() + op.len);
         undo.push_back(std::move(u));
       }
-      forward.push_back(op);
       index.push_back(i);
     }
     if (!undo.empty()) {
@@ -166,12 +165,7 @@ class PowerLossDevice final : public cachestore::Device {
       std::lock_guard lk(log_->mu);
       for (auto& u : undo) log_->unsynced.push_back(std::move(u));
     }
-    if (!forward.empty()) {
-      Status s = inner_->Submit(forward);
-      for (size_t i = 0; i < forward.size(); ++i) ops[index[i]].error = forward[i].error;
-      if (!s.ok() && first.ok()) first = s;
-    }
-    return first;
+    return ForwardBatch(*inner_, ops, index, first);
   }
 
   Status SyncImpl() override {
