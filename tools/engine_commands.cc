@@ -186,8 +186,9 @@ namespace strata::tools {
 int CmdBenchRehydrate(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],
                         "Restore figures as JSON lines: per plan (full, checkpoint, recompute) "
-                        "and tier (DRAM, NVMe after a restart) the restore time of a prefix "
-                        "against its cold prefill in the same run; the planner's choice; bytes "
+                        "and tier (DRAM, NVMe after a restart) the time to first token of a "
+                        "cached prefix + an uncached tail against a cold prefill of the same "
+                        "prompt in the same run; the planner's choice; bytes "
                         "per token per policy (V4-Pro, V4-Flash); LZ4 ratio per family. Default: "
                         "v4-tiny at 2K, 8K, 32K and v4-flash-slice at 8K tokens.");
   opts.add_options()("model", "model config (repeatable; default: the two above)",
@@ -199,11 +200,14 @@ int CmdBenchRehydrate(std::vector<std::string> args) {
       cxxopts::value<std::string>()->default_value("configs/models"))(
       "scratch", "scratch directory for the stores",
       cxxopts::value<std::string>()->default_value("strata-bench-rehydrate"))(
-      "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"));
+      "seed", "seed of the random weights", cxxopts::value<uint64_t>()->default_value("1"))(
+      "tail", "uncached prompt tokens after each prefix (1..255)",
+      cxxopts::value<int>()->default_value("100"));
   int rc = 0;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
   bench::RehydrateBenchOptions bo;
+  bo.tail_tokens = (*r)["tail"].as<int>();
   bo.seed = (*r)["seed"].as<uint64_t>();
   bo.progress = isatty(2);
   bo.configs_dir = (*r)["configs"].as<std::string>();

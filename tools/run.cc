@@ -1,6 +1,5 @@
 // strata run: agent sessions through the engine with an in-process tiered store (the main job),
 // and strata gen-sessions.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/cost_probe.h"
 #include "engine/session.h"
 #include "tools/commands.h"
 #include "tools/sessions.h"
@@ -35,43 +35,6 @@ std::string Bytes(uint64_t b) {
   if (b >= (1ull << 20)) return fmt::format("{:.1f} MiB", double(b) / double(1ull << 20));
   if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", double(b) / 1024.0);
   return fmt::format("{} B", b);
-}
-
-// DRAM copy bandwidth (the host tier's limit), one 64 MiB memcpy after a warm-up.
-double MeasureMemcpy() {
-  const size_t n = 64 << 20;
-  std::vector<char> a(n, 1), b(n, 2);
-  std::memcpy(b.data(), a.data(), n);
-  const auto t = Clock::now();
-  std::memcpy(b.data(), a.data(), n);
-  return double(n) / std::max(Since(t), 1e-6);
-}
-
-// Read bandwidth of the disk under `dir` with O_DIRECT (the NVMe tier's limit): writes a 32 MiB
-// probe file, syncs it, reads it back in 1 MiB requests, removes it.
-Result<double> MeasureDiskRead(const std::string& dir) {
-  const size_t n = 32 << 20, io = 1 << 20;
-  const std::string path = dir + "/.bandwidth-probe";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0600);
-  if (fd < 0) return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
-  void* buf = nullptr;
-  if (posix_memalign(&buf, 4096, io) != 0) {
-    ::close(fd);
-    return Status::ResourceExhausted("probe buffer");
-  }
-  std::memset(buf, 0x5a, io);
-  bool ok = true;
-  for (size_t off = 0; off < n && ok; off += io)
-    ok = pwrite(fd, buf, io, off_t(off)) == ssize_t(io);
-  ok = ok && fdatasync(fd) == 0;
-  const auto t = Clock::now();
-  for (size_t off = 0; off < n && ok; off += io) ok = pread(fd, buf, io, off_t(off)) == ssize_t(io);
-  const double s = Since(t);
-  free(buf);
-  ::close(fd);
-  fs::remove(path);
-  if (!ok) return Status::IoError("bandwidth probe on " + dir + " failed");
-  return double(n) / std::max(s, 1e-6);
 }
 
 bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
@@ -153,10 +116,9 @@ int CmdRun(std::vector<std::string> args) {
   eo.ns = NamespaceIdFromName((*r)["namespace"].as<std::string>());
   eo.namespace_secret = "strata:" + (*r)["namespace"].as<std::string>();
   eo.policy = *policy;
-  eo.cost.host_bytes_per_s = MeasureMemcpy();
-  auto disk = MeasureDiskRead(data_dir);
-  if (!disk.ok()) return Fail(args[0], disk.status());
-  eo.cost.nvme_bytes_per_s = *disk;
+  auto costs = engine::MeasureStoreCosts(cfg);  // host memcpy; NVMe reads at cfg's queue depth
+  if (!costs.ok()) return Fail(args[0], costs.status());
+  eo.cost = costs->cost;
   auto engine_r = engine::CachedEngine::Create(model, store.get(), eo);
   if (!engine_r.ok()) return Fail(args[0], engine_r.status());
   engine::CachedEngine& eng = **engine_r;
@@ -164,11 +126,11 @@ int CmdRun(std::vector<std::string> args) {
   if (!json)
     std::cout << fmt::format(
         "run: model {} (fingerprint {:016x}), policy {}, block {}; store {}\n"
-        "run: cost model: host {:.1f} GB/s (memcpy), NVMe {:.2f} GB/s (O_DIRECT reads), "
+        "run: cost model: host {:.1f} GB/s (memcpy), NVMe {:.2f} GB/s (O_DIRECT reads, QD {}), "
         "prefill {:.0f} tokens/s (measured)\n",
         model->config().shape.name, eng.layout().fingerprint(), eo.policy.ToString(), eo.block_size,
         DescribeStoreConfig(cfg), cost.host_bytes_per_s / 1e9, cost.nvme_bytes_per_s / 1e9,
-        1.0 / cost.prefill_s_per_token);
+        costs->nvme.max_inflight, 1.0 / cost.prefill_s_per_token);
 
   size_t total_turns = 0;
   for (const auto& s : work.sessions) total_turns += s.turns.size();
