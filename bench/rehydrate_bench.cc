@@ -177,6 +177,10 @@ bool SameLogits(const engine::TurnResult& a, const engine::TurnResult& b) {
 }  // namespace
 
 Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
+  const uint32_t block = engine::EngineOptions{}.block_size;
+  if (opt.tail_tokens < 1 || uint32_t(opt.tail_tokens) >= block)
+    return Status::InvalidArgument("rehydrate bench: the tail must be 1.." +
+                                   std::to_string(block - 1) + " tokens");
   BytesPerToken(out, opt.configs_dir);
   StoreConfig sc;
   sc.host.capacity_bytes = 512ull << 20;
@@ -202,9 +206,6 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
     engine::EngineOptions eo;
     eo.policy.kind = engine::SwaPolicy::kFull;
     eo.cost = measured.cost;  // prefill_s_per_token: measured by the first Create below
-    if (opt.tail_tokens < 1 || uint32_t(opt.tail_tokens) >= eo.block_size)
-      return Status::InvalidArgument("rehydrate bench: the tail must be 1.." +
-                                     std::to_string(eo.block_size - 1) + " tokens");
     for (int n : c.prefixes) {
       if (n <= 0 || n % int(eo.block_size))
         return Status::InvalidArgument("rehydrate bench: prefix " + std::to_string(n) +
