@@ -159,6 +159,7 @@ Status Index::CheckHealthy() {
 }
 
 Status Index::Write(rocksdb::WriteBatch* batch, const char* what) {
+  std::lock_guard lk(write_mu_);
   STRATA_RETURN_IF_ERROR(CheckHealthy());
   auto s = db_->Write(rocksdb::WriteOptions(), batch);
   if (!s.ok()) failed_ = true;
@@ -195,6 +196,7 @@ Status Index::DeleteNamespace(NamespaceId ns) {
 }
 
 Status Index::Sync() {
+  std::lock_guard lk(write_mu_);
   STRATA_RETURN_IF_ERROR(CheckHealthy());
   auto s = db_->SyncWAL();
   if (!s.ok()) failed_ = true;
@@ -232,6 +234,7 @@ Status Index::PutMeta(const IndexMeta& m) {
   PutLE(v.data() + 16, m.segment_count);
   rocksdb::WriteOptions wo;
   wo.sync = true;
+  std::lock_guard lk(write_mu_);
   return FromRocks(db_->Put(wo, meta_, "geometry", v), "index meta put");
 }
 
@@ -246,6 +249,7 @@ Result<uint64_t> Index::GetDurableSequence() const {
 }
 
 Status Index::PutDurableSequence(uint64_t sequence) {
+  std::lock_guard lk(write_mu_);
   STRATA_RETURN_IF_ERROR(CheckHealthy());
   std::string v(8, '\0');
   PutLE(v.data(), sequence);
@@ -255,6 +259,7 @@ Status Index::PutDurableSequence(uint64_t sequence) {
 }
 
 Status Index::FlushMemtables() {
+  std::lock_guard lk(write_mu_);
   STRATA_RETURN_IF_ERROR(CheckHealthy());
   rocksdb::FlushOptions fo;
   fo.wait = true;
