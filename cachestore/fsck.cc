@@ -50,6 +50,17 @@ Result<std::unique_ptr<Index>> OpenExistingIndex(const std::string& data_dir, In
   return std::move(index).value();
 }
 
+// The segment files of `data_dir` with the geometry `g`, on the device fsck was asked for.
+Result<std::unique_ptr<Device>> OpenSegments(const std::string& data_dir, const IndexMeta& g,
+                                             const FsckOptions& options) {
+  FileDeviceOptions fo;
+  fo.dir = (std::filesystem::path(data_dir) / "segments").string();
+  fo.segment_bytes = g.segment_bytes;
+  fo.segment_count = g.segment_count;
+  fo.queue_depth = options.queue_depth;
+  return OpenFileDevice(options.device, fo);
+}
+
 // Rebuilds the index of `data_dir` from its segments; the sequence marker is rewritten when it
 // is unreadable, so that the store's next open does not rebuild again.
 Result<RebuildStats> Rebuild(const std::string& data_dir, const FsckOptions& options) {
@@ -57,12 +68,7 @@ Result<RebuildStats> Rebuild(const std::string& data_dir, const FsckOptions& opt
     return Status::NotFound(data_dir + " is not a strata data directory (no segment files)");
   STRATA_ASSIGN_OR_RETURN(DataDirLock lock, DataDirLock::Acquire(data_dir));
   STRATA_ASSIGN_OR_RETURN(IndexMeta geometry, GeometryFromSegments(data_dir));
-  FileDeviceOptions fo;
-  fo.dir = (std::filesystem::path(data_dir) / "segments").string();
-  fo.segment_bytes = geometry.segment_bytes;
-  fo.segment_count = geometry.segment_count;
-  fo.queue_depth = options.queue_depth;
-  STRATA_ASSIGN_OR_RETURN(auto device, OpenFileDevice(options.device, fo));
+  STRATA_ASSIGN_OR_RETURN(auto device, OpenSegments(data_dir, geometry, options));
   STRATA_ASSIGN_OR_RETURN(DeleteLog deletes, DeleteLog::Load(data_dir));
   auto marker = ReadSequenceMarker(data_dir);
   if (!marker.ok() && !marker.status().IsCorruption()) return marker.status();
@@ -118,12 +124,7 @@ Result<FsckReport> Fsck(const std::string& data_dir, const FsckOptions& options)
   }
   IndexMeta meta;
   STRATA_ASSIGN_OR_RETURN(auto index, OpenExistingIndex(data_dir, &meta));
-  FileDeviceOptions fo;
-  fo.dir = (std::filesystem::path(data_dir) / "segments").string();
-  fo.segment_bytes = meta.segment_bytes;
-  fo.segment_count = meta.segment_count;
-  fo.queue_depth = options.queue_depth;
-  STRATA_ASSIGN_OR_RETURN(auto device, OpenFileDevice(options.device, fo));
+  STRATA_ASSIGN_OR_RETURN(auto device, OpenSegments(data_dir, meta, options));
 
   std::vector<IndexEntry> entries;
   STRATA_RETURN_IF_ERROR(WithRebuildHint(index->Scan([&](const IndexEntry& e) {

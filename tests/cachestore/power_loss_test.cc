@@ -89,12 +89,7 @@ class PowerLossTest : public ::testing::TestWithParam<DeviceKind> {
             c.nvme.segment_bytes, uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes));
       return memory_;
     }
-    cachestore::FileDeviceOptions fo;
-    fo.dir = c.nvme.data_dir + "/segments";
-    fo.segment_bytes = c.nvme.segment_bytes;
-    fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
-    fo.queue_depth = c.nvme.queue_depth;
-    auto d = cachestore::OpenFileDevice(GetParam(), fo);
+    auto d = cachestore::OpenFileDevice(GetParam(), testing::SegmentOptions(c));
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     return d.ok() ? std::shared_ptr<Device>(std::move(d).value()) : nullptr;
   }

@@ -26,6 +26,16 @@ inline StoreConfig SmallConfig(const std::string& dir, DeviceKind device) {
   return c;
 }
 
+// The segment files a store opened with `c` uses.
+inline cachestore::FileDeviceOptions SegmentOptions(const StoreConfig& c) {
+  cachestore::FileDeviceOptions fo;
+  fo.dir = (std::filesystem::path(c.nvme.data_dir) / "segments").string();
+  fo.segment_bytes = c.nvme.segment_bytes;
+  fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
+  fo.queue_depth = c.nvme.queue_depth;
+  return fo;
+}
+
 // Opens `c`; with `fault`, the device is wrapped and *fault points at the wrapper.
 inline Result<std::unique_ptr<Store>> OpenTestStore(const StoreConfig& c,
                                                     FaultDevice** fault = nullptr,
@@ -33,12 +43,7 @@ inline Result<std::unique_ptr<Store>> OpenTestStore(const StoreConfig& c,
   cachestore::TieredStoreOptions o;
   o.verify_payloads_on_open = verify_payloads;
   if (!c.nvme.data_dir.empty() && (fault || c.nvme.device == DeviceKind::kMemory)) {
-    cachestore::FileDeviceOptions fo;
-    fo.dir = (std::filesystem::path(c.nvme.data_dir) / "segments").string();
-    fo.segment_bytes = c.nvme.segment_bytes;
-    fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
-    fo.queue_depth = c.nvme.queue_depth;
-    auto dev = cachestore::OpenFileDevice(c.nvme.device, fo);
+    auto dev = cachestore::OpenFileDevice(c.nvme.device, SegmentOptions(c));
     if (!dev.ok()) return dev.status();
     if (fault) {
       auto f = std::make_unique<FaultDevice>(std::move(dev).value());
