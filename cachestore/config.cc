@@ -9,10 +9,14 @@ std::string_view TierName(Tier t) {
   switch (t) {
     case Tier::kNone:
       return "none";
+    case Tier::kDevice:
+      return "device";
     case Tier::kHost:
       return "host";
     case Tier::kNvme:
       return "nvme";
+    case Tier::kCluster:
+      return "cluster";
   }
   return "?";
 }

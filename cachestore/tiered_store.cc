@@ -33,7 +33,7 @@ constexpr auto kPinWait = std::chrono::milliseconds(200);
 uint64_t TieredStore::NvmeLoc::span() const { return RecordSpan(stored_size); }
 
 TieredStore::TieredStore(const StoreConfig& config, std::unique_ptr<HostArena> arena)
-    : config_(config), arena_(std::move(arena)), eviction_(NewLruPolicy()) {}
+    : config_(config), arena_(std::move(arena)), eviction_(std::make_unique<LruPolicy>()) {}
 
 TieredStore::~TieredStore() = default;
 
@@ -221,7 +221,7 @@ Result<LookupResult> TieredStore::Lookup(NamespaceId ns, uint64_t fingerprint,
 void TieredStore::Untrack(Entry& e) { eviction_->Untrack(e.id); }
 
 void TieredStore::MaybeTrack(Entry& e) {
-  if (e.resident && !e.doomed && e.pins == 0 && !e.loading && !e.writing) eviction_->Track(e.id);
+  if (e.resident && !e.doomed && e.pins == 0 && !e.loading && !e.writing) eviction_->Track(e.id, ObjectFacts{e.ext.size, e.key.family});
 }
 
 void TieredStore::DropHostCopy(Entry& e) {
@@ -358,7 +358,7 @@ Result<Extent> TieredStore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t 
 // --- Put / Get / Release / Delete ------------------------------------------------------------
 
 Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,
-                        std::span<const std::byte> bytes) {
+                        std::span<const std::byte> bytes, const PutHints&) {
   if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
   if (device_ && RecordSpan(bytes.size()) > config_.nvme.segment_bytes)
     return Status::InvalidArgument("object of " + std::to_string(bytes.size()) +
@@ -572,19 +572,19 @@ StoreStats TieredStore::Stats() const {
       if (!e) continue;
       const int f = int(e->key.family);
       if (e->resident) {
-        st.host[f].objects++;
-        st.host[f].bytes += e->raw_size;
+        st[Tier::kHost].families[f].objects++;
+        st[Tier::kHost].families[f].bytes += e->raw_size;
       }
       if (e->on_nvme) {
-        st.nvme[f].objects++;
-        st.nvme[f].bytes += e->raw_size;
+        st[Tier::kNvme].families[f].objects++;
+        st[Tier::kNvme].families[f].bytes += e->raw_size;
       }
     }
-  st.host_capacity = arena_->capacity();
-  st.host_used = arena_->used();
+  st[Tier::kHost].capacity = arena_->capacity();
+  st[Tier::kHost].used = arena_->used();
   if (log_) {
-    st.nvme_capacity = log_->segment_bytes() * log_->segment_count();
-    st.nvme_used = log_->live_bytes();
+    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
+    st[Tier::kNvme].used = log_->live_bytes();
   }
   return st;
 }

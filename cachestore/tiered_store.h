@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "cachestore/device.h"
-#include "cachestore/eviction.h"
+#include "cachestore/placement/eviction_policy.h"
 #include "cachestore/host_arena.h"
 #include "cachestore/index.h"
 #include "cachestore/markers.h"
@@ -56,7 +56,9 @@ class TieredStore final : public Store {
 
   Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
                               FamilyMask required) override;
-  Status Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes) override;
+  using Store::Put;
+  Status Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes,
+             const PutHints& hints) override;
   Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fingerprint,
                                       std::span<const BlockKey> keys, FamilyMask families) override;
   void Release(std::span<const uint64_t> pins) override;

@@ -248,8 +248,8 @@ int CmdRun(std::vector<std::string> args) {
                         {"read_nvme_bytes", tot.nvme},
                         {"offload_bytes", tot.offload},
                         {"fallbacks", tot.fallbacks},
-                        {"host_used_bytes", stats.host_used},
-                        {"nvme_used_bytes", stats.nvme_used},
+                        {"host_used_bytes", stats[Tier::kHost].used},
+                        {"nvme_used_bytes", stats[Tier::kNvme].used},
                         {"wall_s", wall}};
     if (verify) j["verified"] = tot.verified, j["mismatched"] = tot.mismatched;
     std::cout << j.dump() << "\n";
@@ -262,7 +262,7 @@ int CmdRun(std::vector<std::string> args) {
         100.0 * double(tot.hit) / double(std::max<int64_t>(tot.prompt, 1)), tot.prefilled,
         tot.restore_s * 1e3, tot.prefill_s * 1e3, tot.cold_s * 1e3,
         tot.cold_s / std::max(tot.restore_s + tot.prefill_s, 1e-9), Bytes(tot.host),
-        Bytes(tot.nvme), Bytes(tot.offload), Bytes(stats.host_used), Bytes(stats.nvme_used), wall);
+        Bytes(tot.nvme), Bytes(tot.offload), Bytes(stats[Tier::kHost].used), Bytes(stats[Tier::kNvme].used), wall);
     if (verify)
       std::cout << fmt::format(
           "run: verified {} turns bit-exact against cold runs, {} mismatched\n", tot.verified,

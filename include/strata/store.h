@@ -27,7 +27,13 @@
 
 namespace strata {
 
-enum class Tier : uint8_t { kNone = 0, kHost = 1, kNvme = 2 };
+// The tiers, fastest first. The values are fixed (the daemon's wire format and the index carry
+// them): kDevice is GPU HBM owned by a CUDA backend, kCluster the tier shared across nodes.
+enum class Tier : uint8_t { kNone = 0, kDevice = 1, kHost = 2, kNvme = 3, kCluster = 4 };
+// Size of a Tier-indexed array (slot 0, kNone, stays unused or counts misses).
+inline constexpr int kNumTiers = 5;
+inline constexpr std::array<Tier, kNumTiers - 1> kAllTiers = {Tier::kDevice, Tier::kHost,
+                                                              Tier::kNvme, Tier::kCluster};
 std::string_view TierName(Tier t);
 
 struct ObjectKey {
@@ -123,11 +129,25 @@ struct FamilyStats {
   uint64_t bytes = 0;  // raw payload bytes
 };
 
+struct TierStats {
+  std::array<FamilyStats, kNumFamilies> families{};
+  // Host: arena bytes. NVMe: segment bytes, `used` those holding live records.
+  uint64_t capacity = 0, used = 0;
+};
+
 struct StoreStats {
-  std::array<FamilyStats, kNumFamilies> host{};
-  std::array<FamilyStats, kNumFamilies> nvme{};
-  uint64_t host_capacity = 0, host_used = 0;  // arena bytes
-  uint64_t nvme_capacity = 0, nvme_used = 0;  // segment bytes holding live records
+  std::array<TierStats, kNumTiers> tiers{};  // indexed by Tier
+  TierStats& operator[](Tier t) { return tiers[static_cast<int>(t)]; }
+  const TierStats& operator[](Tier t) const { return tiers[static_cast<int>(t)]; }
+};
+
+// What the caller knows about an object that the store cannot see in its bytes; eviction and
+// admission use it (DESIGN.md, "Store"). All optional.
+struct PutHints {
+  uint32_t depth = 0;         // the block's index in its chain (0: the first block)
+  bool has_parent = false;    // `parent` is set: the block this one extends
+  BlockKey parent;            // lets the store keep chains without holes and prefer leaves
+  double value_per_byte = 0;  // prefill seconds a hit on this object saves, per stored byte
 };
 
 class Store {
@@ -141,8 +161,11 @@ class Store {
 
   // Stores a copy of `bytes` in the host tier, replacing any object of the same key. The object
   // becomes durable at the next Flush (or when demoted to NVMe).
-  virtual Status Put(const ObjectKey& key, uint64_t fingerprint,
-                     std::span<const std::byte> bytes) = 0;
+  virtual Status Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes,
+                     const PutHints& hints) = 0;
+  Status Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes) {
+    return Put(key, fingerprint, bytes, PutHints{});
+  }
 
   // Returns one view per (key, family) pair, key-major, families in Family order. Objects on
   // NVMe are read into the host tier first. Found views are pinned until Release.

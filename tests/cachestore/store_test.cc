@@ -230,7 +230,7 @@ TEST_P(StoreTest, FullNvmeTierReclaimsSegmentsAndKeepsWhatIsHot) {
   EXPECT_GT(present, 30);
   EXPECT_LT(present, 150);
   const StoreStats st = s->Stats();
-  EXPECT_LE(st.nvme_used, st.nvme_capacity);
+  EXPECT_LE(st[Tier::kNvme].used, st[Tier::kNvme].capacity);
 }
 
 TEST_P(StoreTest, ReclaimMovesRecordsThatAreReadAndDropsTheRest) {
