@@ -52,6 +52,20 @@ std::string_view CodecKindName(CodecKind k) {
 Status StoreConfig::Validate() const {
   if (host.capacity_bytes < 4096)
     return Status::InvalidArgument("host.capacity_bytes must be at least 4096");
+  auto one_of = [](const std::string& v, std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (v == n) return true;
+    return false;
+  };
+  if (!one_of(host.eviction, {"lru", "s3fifo", "cost"}))
+    return Status::InvalidArgument("host.eviction '" + host.eviction +
+                                   "' is not one of lru, s3fifo, cost");
+  if (!one_of(host.admission, {"all", "second-use"}))
+    return Status::InvalidArgument("host.admission '" + host.admission +
+                                   "' is not one of all, second-use");
+  if (!one_of(nvme.admission, {"all", "second-use"}))
+    return Status::InvalidArgument("nvme.admission '" + nvme.admission +
+                                   "' is not one of all, second-use");
   if (nvme.data_dir.empty()) return Status::Ok();
   const auto& n = nvme;
   if (n.segment_bytes < (1u << 20) || n.segment_bytes % 4096)

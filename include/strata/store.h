@@ -94,6 +94,10 @@ struct HostTierConfig {
   // Fault the whole arena in at open (MAP_POPULATE): a cache's memory is used anyway, and a
   // first-touch page fault per 4 KiB on the put path costs more than the copy itself.
   bool prefault = true;
+  // Placement (DESIGN.md, "Store"): the eviction policy of the DRAM tier ("lru", "s3fifo",
+  // "cost") and which objects it takes ("all"; "second-use": only objects already hit).
+  std::string eviction = "lru";
+  std::string admission = "all";
 };
 
 struct NvmeTierConfig {
@@ -107,6 +111,9 @@ struct NvmeTierConfig {
   // At open, read every record whole and drop those whose payload checksum fails (default: read
   // only headers; payloads are verified on every read anyway, so a bad one is never served).
   bool verify_payloads_on_open = false;
+  // Which demoted objects NVMe takes: "all", or "second-use" (only objects hit at least once
+  // since their put; the others are dropped when DRAM evicts them). Flush writes every object.
+  std::string admission = "all";
 };
 
 struct StoreConfig {
@@ -117,6 +124,10 @@ struct StoreConfig {
   // of one core, so every family is stored raw by default; fp32-heavy state can opt in.
   std::array<CodecKind, kNumFamilies> codec = {CodecKind::kNone, CodecKind::kNone, CodecKind::kNone,
                                                CodecKind::kNone, CodecKind::kNone};
+
+  // Demotion thins SWA: a block's full SWA in DRAM goes to NVMe as the block-end checkpoint
+  // (DESIGN.md, "Store"). Needs the layout of the object's fingerprint (OpenStore options).
+  bool thin_swa_on_demotion = false;
 
   Status Validate() const;
 };
