@@ -30,6 +30,8 @@ int CmdDemo(std::vector<std::string> args);
 int CmdFsck(std::vector<std::string> args);
 int CmdStats(std::vector<std::string> args);
 int CmdBenchStore(std::vector<std::string> args);
+int CmdCompare(std::vector<std::string> args);
+int CmdBenchCompare(std::vector<std::string> args);
 int CmdBenchCrashChild(std::vector<std::string> args);
 
 }  // namespace strata::tools

@@ -26,6 +26,13 @@ struct SimStore::Impl {
   std::unordered_map<uint64_t, uint64_t> pin_to_id;
   std::unique_ptr<EvictionPolicy> host_policy, nvme_policy;
   uint64_t host_used = 0, nvme_used = 0;
+  StoreStats stats;  // kept up to date on every move
+  void Count(const Obj& o, Tier t, int sign) {
+    if (t == Tier::kNone) return;
+    auto& f = stats[t].families[size_t(o.key.family)];
+    f.objects += uint64_t(int64_t(sign));
+    f.bytes += uint64_t(int64_t(sign) * int64_t(o.size));
+  }
   std::array<double, kNumTiers> io{};
   uint64_t puts = 0, hits_host = 0, hits_nvme = 0, misses = 0, demotions = 0, nvme_written = 0,
            nvme_read = 0, dropped = 0, promotions = 0;
@@ -40,6 +47,7 @@ struct SimStore::Impl {
     if (bw > 0) io[size_t(t)] += tt.latency_s + double(bytes) / bw;
   }
   void Erase(Obj& o) {
+    Count(o, o.tier, -1);
     if (o.tier == Tier::kHost) {
       host_policy->Untrack(o.id);
       host_used -= o.size;
@@ -85,12 +93,14 @@ struct SimStore::Impl {
       }
       host_policy->Untrack(o.id);
       host_used -= o.size;
+      Count(o, Tier::kHost, -1);
       if (nvme_on() && RoomNvme(o.size)) {
         Log(DecisionKind::kDemote, Tier::kHost, Tier::kNvme, o);
         ++demotions;
         nvme_written += o.size;
         Charge(Tier::kNvme, o.size, true);
         o.tier = Tier::kNvme;
+        Count(o, Tier::kNvme, 1);
         nvme_used += o.size;
         nvme_policy->Track(o.id, ObjectFacts{o.size, o.key.family, 0, 0, 0});
       } else {
@@ -152,6 +162,7 @@ Status SimStore::Put(const ObjectKey& key, uint64_t fp, uint64_t bytes, const Pu
   m.host_policy->Track(o.id, ObjectFacts{bytes, key.family, hints.depth, 0, hints.value_per_byte});
   m.by_id[o.id] = key;
   m.Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, o);
+  m.Count(o, Tier::kHost, 1);
   m.objects.emplace(key, o);
   m.Charge(Tier::kHost, bytes, true);
   ++m.puts;
@@ -190,6 +201,8 @@ Result<std::vector<SimObject>> SimStore::Get(NamespaceId ns, uint64_t fp,
         if (room) {
           m.nvme_policy->Untrack(o.id);
           m.nvme_used -= o.size;
+          m.Count(o, Tier::kNvme, -1);
+          m.Count(o, Tier::kHost, 1);
           m.Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, o);
           ++m.promotions;
           o.tier = Tier::kHost;
@@ -231,13 +244,7 @@ Status SimStore::Flush() {
 }
 
 StoreStats SimStore::Stats() const {
-  StoreStats s;
-  for (const auto& [k, o] : impl_->objects) {
-    if (o.tier == Tier::kNone) continue;
-    auto& fs = s[o.tier].families[size_t(k.family)];
-    fs.objects++;
-    fs.bytes += o.size;
-  }
+  StoreStats s = impl_->stats;
   s[Tier::kHost].capacity = impl_->config.store.host.capacity_bytes;
   s[Tier::kHost].used = impl_->host_used;
   if (impl_->nvme_on()) {

@@ -21,12 +21,15 @@ commands:
                  (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
   conform        run conformance cases against the official DeepSeek-V4 reference vectors
   generate       greedy generation with the engine (prints tokens and timings)
+  compare        replay a request trace through the store's simulator per SWA policy and tier
+                 sizes: hit rate, prefill saved, bytes per tier, TTFT; table, JSON or plots
   layout         bytes per block and per token of every state family for a model config
   fsck           check every record of a data directory against its index
   stats          what a data directory stores, per family
   bench store    the store's benchmark figures as JSON lines
   bench engine   the engine's benchmark figures as JSON lines
   bench rehydrate  restore time per plan and tier against cold prefill, as JSON lines
+  bench compare  the simulator's trace replay speed per policy, as JSON lines
 )";
 
 }  // namespace
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "fsck") return CmdFsck(args);
   if (cmd == "stats") return CmdStats(args);
+  if (cmd == "compare") return CmdCompare(args);
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "store") {
       args.erase(args.begin());
@@ -65,7 +69,12 @@ int main(int argc, char** argv) {
       args[0] = "strata bench engine";
       return CmdBenchEngine(args);
     }
-    std::fputs("usage: strata bench store|engine|rehydrate [options]\n", stderr);
+    if (args.size() >= 2 && args[1] == "compare") {
+      args.erase(args.begin());
+      args[0] = "strata bench compare";
+      return CmdBenchCompare(args);
+    }
+    std::fputs("usage: strata bench store|engine|rehydrate|compare [options]\n", stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);

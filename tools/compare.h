@@ -1,0 +1,134 @@
+// `strata compare`: replays a request trace (tools/trace.h) through the simulator
+// (cachestore/sim/sim_store.h, the store's placement core on sizes and a virtual clock) once per
+// configuration (SWA policy x tier capacities x eviction policy) and reports what each would
+// have saved, written and cost.
+//
+// Per request, at its arrival on the virtual clock:
+//   1. Lookup the prompt's usable blocks (engine rule: the blocks before its last token) with the
+//      layout's compressed families required (engine::HitFamilies).
+//   2. Plan the restore with the engine's own planner (engine::PlanRestores): `auto` takes the
+//      cheapest plan, as the engine does; full / checkpoint / recompute take the cheapest plan of
+//      their own kind, else the cheapest there is (the engine would not prefill cold when the
+//      compressed entries are there).
+//   3. Get what the plan reads (engine::PlanReads), counting bytes by the tier that served them;
+//      a plan whose objects are gone falls back to the next one, down to cold.
+//   4. Put the prompt's blocks after the restored prefix with the families the policy stores
+//      (engine::StoredFamilies; the request's last complete block counts as its end), sized by
+//      CacheLayout::FamilyBlockBytes, with hints: depth, parent, prefill seconds saved per byte.
+// Saved prefill = restored prefix - recomputed tokens; computed = recompute + the prompt after
+// the restored prefix; amplification = computed / the prompt after the Lookup hit.
+// TTFT: the node's GPUs serve requests FIFO in arrival order (earliest free GPU); a request
+// takes restore (bytes per tier over that tier's bandwidth to the GPU) and compute (recompute +
+// new tokens at the model's prefill rate per GPU), serial or overlapped per layer.
+// Thread safety: none needed; each call builds its own SimStore.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "strata/layout.h"
+#include "strata/status.h"
+#include "strata/store.h"
+#include "tools/hardware.h"
+#include "tools/trace.h"
+
+namespace strata::tools {
+
+// An SWA policy as `strata compare` spells it: full, checkpoint:K, recompute, auto.
+struct ComparePolicy {
+  enum Kind : uint8_t { kFull, kCheckpoint, kRecompute, kAuto };
+  Kind kind = kAuto;
+  int64_t every = 0;  // checkpoint:K (a multiple of the block size); 0: request ends only
+  std::string ToString() const;
+  static Result<ComparePolicy> Parse(const std::string& text, uint32_t block_size);
+};
+
+enum class RestoreOverlap : uint8_t {
+  kPerLayer,  // layer l's bytes load while layer l-1 computes: max(restore, compute) + one layer
+  kSerial,    // restore, then compute
+};
+
+// One point of a sweep.
+struct CompareConfig {
+  ComparePolicy policy;
+  uint64_t hbm_bytes = 0;   // no device tier in the simulator: added to the DRAM tier (see .cc)
+  uint64_t dram_bytes = 0;  // host tier
+  uint64_t nvme_bytes = 0;  // 0: no NVMe tier
+  std::string eviction = "lru";
+  std::string Label() const;  // "checkpoint:512 dram=256GiB nvme=8TiB hbm=0 lru"
+};
+
+// What stays the same across a sweep.
+struct CompareSetup {
+  CacheLayout layout;
+  std::string model;  // configs/models file stem, e.g. "v4-pro"
+  Hardware hardware;
+  ModelCost cost;
+  RestoreOverlap overlap = RestoreOverlap::kPerLayer;
+  // Resident tokens are sampled every this many requests (0: ~200 samples over the trace).
+  size_t sample_every = 0;
+};
+
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, mean = 0;
+};
+
+struct CompareResult {
+  CompareConfig config;
+  std::string model;
+  uint64_t requests = 0, input_tokens = 0;
+  uint64_t hit_tokens = 0;          // Lookup hits (compressed state present)
+  uint64_t restored_tokens = 0;     // prefixes the taken plans restored
+  uint64_t recompute_tokens = 0;    // SWA pyramid / tail recomputed inside restored prefixes
+  uint64_t computed_tokens = 0;     // recompute + prompt tokens after the restored prefixes
+  uint64_t saved_tokens = 0;        // restored - recompute
+  double ceiling_hit_rate = 0;      // the trace's unlimited-cache hit rate
+  std::array<uint64_t, 4> plans{};  // taken, by engine::RestorePlan::Kind (cold, full, ckpt, rec)
+  uint64_t fallbacks = 0;           // plans abandoned because an object was gone at Get
+  std::array<uint64_t, kNumTiers> objects_read{}, bytes_read{}, bytes_written{};
+  std::array<uint64_t, kNumTiers> peak_resident_tokens{};
+  std::array<double, kNumTiers> mean_resident_tokens{};
+  uint64_t puts = 0, put_failures = 0, evictions = 0, demotions = 0;
+  Percentiles ttft_s, ttft_cold_s;  // with this cache; with none (same queue)
+  double wall_s = 0;                // replay time on this machine
+  uint64_t block_ops = 0;           // blocks looked up + objects read + objects put
+
+  double hit_rate() const { return input_tokens ? double(hit_tokens) / double(input_tokens) : 0; }
+  double saved_rate() const {
+    return input_tokens ? double(saved_tokens) / double(input_tokens) : 0;
+  }
+  // Tokens computed per prompt token the Lookup missed (1.0: no recompute beyond the miss).
+  double amplification() const {
+    const uint64_t miss = input_tokens - hit_tokens;
+    return miss ? double(computed_tokens) / double(miss) : 0;
+  }
+  // Bytes written into the store per prompt token.
+  double written_bytes_per_token() const;
+};
+
+// Progress: requests replayed in this configuration.
+using ReplayProgress = std::function<void(uint64_t done)>;
+
+Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
+                             const CompareSetup& setup, const CompareConfig& config,
+                             const ReplayProgress& progress = {});
+
+// The TTFT queue: `servers` identical servers, FIFO by arrival; service[i] seconds.
+Percentiles QueueTtft(const std::vector<uint64_t>& arrival_us, const std::vector<double>& service_s,
+                      int servers);
+
+// Node capacity: tokens of cached context that fit in the HBM left after the weights, per
+// policy, from the layout's bytes per token (full: compressed + SWA per token; checkpoint:K:
+// compressed + one checkpoint per K tokens; recompute: compressed only; auto as full).
+struct NodeCapacity {
+  std::string policy;
+  double bytes_per_token = 0;
+  double tokens = 0;
+};
+std::vector<NodeCapacity> NodeCapacities(const CompareSetup& setup,
+                                         const std::vector<ComparePolicy>& policies);
+
+}  // namespace strata::tools

@@ -1,0 +1,20 @@
+// Output of `strata compare`: a table for a terminal, JSON lines for tools, the fidelity summary
+// and the node-capacity view. Field names of the JSON lines are what tools/plot_compare.py reads.
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tools/compare.h"
+
+namespace strata::tools {
+
+std::string SummaryJson(const Trace& trace, const TraceSummary& s, const std::string& model);
+std::string ResultJson(const CompareResult& r);
+std::string TableHeader();
+std::string TableRow(const CompareResult& r);
+std::string NodeCapacityJson(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
+std::string NodeCapacityTable(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
+
+}  // namespace strata::tools

@@ -1,0 +1,66 @@
+#include "tools/compare_sweep.h"
+
+#include <filesystem>
+
+#include "engine/model_config.h"
+
+namespace strata::tools {
+
+Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
+  auto sw = std::unique_ptr<Sweep>(new Sweep());
+  sw->options_ = o;
+  if (o.models.empty()) return Status::InvalidArgument("--model: give at least one model config");
+  if (o.policies.empty()) return Status::InvalidArgument("--policies: give at least one policy");
+  if (o.evictions.empty()) return Status::InvalidArgument("--eviction: give at least one policy");
+  for (const std::string& e : o.evictions)
+    if (e != "lru" && e != "s3fifo" && e != "cost")
+      return Status::InvalidArgument("--eviction: unknown policy '" + e +
+                                     "' (choices: lru, s3fifo, cost)");
+  for (uint64_t d : o.dram)
+    if (d == 0) return Status::InvalidArgument("--dram: the DRAM tier needs a positive size");
+  STRATA_ASSIGN_OR_RETURN(Hardware hw, LoadHardware(o.hardware_path));
+  for (const std::string& text : o.policies) {
+    auto p = ComparePolicy::Parse(text, o.block_size);
+    if (!p.ok()) return p.status().WithContext("--policies");
+    sw->policies_.push_back(*p);
+  }
+  for (const std::string& path : o.models) {
+    CompareSetup s;
+    STRATA_ASSIGN_OR_RETURN(ModelShape shape, engine::LoadModelShape(path));
+    LayoutOptions lo;
+    lo.block_size = o.block_size;
+    STRATA_ASSIGN_OR_RETURN(s.layout, CacheLayout::Make(shape, lo));
+    s.model = std::filesystem::path(path).stem().string();
+    s.hardware = hw;
+    STRATA_ASSIGN_OR_RETURN(s.cost, hw.For(s.model));
+    s.overlap = o.overlap;
+    if (!o.trace_path.empty()) {
+      TraceLoadOptions lo2 = o.load;
+      lo2.block_size = o.block_size;
+      lo2.layout_fingerprint = s.layout.fingerprint();
+      lo2.vocab = shape.vocab_size;
+      STRATA_ASSIGN_OR_RETURN(Trace t, LoadTrace(o.trace_path, lo2));
+      sw->summaries_.push_back(Summarize(t));
+      sw->traces_.push_back(std::move(t));
+    }
+    sw->setups_.push_back(std::move(s));
+  }
+  return sw;
+}
+
+std::vector<CompareConfig> Sweep::configs(size_t) const {
+  std::vector<CompareConfig> out;
+  for (const ComparePolicy& p : policies_)
+    for (uint64_t nvme : options_.nvme)
+      for (uint64_t dram : options_.dram)
+        for (uint64_t hbm : options_.hbm)
+          for (const std::string& e : options_.evictions) {
+            CompareConfig c;
+            c.policy = p;
+            c.hbm_bytes = hbm, c.dram_bytes = dram, c.nvme_bytes = nvme, c.eviction = e;
+            out.push_back(c);
+          }
+  return out;
+}
+
+}  // namespace strata::tools
