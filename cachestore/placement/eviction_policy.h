@@ -78,8 +78,10 @@ class LruPolicy final : public EvictionPolicy {
 };
 
 // Whether a tier takes an object at all (Navy's `accept`). Asked when the core would place the
-// object in the tier: at Put for the host tier, at demotion for NVMe (Flush bypasses admission:
-// it is an explicit request for durability).
+// object in the tier: at Put for the host tier (facts.hits: how often it was put and refused
+// before, so "second-use" admits an object the second time it is computed), at demotion for
+// NVMe (facts.hits: Get hits since the put; Flush bypasses admission: it is an explicit request
+// for durability).
 class AdmissionPolicy {
  public:
   virtual ~AdmissionPolicy() = default;

@@ -19,6 +19,10 @@ constexpr uint64_t kDemoteBatchBytes = 64ull << 20;
 // How long an allocation waits for pins to be released before it reports the host tier full.
 constexpr auto kPinWait = std::chrono::milliseconds(200);
 
+// How many refused objects the host tier's admission remembers (a doorkeeper: a second put of
+// a refused object is its second use).
+constexpr size_t kRefusedMemory = 1 << 20;
+
 bool Compressed(Family f) {
   return f == Family::kCsa || f == Family::kCsaIndex || f == Family::kHca;
 }
@@ -256,6 +260,28 @@ Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_
           eviction_->Skip(e->id);
           continue;
         }
+        // The block's SWA and checkpoint go before its compressed state.
+        bool dropped_window = false;
+        for (Family f : {Family::kSwa, Family::kCheckpoint}) {
+          Entry* w = it->second.fam[int(f)].get();
+          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w))
+            continue;
+          DropForRoom(w, freed);
+          dropped_window = true;
+          break;
+        }
+        if (dropped_window) {
+          ++skips;
+          eviction_->Skip(e->id);
+          if (auto ext = host_.Allocate(bytes)) {
+            for (Entry* d : demote) {
+              d->writing = false;
+              Track(*d);
+            }
+            return *ext;
+          }
+          continue;
+        }
       }
       DropForRoom(e, freed);
       if (auto ext = host_.Allocate(bytes)) {
@@ -366,7 +392,21 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
     f.family = key.family;
     f.depth = hints.depth;
     f.value_per_byte = hints.value_per_byte;
+    // Earlier puts of this object that the policy refused count as its uses so far.
+    const uint64_t h = ObjectKeyHash{}(key);
+    auto seen = refused_.find(h);
+    f.hits = seen == refused_.end() ? 0 : seen->second;
     if (!host_admit_->Admit(f)) {
+      if (seen != refused_.end()) {
+        ++seen->second;
+      } else {
+        if (refused_order_.size() >= kRefusedMemory) {
+          refused_.erase(refused_order_.front());
+          refused_order_.pop_front();
+        }
+        refused_.emplace(h, 1);
+        refused_order_.push_back(h);
+      }
       counters_.puts_rejected.fetch_add(1, std::memory_order_relaxed);
       if (opt_.log)
         opt_.log->Add(Decision{DecisionKind::kReject, Tier::kHost, Tier::kNone, key, size, 0});

@@ -26,6 +26,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -202,6 +203,9 @@ class PlacementCore {
   uint64_t next_slot_ = 1;                                       // GUARDED_BY(mu_)
   uint64_t next_sequence_ = 1;                                   // GUARDED_BY(mu_)
   uint32_t writes_inflight_ = 0;                                 // GUARDED_BY(mu_)
+  // Objects the host tier's admission refused (by key hash): how often, oldest first.
+  std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
+  std::deque<uint64_t> refused_order_;               // GUARDED_BY(mu_)
   PlacementCounters counters_;
 };
 

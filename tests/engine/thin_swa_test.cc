@@ -242,6 +242,74 @@ TEST_P(ThinSwaEngineTest, RestoreFromThinnedCheckpointIsBitExact) {
   EXPECT_TRUE(Same(st.mtp_hidden, cold_state.mtp_hidden));
 }
 
+// The store itself thins: the engine stores full SWA in a store with thinning on, other
+// objects push everything out of DRAM, and the swa objects reach NVMe as checkpoints (no swa
+// left anywhere). The next turn restores from those checkpoints, bit-exactly.
+TEST_P(ThinSwaEngineTest, StoreThinsOnDemotionAndRestoreIsBitExact) {
+  const Case& c = GetParam();
+  auto model = TinyModel(c.model, c.without_mtp);
+  Fixture probe;
+  const CacheLayout lay = MakeEngine(probe.rec.get(), model, c.block, "full")->layout();
+
+  testing::TempDir dir;
+  StoreConfig sc = testing::SmallConfig(dir.Sub("data"), DeviceKind::kMemory);
+  sc.host.capacity_bytes = 4 << 20;
+  sc.nvme.capacity_bytes = 64 << 20;
+  sc.thin_swa_on_demotion = true;
+  cachestore::TieredStoreOptions o;
+  auto dev = cachestore::OpenFileDevice(DeviceKind::kMemory, testing::SegmentOptions(sc));
+  ASSERT_TRUE(dev.ok());
+  o.device = std::move(dev).value();
+  o.layouts = {lay};
+  auto opened = cachestore::OpenTieredStore(sc, std::move(o));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> store = std::move(opened).value();
+
+  auto e = MakeEngine(store.get(), model, c.block, "full");
+  const auto turn1 = Tokens(3 * c.block + 37, 14);
+  auto r1 = e->RunTurn(turn1, {.max_new = 3});
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  ASSERT_TRUE(e->WaitOffload().ok());
+  ASSERT_EQ(store->Stats()[Tier::kHost].families[int(Family::kSwa)].objects, 3u);
+
+  const std::vector<std::byte> filler(512 << 10, std::byte{0x5a});
+  for (uint64_t i = 0; i < 12; ++i)
+    ASSERT_TRUE(store->Put(ObjectKey{99, BlockKey{i, i}, Family::kCsa}, 1, filler).ok());
+  const StoreStats st = store->Stats();
+  EXPECT_EQ(st[Tier::kHost].families[int(Family::kSwa)].objects, 0u);
+  EXPECT_EQ(st[Tier::kNvme].families[int(Family::kSwa)].objects, 0u);
+  EXPECT_EQ(st[Tier::kNvme].families[int(Family::kCheckpoint)].objects, 3u);
+  uint64_t thinned = 0;
+  store->VisitCounters([&](std::string_view name, uint64_t v) {
+    if (name == "swa_thinned") thinned = v;
+  });
+  EXPECT_EQ(thinned, 3u);
+
+  std::vector<int32_t> turn2 = turn1;
+  turn2.insert(turn2.end(), r1->output.begin(), r1->output.end());
+  const auto extra = Tokens(20, 15);
+  turn2.insert(turn2.end(), extra.begin(), extra.end());
+  RequestState st2;
+  TurnOptions to;
+  to.max_new = 4;
+  to.offload = false;
+  to.final_state = &st2;
+  auto r2 = e->RunTurn(turn2, to);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  ASSERT_EQ(r2->plan.kind, RestorePlan::kCheckpoint) << r2->plan.ToString();
+  EXPECT_EQ(r2->plan.state_from, 3 * int64_t(c.block));
+  EXPECT_EQ(r2->fallbacks, 0);
+
+  RequestState cold_state;
+  auto cold = e->RunCold(turn2, 4, &cold_state);
+  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+  EXPECT_EQ(r2->output, cold->output);
+  ASSERT_EQ(r2->logits.size(), cold->logits.size());
+  for (size_t i = 0; i < r2->logits.size(); ++i)
+    EXPECT_TRUE(Same(r2->logits[i], cold->logits[i])) << "step " << i;
+  EXPECT_TRUE(BitIdentical(st2, cold_state));
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ThinSwaEngineTest,
                          ::testing::Values(Case{"v4-tiny.json", 128}, Case{"v4-tiny.json", 256},
                                            Case{"v4-tiny-hca.json", 256},
