@@ -171,6 +171,17 @@ TEST(S3FifoPolicyTest, MainQueueGivesUsedObjectsAnotherRound) {
   EXPECT_EQ(EvictN(p, 4), (std::vector<uint64_t>{1, 3, 4, 2}));
 }
 
+TEST(S3FifoPolicyTest, UsesInTheSmallQueueOnlyEarnTheMoveToMain) {
+  // As in the paper's 2-bit counters: an object's access bits are cleared when it moves on to
+  // the main queue, so extra uses while in the small queue buy no extra round in the main one.
+  S3FifoPolicy p;
+  for (uint64_t id = 1; id <= 4; ++id) p.Track(id, Facts(kBlock));
+  for (uint64_t id = 1; id <= 4; ++id) p.Touch(id);
+  p.Touch(2);
+  p.Touch(2);
+  EXPECT_EQ(EvictN(p, 4), (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
 TEST(S3FifoPolicyTest, LargeScanObjectsDoNotPushOutSmallHotOnes) {
   // Byte-aware: the small queue's share is counted in bytes, so a few huge one-time objects
   // leave from it before any of the many small hot objects in the main queue.
@@ -312,6 +323,18 @@ TEST_P(EveryPolicyTest, SkippedObjectsComeBackOnlyAfterTheOthers) {
     p_->Skip(*v);
   }
   EXPECT_EQ(p_->size(), 20u);
+}
+
+// A skipped object is set aside only until the next eviction; then it rejoins the order as if
+// reinserted there, ahead of objects tracked after that eviction.
+TEST_P(EveryPolicyTest, SkippedObjectRejoinsAtTheNextEviction) {
+  for (uint64_t id = 1; id <= 5; ++id) p_->Track(id, Facts(kBlock, 1e-6));
+  ASSERT_EQ(p_->Victim(), 1u);
+  p_->Skip(1);
+  ASSERT_EQ(p_->Victim(), 2u);
+  p_->Untrack(2);
+  p_->Track(6, Facts(kBlock, 1e-6));
+  EXPECT_EQ(EvictN(*p_, 6), (std::vector<uint64_t>{3, 4, 5, 1, 6}));
 }
 
 // A core that skips pinned objects finds an evictable one within size() offers, every time.
