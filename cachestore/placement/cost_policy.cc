@@ -11,11 +11,17 @@ double CostPolicy::UseValue(const ObjectFacts& facts) {
   return 1.0 / double(std::max<uint64_t>(facts.bytes, 1));
 }
 
-void CostPolicy::Queue(uint64_t id, Node& n, double base) {
+void CostPolicy::Queue(uint64_t id, Node& n, double base, std::set<Key>::node_type node) {
   n.deferred = false;
   n.base = base;
   n.h = base + double(n.freq) * n.use_value;
-  order_.insert(KeyOf(id, n));
+  const Key key{n.h, n.depth, id};
+  if (node.empty()) {
+    n.pos = order_.insert(key).first;
+  } else {
+    node.value() = key;
+    n.pos = order_.insert(std::move(node)).position;
+  }
 }
 
 void CostPolicy::Track(uint64_t id, const ObjectFacts& facts) {
@@ -30,11 +36,10 @@ void CostPolicy::Track(uint64_t id, const ObjectFacts& facts) {
     return;
   }
   Node& n = it->second;
-  if (!n.deferred) order_.erase(KeyOf(id, n));
   n.use_value = UseValue(facts);
   n.freq = std::max(n.freq, freq_from_hits);
   n.depth = facts.depth;
-  if (!n.deferred) Queue(id, n, n.base);  // a deferred one is recomputed when released
+  if (!n.deferred) Queue(id, n, n.base, Dequeue(n));  // a deferred one: when released
 }
 
 void CostPolicy::Touch(uint64_t id) {
@@ -43,8 +48,7 @@ void CostPolicy::Touch(uint64_t id) {
   Node& n = it->second;
   ++n.freq;
   if (n.deferred) return;  // recomputed with the L of its release
-  order_.erase(KeyOf(id, n));
-  Queue(id, n, age_);
+  Queue(id, n, age_, Dequeue(n));
 }
 
 void CostPolicy::Untrack(uint64_t id) {
@@ -54,7 +58,7 @@ void CostPolicy::Untrack(uint64_t id) {
   if (n.deferred)
     deferred_.erase(n.deferred_pos);
   else
-    order_.erase(KeyOf(id, n));
+    order_.erase(n.pos);
   const double h = n.h;
   nodes_.erase(it);
   if (last_victim_ != id) return;
@@ -75,10 +79,11 @@ void CostPolicy::Skip(uint64_t id) {
   if (it == nodes_.end()) return;
   Node& n = it->second;
   if (last_victim_ == id) last_victim_.reset();
-  if (n.deferred)
-    deferred_.erase(n.deferred_pos);
-  else
-    order_.erase(KeyOf(id, n));
+  if (n.deferred) {
+    deferred_.splice(deferred_.begin(), deferred_, n.deferred_pos);
+    return;
+  }
+  order_.erase(n.pos);
   n.deferred = true;
   deferred_.push_front(id);
   n.deferred_pos = deferred_.begin();

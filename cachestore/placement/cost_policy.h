@@ -63,7 +63,7 @@ class CostPolicy final : public EvictionPolicy {
   static double UseValue(const ObjectFacts& facts);
 
  private:
-  struct Key {
+  struct Key {  // the order: lowest H, then the deeper block, then the lower id
     double h;
     uint32_t depth;
     uint64_t id;
@@ -80,12 +80,15 @@ class CostPolicy final : public EvictionPolicy {
     uint64_t freq = 1;
     uint32_t depth = 0;
     bool deferred = false;
-    std::list<uint64_t>::iterator deferred_pos;  // valid while deferred
+    std::set<Key>::iterator pos;                 // in order_, valid while not deferred
+    std::list<uint64_t>::iterator deferred_pos;  // in deferred_, valid while deferred
   };
 
-  Key KeyOf(uint64_t id, const Node& n) const { return Key{n.h, n.depth, id}; }
-  // Recomputes h from `base` and queues the node (it must not be queued).
-  void Queue(uint64_t id, Node& n, double base);
+  // Recomputes h from `base` and queues the node; `node` is its old set node, reused when the
+  // node was queued already (no allocation), empty when it comes back from the deferred list.
+  void Queue(uint64_t id, Node& n, double base, std::set<Key>::node_type node = {});
+  // Takes a queued node out of order_, keeping the set node for reuse.
+  std::set<Key>::node_type Dequeue(Node& n) { return order_.extract(n.pos); }
   void ReleaseDeferred();
 
   std::unordered_map<uint64_t, Node> nodes_;

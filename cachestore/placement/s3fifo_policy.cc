@@ -27,6 +27,16 @@ void S3FifoPolicy::LinkHead(uint64_t id, Node& n) {
   (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) += n.bytes;
 }
 
+void S3FifoPolicy::MoveHead(Node& n, Queue queue, bool deferred) {
+  auto& from = ListOf(n);
+  if (!n.deferred) (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= n.bytes;
+  n.queue = queue;
+  n.deferred = deferred;
+  auto& to = ListOf(n);
+  to.splice(to.begin(), from, n.pos);  // no allocation; n.pos stays valid
+  if (!n.deferred) (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) += n.bytes;
+}
+
 void S3FifoPolicy::Track(uint64_t id, const ObjectFacts& facts) {
   auto it = nodes_.find(id);
   if (it != nodes_.end()) {  // facts update: new size, same place, same frequency
@@ -84,10 +94,8 @@ std::optional<uint64_t> S3FifoPolicy::Victim() {
       Node& n = nodes_.at(id);
       if (n.freq == 0) return last_victim_ = id;
       // Used while in S: on to M, its access bits cleared (libCacheSim's S3FIFO does the same).
-      Unlink(n);
       n.freq = 0;
-      n.queue = Queue::kMain;
-      LinkHead(id, n);
+      MoveHead(n, Queue::kMain, false);
       continue;
     }
     if (!main_.empty()) {
@@ -109,10 +117,7 @@ void S3FifoPolicy::Skip(uint64_t id) {
   if (it == nodes_.end()) return;
   Node& n = it->second;
   if (last_victim_ == id) last_victim_.reset();
-  Unlink(n);
-  n.deferred = true;
-  deferred_.push_front(id);
-  n.pos = deferred_.begin();
+  MoveHead(n, n.queue, true);
 }
 
 void S3FifoPolicy::AddGhost(uint64_t id, uint64_t bytes) {
@@ -132,10 +137,8 @@ void S3FifoPolicy::AddGhost(uint64_t id, uint64_t bytes) {
 void S3FifoPolicy::ReleaseDeferred() {
   // Oldest skip first, so the newest skip ends up nearest the head.
   while (!deferred_.empty()) {
-    const uint64_t id = deferred_.back();
-    Node& n = nodes_.at(id);
-    deferred_.pop_back();
-    LinkHead(id, n);
+    Node& n = nodes_.at(deferred_.back());
+    MoveHead(n, n.queue, false);
   }
 }
 

@@ -68,8 +68,10 @@ class S3FifoPolicy final : public EvictionPolicy {
   std::list<uint64_t>& ListOf(const Node& n);
   // Takes the node out of whichever list holds it, keeping the byte sums right.
   void Unlink(Node& n);
-  // Puts the node at the head of its queue (not deferred).
+  // Puts a new node at the head of its queue (not deferred).
   void LinkHead(uint64_t id, Node& n);
+  // Moves a linked node to the head of `queue`, or of the deferred list (remembering `queue`).
+  void MoveHead(Node& n, Queue queue, bool deferred);
   void AddGhost(uint64_t id, uint64_t bytes);
   void ReleaseDeferred();
 
