@@ -15,7 +15,7 @@ std::list<uint64_t>& S3FifoPolicy::ListOf(const Node& n) {
 
 void S3FifoPolicy::Unlink(Node& n) {
   ListOf(n).erase(n.pos);
-  if (!n.deferred) (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= n.bytes;
+  if (!n.deferred) BytesOf(n.queue) -= n.bytes;
   n.deferred = false;
 }
 
@@ -24,17 +24,17 @@ void S3FifoPolicy::LinkHead(uint64_t id, Node& n) {
   auto& list = n.queue == Queue::kSmall ? small_ : main_;
   list.push_front(id);
   n.pos = list.begin();
-  (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) += n.bytes;
+  BytesOf(n.queue) += n.bytes;
 }
 
 void S3FifoPolicy::MoveHead(Node& n, Queue queue, bool deferred) {
   auto& from = ListOf(n);
-  if (!n.deferred) (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) -= n.bytes;
+  if (!n.deferred) BytesOf(n.queue) -= n.bytes;
   n.queue = queue;
   n.deferred = deferred;
   auto& to = ListOf(n);
   to.splice(to.begin(), from, n.pos);  // no allocation; n.pos stays valid
-  if (!n.deferred) (n.queue == Queue::kSmall ? small_bytes_ : main_bytes_) += n.bytes;
+  if (!n.deferred) BytesOf(n.queue) += n.bytes;
 }
 
 void S3FifoPolicy::Track(uint64_t id, const ObjectFacts& facts) {
@@ -42,7 +42,7 @@ void S3FifoPolicy::Track(uint64_t id, const ObjectFacts& facts) {
   if (it != nodes_.end()) {  // facts update: new size, same place, same frequency
     Node& n = it->second;
     if (!n.deferred) {
-      auto& sum = n.queue == Queue::kSmall ? small_bytes_ : main_bytes_;
+      auto& sum = BytesOf(n.queue);
       sum = sum - n.bytes + facts.bytes;
     }
     tracked_bytes_ = tracked_bytes_ - n.bytes + facts.bytes;

@@ -66,6 +66,7 @@ class S3FifoPolicy final : public EvictionPolicy {
   };
 
   std::list<uint64_t>& ListOf(const Node& n);
+  uint64_t& BytesOf(Queue q) { return q == Queue::kSmall ? small_bytes_ : main_bytes_; }
   // Takes the node out of whichever list holds it, keeping the byte sums right.
   void Unlink(Node& n);
   // Puts a new node at the head of its queue (not deferred).
