@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "bench/v4_payload.h"
-#include "cachestore/codec.h"
+#include "cachestore/nvme/codec.h"
 #include "strata/layout.h"
 
 namespace {

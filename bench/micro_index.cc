@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "cachestore/index.h"
+#include "cachestore/nvme/index.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "cachestore/codec.h"
+#include "cachestore/nvme/codec.h"
 #include "engine/cost_probe.h"
 #include "engine/session.h"
 

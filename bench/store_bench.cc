@@ -20,14 +20,14 @@
 #include <unordered_map>
 
 #include "bench/v4_payload.h"
-#include "cachestore/codec.h"
-#include "cachestore/device.h"
-#include "cachestore/fsck.h"
-#include "cachestore/host_arena.h"
-#include "cachestore/index.h"
-#include "cachestore/markers.h"
-#include "cachestore/rebuild.h"
-#include "cachestore/record.h"
+#include "cachestore/host/host_arena.h"
+#include "cachestore/nvme/codec.h"
+#include "cachestore/nvme/device.h"
+#include "cachestore/nvme/fsck.h"
+#include "cachestore/nvme/index.h"
+#include "cachestore/nvme/markers.h"
+#include "cachestore/nvme/rebuild.h"
+#include "cachestore/nvme/record.h"
 
 extern char** environ;
 

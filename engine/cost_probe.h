@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cachestore/device.h"
+#include "cachestore/nvme/device.h"
 #include "engine/session.h"
 #include "strata/store.h"
 

@@ -13,7 +13,7 @@
 
 #include "bench/store_bench.h"
 #include "bench/v4_payload.h"
-#include "cachestore/fsck.h"
+#include "cachestore/nvme/fsck.h"
 #include "engine/model_config.h"
 #include "strata/keys.h"
 #include "strata/layout.h"

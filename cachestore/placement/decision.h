@@ -25,6 +25,7 @@ enum class DecisionKind : uint8_t {
   kReclaimDrop = 9,   // reclaim dropped the record
   kWriteFailed = 10,  // a write to `to` failed; the object stays where it was or is dropped
   kCorrupt = 11,      // a read from `tier` found the record corrupt: dropped
+  kWriteBack = 12,    // a dirty copy in `tier` written to `to` by Flush (it stays in `tier`)
 };
 std::string_view DecisionKindName(DecisionKind k);
 

@@ -35,7 +35,10 @@ class EvictionPolicy {
   // `id` was accessed (Lookup hit, Get). Unknown ids are ignored.
   virtual void Touch(uint64_t id) = 0;
   // The tier no longer holds `id` (evicted by the core, replaced, deleted, moved). Unknown ids
-  // are ignored.
+  // are ignored. The Untrack of the id Victim() last returned (not Skipped since) is taken as
+  // its eviction: S3-FIFO remembers it in its ghost queue, the cost policy ages to its priority;
+  // any other Untrack just forgets the object. An Untrack + Track forgets an object's history
+  // (frequency, queue), so keep a pinned object tracked and Skip it rather than untrack it.
   virtual void Untrack(uint64_t id) = 0;
   // The next object to evict, still tracked; nullopt when none is tracked. May reorder the
   // policy's own queues (S3-FIFO moves objects between its queues here).
@@ -78,8 +81,10 @@ class LruPolicy final : public EvictionPolicy {
 };
 
 // Whether a tier takes an object at all (Navy's `accept`). Asked when the core would place the
-// object in the tier: at Put for the host tier, at demotion for NVMe (Flush bypasses admission:
-// it is an explicit request for durability).
+// object in the tier: at Put for the host tier (facts.hits: how often it was put and refused
+// before, so "second-use" admits an object the second time it is computed), at demotion for
+// NVMe (facts.hits: Get hits since the put; Flush bypasses admission: it is an explicit request
+// for durability).
 class AdmissionPolicy {
  public:
   virtual ~AdmissionPolicy() = default;

@@ -1,7 +1,9 @@
 // Policy factories.
 #include <string>
 
+#include "cachestore/placement/cost_policy.h"
 #include "cachestore/placement/eviction_policy.h"
+#include "cachestore/placement/s3fifo_policy.h"
 
 namespace strata::cachestore {
 namespace {
@@ -22,6 +24,8 @@ class AdmitSecondUse final : public AdmissionPolicy {
 
 Result<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name) {
   if (name == "lru") return std::unique_ptr<EvictionPolicy>(std::make_unique<LruPolicy>());
+  if (name == "s3fifo") return std::unique_ptr<EvictionPolicy>(std::make_unique<S3FifoPolicy>());
+  if (name == "cost") return std::unique_ptr<EvictionPolicy>(std::make_unique<CostPolicy>());
   return Status::InvalidArgument("unknown eviction policy '" + std::string(name) +
                                  "' (choices: lru, s3fifo, cost)");
 }

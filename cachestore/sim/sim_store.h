@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cachestore/placement/decision.h"
+#include "strata/layout.h"
 #include "strata/store.h"
 
 namespace strata::cachestore {
@@ -29,9 +30,9 @@ struct SimConfig {
   // nvme.data_dir non-empty enables the NVMe tier; nothing is created there.
   StoreConfig store;
   std::array<TierTiming, kNumTiers> timing{};  // indexed by Tier
-  // Fault injection for tests: the n-th record write to NVMe (1-based, counted over the whole
-  // run) fails as an I/O error. 0: none.
-  uint64_t fail_nvme_write = 0;
+  // Layouts whose full SWA objects may be thinned into checkpoints on demotion
+  // (store.thin_swa_on_demotion).
+  std::vector<CacheLayout> layouts;
 };
 
 // What Get returned for one object.
@@ -71,6 +72,8 @@ class SimStore {
   // Modelled seconds of tier I/O that the calls since the last TakeIoSeconds() caused, per
   // tier read from / written to (by TierTiming), then reset.
   std::array<double, kNumTiers> TakeIoSeconds();
+  // Fault injection (tests): while on, every record write to NVMe fails as an I/O error.
+  void InjectNvmeWriteErrors(bool on);
 
  private:
   struct Impl;

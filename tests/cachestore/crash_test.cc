@@ -17,7 +17,7 @@
 #include <random>
 #include <thread>
 
-#include "cachestore/record.h"
+#include "cachestore/nvme/record.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/store_objects.h"
 

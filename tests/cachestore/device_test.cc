@@ -1,4 +1,4 @@
-#include "cachestore/device.h"
+#include "cachestore/nvme/device.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "cachestore/host_arena.h"
+#include "cachestore/host/host_arena.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>

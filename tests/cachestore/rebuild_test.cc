@@ -3,7 +3,7 @@
 // namespaces stay deleted, re-Put objects come back as their newest version, and a newest
 // version whose payload is damaged is a miss (never an older version). Real RocksDB, real
 // segment files, posix and io_uring.
-#include "cachestore/rebuild.h"
+#include "cachestore/nvme/rebuild.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,9 +14,9 @@
 #include <fstream>
 #include <map>
 
-#include "cachestore/fsck.h"
-#include "cachestore/index.h"
-#include "cachestore/markers.h"
+#include "cachestore/nvme/fsck.h"
+#include "cachestore/nvme/index.h"
+#include "cachestore/nvme/markers.h"
 #include "tests/testing/store_fixture.h"
 
 namespace strata {

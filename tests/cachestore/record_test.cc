@@ -1,4 +1,4 @@
-#include "cachestore/record.h"
+#include "cachestore/nvme/record.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "cachestore/segment_log.h"
+#include "cachestore/nvme/segment_log.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "bench/v4_payload.h"
-#include "cachestore/fsck.h"
+#include "cachestore/nvme/fsck.h"
 #include "tests/testing/store_fixture.h"
 
 namespace strata {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <random>
 
-#include "cachestore/record.h"
+#include "cachestore/nvme/record.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "cachestore/device.h"
+#include "cachestore/nvme/device.h"
 
 namespace strata::testing {
 

@@ -38,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "cachestore/device.h"
+#include "cachestore/nvme/device.h"
 #include "tests/testing/fault_device.h"
 
 namespace strata::testing {

@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "bench/v4_payload.h"
-#include "cachestore/tiered_store.h"
+#include "cachestore/store/tiered_store.h"
 #include "tests/testing/fault_device.h"
 #include "tests/testing/temp_dir.h"
 

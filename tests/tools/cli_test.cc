@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-#include "cachestore/index.h"
+#include "cachestore/nvme/index.h"
 #include "tests/testing/temp_dir.h"
 
 namespace strata {

@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "cachestore/rebuild.h"
+#include "cachestore/nvme/rebuild.h"
 #include "strata/family.h"
 #include "strata/status.h"
 #include "strata/store.h"

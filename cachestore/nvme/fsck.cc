@@ -1,14 +1,14 @@
-#include "cachestore/fsck.h"
+#include "cachestore/nvme/fsck.h"
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <vector>
 
-#include "cachestore/device.h"
-#include "cachestore/index.h"
-#include "cachestore/markers.h"
-#include "cachestore/record.h"
+#include "cachestore/nvme/device.h"
+#include "cachestore/nvme/index.h"
+#include "cachestore/nvme/markers.h"
+#include "cachestore/nvme/record.h"
 
 namespace strata::cachestore {
 namespace {

@@ -1,4 +1,4 @@
-#include "cachestore/index.h"
+#include "cachestore/nvme/index.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>

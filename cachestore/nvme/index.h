@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 
+#include "cachestore/placement/record_index.h"
 #include "strata/status.h"
 #include "strata/store.h"
 
@@ -34,36 +35,23 @@ class WriteBatch;
 
 namespace strata::cachestore {
 
-struct IndexEntry {
-  ObjectKey key;
-  CodecKind codec = CodecKind::kNone;
-  uint64_t fingerprint = 0;
-  uint64_t sequence = 0;
-  uint64_t offset = 0;  // device address of the record
-  uint64_t raw_size = 0;
-  uint64_t stored_size = 0;
-  uint64_t checksum = 0;
-  uint64_t last_access = 0;
-  uint64_t hits = 0;
-};
-
 struct IndexMeta {
   uint32_t format_version = 1;
   uint64_t segment_bytes = 0;
   uint32_t segment_count = 0;
 };
 
-class Index {
+class Index final : public RecordIndex {
  public:
   // `env`: the RocksDB environment the index's files go through (null: the default one). Tests
   // pass one whose file system models power loss.
   static Result<std::unique_ptr<Index>> Open(const std::string& dir, rocksdb::Env* env = nullptr);
-  ~Index();
+  ~Index() override;
 
-  Status Put(std::span<const IndexEntry> entries);
-  Status Delete(std::span<const ObjectKey> keys);
-  Status DeleteNamespace(NamespaceId ns);
-  Status Sync();  // every write before it is durable
+  Status Put(std::span<const IndexEntry> entries) override;
+  Status Delete(std::span<const ObjectKey> keys) override;
+  Status DeleteNamespace(NamespaceId ns) override;
+  Status Sync() override;  // every write before it is durable
   // Visits every entry in key order; the visitor returns false to stop.
   Status Scan(const std::function<bool(const IndexEntry&)>& visit) const;
 

@@ -1,4 +1,4 @@
-#include "cachestore/markers.h"
+#include "cachestore/nvme/markers.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

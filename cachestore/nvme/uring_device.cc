@@ -14,7 +14,7 @@
 #include <mutex>
 #include <shared_mutex>
 
-#include "cachestore/device.h"
+#include "cachestore/nvme/device.h"
 
 namespace strata::cachestore {
 namespace {

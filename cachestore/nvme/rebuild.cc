@@ -1,4 +1,4 @@
-#include "cachestore/rebuild.h"
+#include "cachestore/nvme/rebuild.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cachestore/record.h"
+#include "cachestore/nvme/record.h"
 
 namespace strata::cachestore {
 namespace {

@@ -18,9 +18,9 @@
 #include <span>
 #include <string>
 
-#include "cachestore/device.h"
-#include "cachestore/index.h"
-#include "cachestore/markers.h"
+#include "cachestore/nvme/device.h"
+#include "cachestore/nvme/index.h"
+#include "cachestore/nvme/markers.h"
 #include "strata/status.h"
 
 namespace rocksdb {

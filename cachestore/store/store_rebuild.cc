@@ -6,25 +6,16 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "cachestore/rebuild.h"
-#include "cachestore/tiered_store.h"
+#include "cachestore/nvme/rebuild.h"
+#include "cachestore/store/tiered_store.h"
 
 namespace strata::cachestore {
-
-void TieredStore::ResetNvmeState() {
-  std::lock_guard lk(mu_);
-  blocks_.clear();
-  by_id_.clear();
-  doomed_.clear();
-  seg_members_.assign(seg_members_.size(), {});
-  log_ = std::make_unique<SegmentLog>(config_.nvme.segment_bytes, uint32_t(seg_members_.size()));
-  next_sequence_ = 1;
-}
 
 Status TieredStore::RebuildIndexFromSegments(const std::string& reason, bool verify_payloads) {
   const auto& nv = config_.nvme;
   spdlog::warn("strata: rebuilding the index of {} from the segments' record headers: {}",
                nv.data_dir, reason);
+  index_ref_.index = nullptr;
   index_.reset();  // closes it (and releases RocksDB's lock on the directory)
   RebuildOptions ro;
   ro.data_dir = nv.data_dir;
@@ -44,13 +35,13 @@ Status TieredStore::RebuildIndexFromSegments(const std::string& reason, bool ver
       "dropped because their newest version is corrupt)",
       nv.data_dir, st->records, st->seconds, double(st->bytes_read) / 1048576.0, st->headers,
       st->superseded, st->deleted, st->corrupt_payloads, st->dropped_keys);
-  counters_.index_rebuilds.fetch_add(1, std::memory_order_relaxed);
-  counters_.records_rebuilt.fetch_add(st->records, std::memory_order_relaxed);
+  index_rebuilds_.fetch_add(1, std::memory_order_relaxed);
+  records_rebuilt_.fetch_add(st->records, std::memory_order_relaxed);
   STRATA_ASSIGN_OR_RETURN(
       index_, Index::Open((std::filesystem::path(nv.data_dir) / "index").string(), index_env_));
+  index_ref_.index = index_.get();
   STRATA_RETURN_IF_ERROR(Recover(verify_payloads).WithContext("after rebuilding the index"));
-  std::lock_guard lk(mu_);
-  next_sequence_ = std::max(next_sequence_, st->max_sequence + 1);
+  core_->RaiseNextSequence(st->max_sequence + 1);
   return Status::Ok();
 }
 

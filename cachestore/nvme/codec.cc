@@ -1,4 +1,4 @@
-#include "cachestore/codec.h"
+#include "cachestore/nvme/codec.h"
 
 #include <lz4.h>
 

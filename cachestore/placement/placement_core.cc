@@ -1,0 +1,674 @@
+#include "cachestore/placement/placement_core.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "cachestore/nvme/record.h"
+
+namespace strata::cachestore {
+namespace {
+
+// Dirty bytes demoted per eviction round: large enough to batch I/O, small enough not to
+// evict far more than needed.
+constexpr uint64_t kDemoteBatchBytes = 64ull << 20;
+
+// How long an allocation waits for pins to be released before it reports the host tier full.
+constexpr auto kPinWait = std::chrono::milliseconds(200);
+
+// How many refused objects the host tier's admission remembers (a doorkeeper: a second put of
+// a refused object is its second use).
+constexpr size_t kRefusedMemory = 1 << 20;
+
+bool Compressed(Family f) {
+  return f == Family::kCsa || f == Family::kCsaIndex || f == Family::kHca;
+}
+
+}  // namespace
+
+uint64_t PlacementCore::LowerLoc::span() const { return RecordSpan(stored_size); }
+
+PlacementCore::PlacementCore(PlacementOptions options)
+    : opt_(std::move(options)), host_(*opt_.host) {}
+
+PlacementCore::~PlacementCore() = default;
+
+Result<std::unique_ptr<PlacementCore>> PlacementCore::Create(PlacementOptions options) {
+  if (!options.host || !options.clock)
+    return Status::InvalidArgument("placement core: host space and clock are required");
+  if (options.lower && !options.index)
+    return Status::InvalidArgument("placement core: a lower tier needs an index");
+  std::unique_ptr<PlacementCore> core(new PlacementCore(std::move(options)));
+  const StoreConfig& c = core->opt_.config;
+  STRATA_ASSIGN_OR_RETURN(core->eviction_, MakeEvictionPolicy(c.host.eviction));
+  STRATA_ASSIGN_OR_RETURN(core->host_admit_, MakeAdmissionPolicy(c.host.admission));
+  STRATA_ASSIGN_OR_RETURN(core->nvme_admit_, MakeAdmissionPolicy(c.nvme.admission));
+  if (core->opt_.lower) {
+    const uint32_t segments = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
+    core->log_ = std::make_unique<SegmentLog>(c.nvme.segment_bytes, segments);
+    core->seg_members_.resize(segments);
+  }
+  return core;
+}
+
+// --- bookkeeping -----------------------------------------------------------------------------
+
+PlacementCore::Entry* PlacementCore::FindAny(const ObjectKey& key) {
+  auto it = blocks_.find(BlockId{key.ns, key.block});
+  if (it == blocks_.end()) return nullptr;
+  return it->second.fam[int(key.family)].get();
+}
+
+PlacementCore::Entry* PlacementCore::Find(const ObjectKey& key, uint64_t fingerprint) {
+  Entry* e = FindAny(key);
+  return e && e->fingerprint == fingerprint ? e : nullptr;
+}
+
+void PlacementCore::Log(DecisionKind kind, Tier tier, Tier to, const Entry& e, uint64_t bytes) {
+  if (!opt_.log) return;
+  Decision d;
+  d.kind = kind;
+  d.tier = tier;
+  d.to = to;
+  d.key = e.key;
+  d.bytes = bytes;
+  opt_.log->Add(d);
+}
+
+ObjectFacts PlacementCore::Facts(const Entry& e) const {
+  ObjectFacts f;
+  f.bytes = e.ext.size;
+  f.family = e.key.family;
+  f.depth = e.depth;
+  f.hits = e.total_hits;
+  f.value_per_byte = e.value_per_byte;
+  return f;
+}
+
+void PlacementCore::Track(Entry& e) {
+  if (e.tracked || !e.resident || e.doomed || e.loading) return;
+  eviction_->Track(e.id, Facts(e));
+  e.tracked = true;
+}
+
+void PlacementCore::Untrack(Entry& e) {
+  if (!e.tracked) return;
+  eviction_->Untrack(e.id);
+  e.tracked = false;
+}
+
+const CacheLayout* PlacementCore::ThinLayout(const Entry& e) const {
+  if (!opt_.config.thin_swa_on_demotion || e.key.family != Family::kSwa) return nullptr;
+  for (const CacheLayout& l : opt_.layouts)
+    if (l.fingerprint() == e.fingerprint && l.FamilyBlockBytes(Family::kSwa) == e.raw_size)
+      return &l;
+  return nullptr;
+}
+
+bool PlacementCore::WouldDrop(const Entry& e) {
+  if (e.on_nvme) return false;
+  if (!e.dirty || !opt_.lower) return true;
+  return !nvme_admit_->Admit(Facts(e)) && !ThinLayout(e);
+}
+
+void PlacementCore::DropHostCopy(Entry& e) {
+  Untrack(e);
+  if (e.resident || e.loading) host_.Free(e.ext);
+  e.resident = false;
+  e.dirty = false;
+}
+
+void PlacementCore::DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes) {
+  if (!e.on_nvme) return;
+  log_->Release(e.nv.offset, e.nv.span());
+  seg_members_[log_->SegmentOf(e.nv.offset)].erase(&e);
+  e.on_nvme = false;
+  if (index_deletes) index_deletes->push_back(e.key);
+}
+
+PlacementCore::BlockSlot& PlacementCore::SlotFor(const ObjectKey& key, const PutHints& hints) {
+  auto [it, fresh] = blocks_.try_emplace(BlockId{key.ns, key.block});
+  BlockSlot& slot = it->second;
+  if (fresh) {
+    slot.slot_id = next_slot_++;
+    if (hints.has_parent) {
+      slot.parent = BlockId{key.ns, hints.parent};
+      auto p = blocks_.find(slot.parent);
+      if (p != blocks_.end()) {
+        ++p->second.children;
+        slot.parent_slot = p->second.slot_id;
+      }
+    }
+  }
+  return slot;
+}
+
+void PlacementCore::EraseSlot(std::unordered_map<BlockId, BlockSlot, BlockIdHash>::iterator it) {
+  if (it->second.parent_slot) {
+    auto p = blocks_.find(it->second.parent);
+    if (p != blocks_.end() && p->second.slot_id == it->second.parent_slot && p->second.children)
+      --p->second.children;
+  }
+  blocks_.erase(it);
+}
+
+void PlacementCore::Remove(Entry* e) {
+  auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
+  std::unique_ptr<Entry> owned = std::move(it->second.fam[int(e->key.family)]);
+  bool empty = true;
+  for (auto& f : it->second.fam) empty &= (f == nullptr);
+  if (empty) EraseSlot(it);
+  Untrack(*e);
+  e->doomed = true;
+  if (e->pins || e->loading || e->writing) {
+    doomed_[e->id] = std::move(owned);
+    return;
+  }
+  FreeIfUnused(owned.release());
+}
+
+// Frees a doomed entry once nothing uses it.
+void PlacementCore::FreeIfUnused(Entry* e) {
+  if (!e->doomed || e->pins || e->loading || e->writing) return;
+  if (e->resident) host_.Free(e->ext);
+  e->resident = false;
+  if (e->on_nvme) DropNvmeCopy(*e, nullptr);  // index entry already replaced or deleted
+  by_id_.erase(e->id);
+  auto it = doomed_.find(e->id);
+  if (it != doomed_.end())
+    doomed_.erase(it);  // deletes e
+  else
+    delete e;
+}
+
+void PlacementCore::EraseEntryIfEmpty(Entry* e) {
+  if (!e->resident && !e->on_nvme && !e->loading && !e->writing && !e->doomed) Remove(e);
+}
+
+// --- eviction --------------------------------------------------------------------------------
+
+// Drops `e`'s host copy to make room (its last copy unless it is in the lower tier). When a
+// block's compressed state goes, the block's other droppable objects in DRAM go with it.
+void PlacementCore::DropForRoom(Entry* e, uint64_t& freed) {
+  freed += e->ext.size;
+  if (e->on_nvme) {
+    Log(DecisionKind::kDropCopy, Tier::kHost, Tier::kNvme, *e, e->raw_size);
+    DropHostCopy(*e);
+    return;
+  }
+  if (e->dirty && opt_.lower) {
+    counters_.demotions_refused.fetch_add(1, std::memory_order_relaxed);
+    Log(DecisionKind::kReject, Tier::kNvme, Tier::kNone, *e, e->raw_size);
+  }
+  std::vector<Entry*> gone{e};
+  if (Compressed(e->key.family)) {
+    auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
+    for (auto& f : it->second.fam) {
+      Entry* o = f.get();
+      if (!o || o == e || !o->resident || o->pins || o->loading || o->writing) continue;
+      if (!WouldDrop(*o)) continue;
+      freed += o->ext.size;
+      gone.push_back(o);
+    }
+  }
+  for (Entry* g : gone) {
+    counters_.evictions_dropped.fetch_add(1, std::memory_order_relaxed);
+    Log(DecisionKind::kEvict, Tier::kHost, Tier::kNone, *g, g->raw_size);
+    DropHostCopy(*g);
+    Remove(g);
+  }
+}
+
+Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes) {
+  if (ExtentAllocator::SizeClass(bytes) > host_.capacity())
+    return Status::InvalidArgument("object of " + std::to_string(bytes) +
+                                   " bytes does not fit the host tier (" +
+                                   std::to_string(host_.capacity()) + " bytes)");
+  const auto deadline = std::chrono::steady_clock::now() + kPinWait;
+  for (;;) {
+    if (auto ext = host_.Allocate(bytes)) return *ext;
+    std::vector<Entry*> demote;
+    uint64_t demote_bytes = 0, freed = 0;
+    // Victims the policy offered that cannot go now; after every tracked object has been
+    // offered once, inner blocks of chains may go too.
+    size_t skips = 0;
+    const size_t skip_limit = eviction_->size();
+    while (freed < bytes && demote_bytes < kDemoteBatchBytes) {
+      auto victim = eviction_->Victim();
+      if (!victim) break;
+      Entry* e = by_id_.at(*victim);
+      if (e->pins || e->writing || e->loading) {
+        if (++skips > skip_limit) break;
+        eviction_->Skip(e->id);
+        continue;
+      }
+      if (e->dirty && opt_.lower && !WouldDrop(*e)) {
+        Untrack(*e);
+        e->writing = true;
+        demote.push_back(e);
+        demote_bytes += e->ext.size;
+        freed += e->ext.size;
+        continue;
+      }
+      if (WouldDrop(*e) && Compressed(e->key.family) && skips < skip_limit) {
+        auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
+        if (it->second.children > 0) {  // an inner block of a chain: prefer a leaf
+          ++skips;
+          eviction_->Skip(e->id);
+          continue;
+        }
+        // The block's SWA and checkpoint go before its compressed state.
+        bool dropped_window = false;
+        for (Family f : {Family::kSwa, Family::kCheckpoint}) {
+          Entry* w = it->second.fam[int(f)].get();
+          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w))
+            continue;
+          DropForRoom(w, freed);
+          dropped_window = true;
+          break;
+        }
+        if (dropped_window) {
+          ++skips;
+          eviction_->Skip(e->id);
+          if (auto ext = host_.Allocate(bytes)) {
+            for (Entry* d : demote) {
+              d->writing = false;
+              Track(*d);
+            }
+            return *ext;
+          }
+          continue;
+        }
+      }
+      DropForRoom(e, freed);
+      if (auto ext = host_.Allocate(bytes)) {
+        for (Entry* d : demote) {  // not needed after all: back to evictable
+          d->writing = false;
+          Track(*d);
+        }
+        return *ext;
+      }
+    }
+    if (demote.empty()) {
+      if (auto ext = host_.Allocate(bytes)) return *ext;
+      if (freed == 0) {
+        // Everything resident is pinned or under I/O: wait a little for a Release or a
+        // demotion to finish, then give up.
+        if (std::chrono::steady_clock::now() > deadline) {
+          uint64_t pinned = 0, io = 0, resident = 0;
+          for (const auto& [id, slot] : blocks_)
+            for (const auto& e : slot.fam)
+              if (e && (e->resident || e->loading)) {
+                ++resident;
+                pinned += e->pins > 0;
+                io += e->writing || e->loading;
+              }
+          return Status::ResourceExhausted(fmt::format(
+              "host tier: no room for {} bytes ({} of {} bytes in use by {} objects: {} pinned, "
+              "{} under I/O, {} evictable, {} doomed; largest free extent {})",
+              bytes, host_.used(), host_.capacity(), resident, pinned, io,
+              eviction_->size() - std::min<size_t>(eviction_->size(), pinned), doomed_.size(),
+              host_.largest_free()));
+        }
+        io_cv_.wait_for(lk, std::chrono::milliseconds(5));
+      }
+      continue;
+    }
+    counters_.demotions.fetch_add(demote.size(), std::memory_order_relaxed);
+    Status s = WriteRecords(lk, demote, WriteKind::kDemote);
+    for (Entry* e : demote) {
+      if (e->doomed) {
+        FreeIfUnused(e);
+        continue;
+      }
+      if (e->dirty) {
+        // The write failed: the copy was never acknowledged as durable, drop it.
+        counters_.demote_errors.fetch_add(1, std::memory_order_relaxed);
+        if (e->pins) {
+          Track(*e);
+          continue;
+        }
+        Log(DecisionKind::kEvict, Tier::kHost, Tier::kNone, *e, e->raw_size);
+        DropHostCopy(*e);
+        EraseEntryIfEmpty(e);
+      } else if (e->pins == 0) {
+        DropHostCopy(*e);
+        EraseEntryIfEmpty(e);  // a thinned SWA object has no copy left
+      } else {
+        Track(*e);
+      }
+    }
+    if (!s.ok()) spdlog::warn("strata: demotion to NVMe failed: {}", s.ToString());
+  }
+}
+
+// --- the Store API ---------------------------------------------------------------------------
+
+Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
+                                           std::span<const BlockKey> keys, FamilyMask required) {
+  counters_.lookups.fetch_add(1, std::memory_order_relaxed);
+  LookupResult r;
+  std::lock_guard lk(mu_);
+  for (const BlockKey& k : keys) {
+    BlockPresence p;
+    auto it = blocks_.find(BlockId{ns, k});
+    if (it != blocks_.end()) {
+      for (Family f : kAllFamilies) {
+        const Entry* e = it->second.fam[int(f)].get();
+        if (!e || e->fingerprint != fingerprint) continue;
+        if (e->resident && !e->loading) {
+          p.families.Add(f);
+          p.tier[int(f)] = Tier::kHost;
+        } else if (e->on_nvme) {
+          p.families.Add(f);
+          p.tier[int(f)] = Tier::kNvme;
+        }
+      }
+    }
+    const bool hit = !p.families.empty() && p.families.Contains(required);
+    r.blocks.push_back(p);
+    if (!hit) break;
+    ++r.hit_blocks;
+  }
+  counters_.lookup_blocks_hit.fetch_add(r.hit_blocks, std::memory_order_relaxed);
+  return r;
+}
+
+Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+                          std::span<const std::byte> bytes, const PutHints& hints) {
+  if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
+  if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
+    return Status::InvalidArgument("object of " + std::to_string(size) +
+                                   " bytes is larger than an NVMe segment (" +
+                                   std::to_string(opt_.config.nvme.segment_bytes) + " bytes)");
+  const uint64_t need = RecordSpan(size);
+  std::unique_lock lk(mu_);
+  {
+    ObjectFacts f;
+    f.bytes = ExtentAllocator::SizeClass(need);
+    f.family = key.family;
+    f.depth = hints.depth;
+    f.value_per_byte = hints.value_per_byte;
+    // Earlier puts of this object that the policy refused count as its uses so far.
+    const uint64_t h = ObjectKeyHash{}(key);
+    auto seen = refused_.find(h);
+    f.hits = seen == refused_.end() ? 0 : seen->second;
+    if (!host_admit_->Admit(f)) {
+      if (seen != refused_.end()) {
+        ++seen->second;
+      } else {
+        if (refused_order_.size() >= kRefusedMemory) {
+          refused_.erase(refused_order_.front());
+          refused_order_.pop_front();
+        }
+        refused_.emplace(h, 1);
+        refused_order_.push_back(h);
+      }
+      counters_.puts_rejected.fetch_add(1, std::memory_order_relaxed);
+      if (opt_.log)
+        opt_.log->Add(Decision{DecisionKind::kReject, Tier::kHost, Tier::kNone, key, size, 0});
+      return Status::Ok();  // a cache may decline; the object is simply not stored
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need));
+  if (opt_.host_base) {
+    lk.unlock();
+    std::byte* dst = opt_.host_base + ext.offset;
+    std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
+    std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
+    lk.lock();
+  }
+
+  auto e = std::make_unique<Entry>();
+  e->id = next_id_++;
+  e->key = key;
+  e->fingerprint = fingerprint;
+  e->raw_size = size;
+  e->resident = true;
+  e->ext = ext;
+  e->dirty = true;
+  e->last_access = opt_.clock->NowSeconds();
+  e->depth = hints.depth;
+  e->value_per_byte = hints.value_per_byte;
+  Entry* raw = e.get();
+  BlockSlot& slot = SlotFor(key, hints);
+  if (Entry* old = slot.fam[int(key.family)].get()) {
+    std::vector<ObjectKey> unused;
+    if (old->on_nvme) DropNvmeCopy(*old, &unused);  // the new record's index entry replaces it
+    Remove(old);
+  }
+  // Remove may have erased the slot (its only object was the old one).
+  SlotFor(key, hints).fam[int(key.family)] = std::move(e);
+  by_id_[raw->id] = raw;
+  Track(*raw);
+  Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
+  counters_.puts.fetch_add(1, std::memory_order_relaxed);
+  counters_.put_bytes.fetch_add(size, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fingerprint,
+                                                   std::span<const BlockKey> keys,
+                                                   FamilyMask families) {
+  std::vector<ObjectView> views;
+  std::vector<Entry*> to_load;
+  std::vector<size_t> load_view;  // views index per to_load entry
+  auto payload = [&](const Entry& e) -> const std::byte* {
+    return opt_.host_base ? opt_.host_base + e.ext.offset + kRecordHeaderSize : nullptr;
+  };
+  std::unique_lock lk(mu_);
+  const uint64_t now = opt_.clock->NowSeconds();
+  for (const BlockKey& k : keys) {
+    for (Family f : kAllFamilies) {
+      if (!families.Has(f)) continue;
+      counters_.gets.fetch_add(1, std::memory_order_relaxed);
+      ObjectView v;
+      v.key = ObjectKey{ns, k, f};
+      for (;;) {
+        Entry* e = Find(v.key, fingerprint);
+        if (!e) break;
+        if (e->loading) {
+          io_cv_.wait(lk);  // another Get is loading it
+          continue;
+        }
+        if (e->resident) {
+          ++e->pins;
+          ++e->hits;
+          ++e->total_hits;
+          e->last_access = now;
+          if (e->tracked) eviction_->Touch(e->id);
+          v.data = payload(*e);
+          v.size = e->raw_size;
+          v.served_from = Tier::kHost;
+          v.pin = e->id;
+          counters_.get_hits_host.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        if (!e->on_nvme) break;
+        const uint64_t id = e->id;
+        auto ext = MakeRoom(lk, RecordSpan(e->raw_size));  // may release the lock
+        Entry* again = Find(v.key, fingerprint);
+        if (!ext.ok()) {
+          // No room in the host tier (everything pinned): this object is a miss.
+          spdlog::warn("strata: get: {}", ext.status().ToString());
+          break;
+        }
+        if (again != e || e->id != id || e->resident || e->loading || !e->on_nvme) {
+          host_.Free(*ext);
+          continue;  // the world changed while unlocked: look again
+        }
+        e->ext = *ext;
+        e->loading = true;
+        ++e->pins;
+        ++e->hits;
+        ++e->total_hits;
+        e->last_access = now;
+        log_->AddReader(e->nv.offset);
+        to_load.push_back(e);
+        load_view.push_back(views.size());
+        v.served_from = Tier::kNvme;
+        v.pin = e->id;
+        break;
+      }
+      if (!v.pin) counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
+      views.push_back(v);
+    }
+  }
+  if (!to_load.empty()) {
+    std::vector<Status> results(to_load.size());
+    LoadRecords(lk, to_load, results);
+    std::vector<ObjectKey> index_deletes;
+    for (size_t i = 0; i < to_load.size(); ++i) {
+      Entry* e = to_load[i];
+      ObjectView& v = views[load_view[i]];
+      log_->RemoveReader(e->nv.offset);
+      e->loading = false;
+      if (results[i].ok()) {
+        e->resident = true;
+        Track(*e);
+        Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, *e, e->raw_size);
+        v.data = payload(*e);
+        v.size = e->raw_size;
+        counters_.get_hits_nvme.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      // Unreadable or corrupt: a miss. A corrupt record is counted and removed; after an I/O
+      // error the record stays (the next Get tries again).
+      const bool corrupt = results[i].IsCorruption();
+      (corrupt ? counters_.corrupt_records : counters_.nvme_read_errors)
+          .fetch_add(1, std::memory_order_relaxed);
+      counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("strata: NVMe record {}/{} {}: {}", e->key.block.ToHex(),
+                   FamilyName(e->key.family), corrupt ? "dropped" : "unreadable",
+                   results[i].ToString());
+      if (corrupt) Log(DecisionKind::kCorrupt, Tier::kNvme, Tier::kNone, *e, e->raw_size);
+      --e->pins;
+      v.pin = 0;
+      v.served_from = Tier::kNone;
+      host_.Free(e->ext);
+      if (!e->doomed && corrupt) DropNvmeCopy(*e, &index_deletes);
+      if (e->doomed)
+        FreeIfUnused(e);
+      else
+        EraseEntryIfEmpty(e);
+    }
+    if (!index_deletes.empty()) {
+      Status s = opt_.index->Delete(index_deletes);
+      if (!s.ok()) spdlog::warn("strata: index delete failed: {}", s.ToString());
+    }
+    io_cv_.notify_all();
+  }
+  return views;
+}
+
+void PlacementCore::Release(std::span<const uint64_t> pins) {
+  std::lock_guard lk(mu_);
+  for (uint64_t pin : pins) {
+    auto it = by_id_.find(pin);
+    if (it == by_id_.end()) continue;
+    Entry* e = it->second;
+    if (e->pins == 0) continue;
+    if (--e->pins > 0) continue;
+    if (e->doomed) FreeIfUnused(e);
+  }
+  io_cv_.notify_all();
+}
+
+Status PlacementCore::Delete(NamespaceId ns, const std::function<Status(uint64_t)>& before) {
+  std::lock_guard lk(mu_);
+  if (before) STRATA_RETURN_IF_ERROR(before(next_sequence_));
+  std::vector<Entry*> victims;
+  for (auto& [id, slot] : blocks_)
+    if (id.ns == ns)
+      for (auto& f : slot.fam)
+        if (f) victims.push_back(f.get());
+  for (Entry* e : victims) {
+    if (e->on_nvme) DropNvmeCopy(*e, nullptr);
+    Remove(e);
+  }
+  if (opt_.index) return opt_.index->DeleteNamespace(ns);
+  return Status::Ok();
+}
+
+Result<uint64_t> PlacementCore::FlushWrites() {
+  if (!opt_.lower) return Status::FailedPrecondition("Flush: the store has no NVMe tier");
+  std::unique_lock lk(mu_);
+  std::vector<Entry*> batch;
+  for (auto& [id, slot] : blocks_)
+    for (auto& f : slot.fam)
+      if (f && f->dirty && f->resident && !f->writing) {
+        f->writing = true;
+        batch.push_back(f.get());
+      }
+  Status s = batch.empty() ? Status::Ok() : WriteRecords(lk, batch, WriteKind::kWriteBack);
+  for (Entry* e : batch)
+    if (e->doomed) FreeIfUnused(e);
+  // Writes started by evictions before this call must land too.
+  io_cv_.wait(lk, [&] { return writes_inflight_ == 0; });
+  const uint64_t durable = next_sequence_ - 1;
+  lk.unlock();
+  if (!s.ok()) return s.WithContext("flush");
+  return durable;
+}
+
+StoreStats PlacementCore::Stats() const {
+  std::lock_guard lk(mu_);
+  StoreStats st;
+  for (const auto& [id, slot] : blocks_)
+    for (const auto& e : slot.fam) {
+      if (!e) continue;
+      const int f = int(e->key.family);
+      if (e->resident) {
+        st[Tier::kHost].families[f].objects++;
+        st[Tier::kHost].families[f].bytes += e->raw_size;
+      }
+      if (e->on_nvme) {
+        st[Tier::kNvme].families[f].objects++;
+        st[Tier::kNvme].families[f].bytes += e->raw_size;
+      }
+    }
+  st[Tier::kHost].capacity = host_.capacity();
+  st[Tier::kHost].used = host_.used();
+  if (log_) {
+    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
+    st[Tier::kNvme].used = log_->live_bytes();
+  }
+  return st;
+}
+
+void PlacementCore::VisitCounters(const CounterVisitor& visit) const {
+  const PlacementCounters& c = counters_;
+  auto v = [&](std::string_view name, const std::atomic<uint64_t>& a) {
+    visit(name, a.load(std::memory_order_relaxed));
+  };
+  v("puts", c.puts);
+  v("put_bytes", c.put_bytes);
+  v("puts_rejected", c.puts_rejected);  // refused by the host tier's admission policy
+  v("gets", c.gets);
+  v("get_hits_host", c.get_hits_host);
+  v("get_hits_nvme", c.get_hits_nvme);
+  v("get_misses", c.get_misses);
+  v("lookups", c.lookups);
+  v("lookup_blocks_hit", c.lookup_blocks_hit);
+  v("evictions_dropped", c.evictions_dropped);
+  v("demotions", c.demotions);
+  v("demote_errors", c.demote_errors);
+  v("demotions_refused", c.demotions_refused);  // NVMe admission said no: dropped instead
+  v("swa_thinned", c.swa_thinned);              // SWA objects demoted as checkpoints
+  v("corrupt_records", c.corrupt_records);
+  v("nvme_read_errors", c.nvme_read_errors);
+  v("nvme_records_written", c.nvme_records_written);
+  v("nvme_bytes_written", c.nvme_bytes_written);
+  v("nvme_records_read", c.nvme_records_read);
+  v("nvme_bytes_read", c.nvme_bytes_read);
+  v("segments_reclaimed", c.segments_reclaimed);
+  v("records_relocated", c.records_relocated);
+  v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);
+  v("recovered_records", c.recovered_records);
+  v("recovery_dropped", c.recovery_dropped);
+}
+
+}  // namespace strata::cachestore

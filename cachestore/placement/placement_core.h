@@ -1,0 +1,212 @@
+// The placement core (DESIGN.md, "Store"): owns what lives where (every object's copies in the
+// host tier and the tier below it, pins, dirtiness) and decides admission, eviction, demotion,
+// promotion, SWA thinning and NVMe reclaim. It does no I/O and reads no clock itself: bytes move
+// through the host tier's memory (absent in simulation) and a LowerTier; time comes from a Clock.
+// The in-process store (store/tiered_store.h) and the simulator (sim/sim_store.h) run this same
+// class; every decision goes to an optional DecisionLog, so the two can be compared.
+//
+// Object lifecycle: Put places the object in the host tier (dirty). Flush or eviction writes
+// dirty objects to the lower tier as records (write-back) and indexes them. Eviction drops clean
+// host copies, demotes dirty ones (or thins a block's full SWA into its checkpoint), and with no
+// lower tier, or when its admission policy refuses, drops them. Get pins resident objects and
+// promotes lower-tier-only objects into the host tier first. A record that fails verification is
+// a miss, counted and removed.
+//
+// Eviction is per block and family-aware: an SWA or checkpoint object goes alone; when a
+// block's compressed state goes, the rest of the block's last copies in DRAM go with it (they
+// are useless without it), and blocks that another cached block extends are passed over while a
+// leaf can go instead (a chain never gets a hole in its middle that way).
+//
+// Concurrency: one mutex guards all metadata. Copies and I/O run with it released; an object
+// under I/O is flagged (loading / writing) so that it is neither evicted nor freed, and a
+// replaced or deleted object that is still pinned or under I/O is kept ("doomed") until the
+// last user lets go. Thread safety: every public method is safe for concurrent use.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cachestore/host/extent_allocator.h"
+#include "cachestore/nvme/segment_log.h"
+#include "cachestore/placement/clock.h"
+#include "cachestore/placement/decision.h"
+#include "cachestore/placement/eviction_policy.h"
+#include "cachestore/placement/record_index.h"
+#include "cachestore/placement/tier.h"
+#include "strata/layout.h"
+#include "strata/store.h"
+
+namespace strata::cachestore {
+
+struct PlacementOptions {
+  StoreConfig config;               // capacities, geometry, policies
+  ExtentAllocator* host = nullptr;  // the host tier's space (required)
+  std::byte* host_base = nullptr;   // the host tier's memory; null: sizes only (simulation)
+  LowerTier* lower = nullptr;       // null: host only
+  RecordIndex* index = nullptr;     // required with a lower tier
+  const Clock* clock = nullptr;     // required
+  DecisionLog* log = nullptr;       // optional
+  // Layouts known for thinning, by fingerprint (objects of other fingerprints are not thinned).
+  std::vector<CacheLayout> layouts;
+};
+
+// The core's counters (names as VisitCounters reports them).
+struct PlacementCounters {
+  std::atomic<uint64_t> puts{0}, put_bytes{0}, puts_rejected{0}, gets{0}, get_hits_host{0},
+      get_hits_nvme{0}, get_misses{0}, lookups{0}, lookup_blocks_hit{0}, evictions_dropped{0},
+      demotions{0}, demote_errors{0}, demotions_refused{0}, swa_thinned{0}, corrupt_records{0},
+      nvme_read_errors{0}, nvme_records_written{0}, nvme_bytes_written{0}, nvme_records_read{0},
+      nvme_bytes_read{0}, segments_reclaimed{0}, records_relocated{0},
+      records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
+};
+
+class PlacementCore {
+ public:
+  static Result<std::unique_ptr<PlacementCore>> Create(PlacementOptions options);
+  ~PlacementCore();
+
+  // The Store API's metadata halves. Put copies `bytes` into the host tier when it has memory
+  // (`size` bytes; `bytes` empty in simulation). Get's views have data == null in simulation
+  // (a found object has pin != 0 there).
+  Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
+                              FamilyMask required);
+  Status Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+             std::span<const std::byte> bytes, const PutHints& hints);
+  Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fingerprint,
+                                      std::span<const BlockKey> keys, FamilyMask families);
+  void Release(std::span<const uint64_t> pins);
+  // Removes every object of `ns`. `before(next_sequence)` runs first under the lock (the real
+  // store makes the delete durable there); its error aborts the delete.
+  Status Delete(NamespaceId ns, const std::function<Status(uint64_t)>& before);
+  // Writes every dirty object to the lower tier and waits for writes in flight; returns the
+  // highest sequence number handed out so far (durable once the caller syncs the tier).
+  Result<uint64_t> FlushWrites();
+  StoreStats Stats() const;
+  void VisitCounters(const CounterVisitor& visit) const;
+
+  // Recovery (before the store serves): registers a record found in the lower tier.
+  void AddRecovered(const IndexEntry& e);
+  void FinishRecovery(uint64_t recovered, uint64_t dropped);
+  // Forgets every lower-tier record (before an index rebuild).
+  void ResetLower();
+  uint64_t next_sequence() const;
+  void RaiseNextSequence(uint64_t at_least);
+
+ private:
+  struct LowerLoc {
+    uint64_t offset = 0;
+    uint64_t stored_size = 0;
+    uint64_t checksum = 0;
+    uint64_t sequence = 0;
+    CodecKind codec = CodecKind::kNone;
+    uint64_t span() const;
+  };
+
+  struct Entry {
+    uint64_t id = 0;
+    ObjectKey key;
+    uint64_t fingerprint = 0;
+    uint64_t raw_size = 0;
+    // host tier
+    bool resident = false;  // ext holds the payload
+    Extent ext;             // valid while resident or loading
+    bool dirty = false;     // host copy not yet in the lower tier
+    uint32_t pins = 0;
+    bool loading = false;  // being read from the lower tier into ext
+    bool writing = false;  // host copy being written to the lower tier
+    bool tracked = false;  // in the host tier's eviction policy
+    // lower tier
+    bool on_nvme = false;
+    LowerLoc nv;
+    // facts and statistics
+    uint64_t hits = 0;        // since last written to the lower tier (reclaim keeps hot ones)
+    uint32_t total_hits = 0;  // since the put
+    uint64_t last_access = 0;
+    uint32_t depth = 0;
+    double value_per_byte = 0;
+    bool doomed = false;  // replaced or deleted; freed once unused
+  };
+
+  struct BlockId {
+    NamespaceId ns;
+    BlockKey key;
+    bool operator==(const BlockId&) const = default;
+  };
+  struct BlockIdHash {
+    size_t operator()(const BlockId& b) const noexcept {
+      return BlockKeyHash{}(b.key) ^ (b.ns * 0xff51afd7ed558ccdull);
+    }
+  };
+  struct BlockSlot {
+    std::array<std::unique_ptr<Entry>, kNumFamilies> fam;
+    uint64_t slot_id = 0;
+    BlockId parent{};
+    uint64_t parent_slot = 0;  // 0: no parent counted
+    uint32_t children = 0;     // cached blocks that extend this one
+  };
+
+  explicit PlacementCore(PlacementOptions options);
+
+  // All below: called with mu_ held (lk), unless said otherwise.
+  Entry* Find(const ObjectKey& key, uint64_t fingerprint);
+  Entry* FindAny(const ObjectKey& key);
+  void Log(DecisionKind kind, Tier tier, Tier to, const Entry& e, uint64_t bytes);
+  ObjectFacts Facts(const Entry& e) const;
+  void Track(Entry& e);
+  void Untrack(Entry& e);
+  const CacheLayout* ThinLayout(const Entry& e) const;
+  bool WouldDrop(const Entry& e);  // evicting e from DRAM loses its last copy
+  // Allocates a host extent of `bytes`, evicting (and demoting) as needed. May release lk.
+  Result<Extent> MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes);
+  void DropForRoom(Entry* e, uint64_t& freed);
+  BlockSlot& SlotFor(const ObjectKey& key, const PutHints& hints);
+  void EraseSlot(std::unordered_map<BlockId, BlockSlot, BlockIdHash>::iterator it);
+  void Remove(Entry* e);
+  void DropHostCopy(Entry& e);
+  void DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes);
+  void FreeIfUnused(Entry* e);
+  void EraseEntryIfEmpty(Entry* e);
+
+  enum class WriteKind : uint8_t { kDemote, kWriteBack };
+  // Writes the host copies of `batch` (flagged writing) as lower-tier records, then indexes
+  // them. Returns the first error; failed entries stay dirty. Releases lk for the I/O.
+  Status WriteRecords(std::unique_lock<std::mutex>& lk, const std::vector<Entry*>& batch,
+                      WriteKind kind);
+  // Frees one segment, relocating hot records (they become dirty if they cannot move).
+  Status ReclaimSegment();
+  // Reads the records of `batch` (flagged loading, extents allocated) into the host tier.
+  void LoadRecords(std::unique_lock<std::mutex>& lk, const std::vector<Entry*>& batch,
+                   std::vector<Status>& results);
+
+  PlacementOptions opt_;
+  ExtentAllocator& host_;
+  std::unique_ptr<EvictionPolicy> eviction_;     // GUARDED_BY(mu_)
+  std::unique_ptr<AdmissionPolicy> host_admit_;  // GUARDED_BY(mu_)
+  std::unique_ptr<AdmissionPolicy> nvme_admit_;  // GUARDED_BY(mu_)
+  std::unique_ptr<SegmentLog> log_;              // GUARDED_BY(mu_); null: host only
+
+  mutable std::mutex mu_;
+  std::condition_variable io_cv_;  // signalled when a load or write finishes
+  std::unordered_map<BlockId, BlockSlot, BlockIdHash> blocks_;   // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, Entry*> by_id_;                   // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> doomed_;  // GUARDED_BY(mu_)
+  std::vector<std::unordered_set<Entry*>> seg_members_;          // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;                                         // GUARDED_BY(mu_)
+  uint64_t next_slot_ = 1;                                       // GUARDED_BY(mu_)
+  uint64_t next_sequence_ = 1;                                   // GUARDED_BY(mu_)
+  uint32_t writes_inflight_ = 0;                                 // GUARDED_BY(mu_)
+  // Objects the host tier's admission refused (by key hash): how often, oldest first.
+  std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
+  std::deque<uint64_t> refused_order_;               // GUARDED_BY(mu_)
+  PlacementCounters counters_;
+};
+
+}  // namespace strata::cachestore

@@ -1,0 +1,64 @@
+// The tiers below the host tier, as the placement core sees them (DESIGN.md, "Store"): a tier
+// stores objects as self-describing records, written from and read into host-tier extents. Where
+// a record goes (space, segments, reclaim) is the core's decision, made on the tier's SegmentLog;
+// a tier moves bytes only. The NVMe tier (nvme/nvme_tier.h) does real I/O on a Device; the
+// simulator's tier (sim/) only counts and times. A cluster tier plugs in here too.
+//
+// Every call is synchronous from the caller's view: it returns when each item of the batch has
+// completed, with a status per item (a batch's items complete in any order; the tier overlaps
+// their I/O). The core calls these without holding its lock.
+// Thread safety: calls may come from several threads at once, on disjoint items.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "strata/layout.h"
+#include "strata/status.h"
+#include "strata/store.h"
+
+namespace strata::cachestore {
+
+// One record to write or read.
+struct RecordIo {
+  ObjectKey key;
+  uint64_t fingerprint = 0;
+  uint64_t sequence = 0;
+  uint64_t raw_size = 0;     // the object's payload bytes
+  uint64_t host_offset = 0;  // its host-tier extent: [header room][payload]
+  // Write only: the host extent holds this block's full `swa` object; the tier writes the
+  // block-end checkpoint derived from it (SWA thinning) under `key` (family checkpoint).
+  const CacheLayout* thin_from_swa = nullptr;
+  // Set by Encode (writes), or by the index (reads):
+  uint64_t stored_size = 0;  // payload bytes in the record
+  CodecKind codec = CodecKind::kNone;
+  uint64_t checksum = 0;  // of the stored payload; set by Write
+  uint64_t offset = 0;    // record address in the tier (set by the core before Write / Read)
+  Status status;
+  std::shared_ptr<void> scratch;  // the tier's staging memory between Encode and Write
+};
+
+// A record copied byte for byte from one address to another (reclaim).
+struct RecordMove {
+  uint64_t from = 0, to = 0, span = 0;
+  bool ok = false;
+};
+
+class LowerTier {
+ public:
+  virtual ~LowerTier() = default;
+  virtual Tier tier() const = 0;
+  // Writes: sets stored_size and codec (compressing or thinning into scratch as configured).
+  virtual void Encode(std::span<RecordIo> ios) = 0;
+  // Writes each record (header + stored payload) at its offset; sets checksum and status.
+  virtual Status Write(std::span<RecordIo> ios) = 0;
+  // Reads each record into its host extent, verifying header and checksum (Corruption when
+  // they do not match) and decoding; sets status.
+  virtual Status Read(std::span<RecordIo> ios) = 0;
+  // Copies records (reclaim), then makes the copies durable; sets each move's `ok`.
+  virtual void Copy(std::span<RecordMove> moves) = 0;
+  virtual Status Sync() = 0;
+};
+
+}  // namespace strata::cachestore

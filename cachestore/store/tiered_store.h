@@ -1,0 +1,101 @@
+// The in-process tiered store: the placement core (placement/) over a host DRAM arena (host/)
+// and an optional NVMe tier (nvme/: segment log on a Device, RocksDB index). Implements
+// strata::Store. The core decides and keeps the metadata; this class opens the tiers, recovers
+// the NVMe tier's records at open (rebuilding the index from the segments when it is damaged),
+// and makes Flush durable.
+// Thread safety: every method is safe for concurrent use (the core's lock guards metadata).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cachestore/host/host_arena.h"
+#include "cachestore/nvme/device.h"
+#include "cachestore/nvme/index.h"
+#include "cachestore/nvme/markers.h"
+#include "cachestore/nvme/nvme_tier.h"
+#include "cachestore/placement/placement_core.h"
+#include "strata/store.h"
+
+namespace strata::cachestore {
+
+struct TieredStoreOptions {
+  // Replaces the device OpenStore would open (tests inject faults through it). The index and
+  // segment geometry still come from the config's data_dir.
+  std::unique_ptr<Device> device;
+  // Verify every record's payload checksum at open (default: headers only; payloads are
+  // verified on every read anyway).
+  bool verify_payloads_on_open = false;
+  // The RocksDB environment of the index (null: the default). Tests inject a file system that
+  // models power loss through it.
+  rocksdb::Env* index_env = nullptr;
+  // The clock of placement decisions (null: the system clock).
+  const Clock* clock = nullptr;
+  // Receives every placement decision (tests compare it with the simulator's).
+  DecisionLog* decision_log = nullptr;
+  // Layouts whose full SWA objects may be thinned into checkpoints on demotion.
+  std::vector<CacheLayout> layouts;
+};
+
+Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
+                                               TieredStoreOptions options);
+
+class TieredStore final : public Store {
+ public:
+  ~TieredStore() override;
+
+  Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
+                              FamilyMask required) override;
+  using Store::Put;
+  Status Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes,
+             const PutHints& hints) override;
+  Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fingerprint,
+                                      std::span<const BlockKey> keys, FamilyMask families) override;
+  void Release(std::span<const uint64_t> pins) override;
+  Status Delete(NamespaceId ns) override;
+  Status Flush() override;
+  StoreStats Stats() const override;
+  void VisitCounters(const CounterVisitor& visit) const override;
+
+ private:
+  friend Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig&, TieredStoreOptions);
+
+  TieredStore(const StoreConfig& config, std::unique_ptr<HostArena> arena);
+  Status OpenCore(TieredStoreOptions& options);
+  Status OpenNvme(TieredStoreOptions& options);
+  Status Recover(bool verify_payloads);
+  // Replaces the index with one rebuilt from the segments' record headers (`reason`: why, for
+  // the log), then recovers from it. Called during open, with the index closed or unusable.
+  Status RebuildIndexFromSegments(const std::string& reason, bool verify_payloads);
+  // Flush's last step: records `sequence` as durable in the index (synced) and the sequence
+  // marker file.
+  Status MarkDurable(uint64_t sequence);
+
+  // The core's view of the index, which a rebuild replaces while the core lives.
+  class IndexRef final : public RecordIndex {
+   public:
+    Index* index = nullptr;
+    Status Put(std::span<const IndexEntry> e) override { return index->Put(e); }
+    Status Delete(std::span<const ObjectKey> k) override { return index->Delete(k); }
+    Status DeleteNamespace(NamespaceId ns) override { return index->DeleteNamespace(ns); }
+    Status Sync() override { return index->Sync(); }
+  };
+
+  const StoreConfig config_;
+  std::unique_ptr<HostArena> arena_;
+  DataDirLock dir_lock_;            // held while the store is open (declared first: released last)
+  std::unique_ptr<Device> device_;  // null: host-only
+  std::unique_ptr<Index> index_;
+  IndexRef index_ref_;
+  std::unique_ptr<NvmeTier> nvme_;
+  std::unique_ptr<DeleteLog> deletes_;  // appended under the core's lock; null: host-only
+  rocksdb::Env* index_env_ = nullptr;
+  SystemClock system_clock_;
+  std::mutex marker_mu_;   // orders MarkDurable calls
+  SequenceMarker marker_;  // GUARDED_BY(marker_mu_)
+  std::unique_ptr<PlacementCore> core_;
+  std::atomic<uint64_t> index_rebuilds_{0}, records_rebuilt_{0};
+};
+
+}  // namespace strata::cachestore
