@@ -68,7 +68,8 @@ struct CompareSetup {
   Hardware hardware;
   ModelCost cost;
   RestoreOverlap overlap = RestoreOverlap::kPerLayer;
-  // Resident tokens are sampled every this many requests (0: ~200 samples over the trace).
+  // Resident tokens are sampled every this many requests (0: 32 samples over the trace; the
+  // simulator's Stats() walks every block, so a sample costs as much as ~100 requests).
   size_t sample_every = 0;
 };
 

@@ -155,6 +155,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     sc.store.nvme.capacity_bytes = cfg.nvme_bytes;
   }
   sc.store.thin_swa_on_demotion = cfg.policy.kind == ComparePolicy::kAuto && cfg.nvme_bytes;
+  if (sc.store.thin_swa_on_demotion) sc.layouts = {lay};
   const Hardware& hw = setup.hardware;
   sc.timing[size_t(Tier::kHost)] = {cost[Tier::kHost], hw.dram_bytes_per_s, 0};
   sc.timing[size_t(Tier::kNvme)] = {cost[Tier::kNvme], hw.nvme_write_bytes_per_s,
@@ -181,8 +182,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   r.model = setup.model;
   r.ceiling_hit_rate = summary.ceiling_hit_rate;
   const size_t n = trace.requests.size();
-  const size_t sample_every =
-      setup.sample_every ? setup.sample_every : std::max<size_t>(1, n / 200);
+  const size_t sample_every = setup.sample_every ? setup.sample_every : std::max<size_t>(1, n / 32);
   std::array<double, kNumTiers> resident_sum{};
   uint64_t samples = 0;
   std::vector<uint64_t> arrivals(n);
