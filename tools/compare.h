@@ -68,6 +68,9 @@ struct CompareSetup {
   Hardware hardware;
   ModelCost cost;
   RestoreOverlap overlap = RestoreOverlap::kPerLayer;
+  // Node capacity: copies of the cached state the node's HBM holds (1: each token's state once;
+  // tensor-parallel attention over V4's single latent KV head keeps a copy on every rank).
+  int kv_replicas = 1;
   // Resident tokens are sampled every this many requests (0: 32 samples over the trace; the
   // simulator's Stats() walks every block, so a sample costs as much as ~100 requests).
   size_t sample_every = 0;
@@ -123,7 +126,8 @@ Percentiles QueueTtft(const std::vector<uint64_t>& arrival_us, const std::vector
 
 // Node capacity: tokens of cached context that fit in the HBM left after the weights, per
 // policy, from the layout's bytes per token (full: compressed + SWA per token; checkpoint:K:
-// compressed + one checkpoint per K tokens; recompute: compressed only; auto as full).
+// compressed + one checkpoint per K tokens; recompute: compressed only; auto as full), divided
+// by the number of copies (CompareSetup::kv_replicas).
 struct NodeCapacity {
   std::string policy;
   double bytes_per_token = 0;

@@ -68,7 +68,10 @@ class Progress {
 Status RunPlotScript(const std::string& dir) {
   const std::string script = DataPath("tools/plot_compare.py");
   if (!fs::exists(script)) return Status::NotFound("plot script not found: " + script);
-  const std::string cmd = fmt::format("/usr/bin/python3 '{}' '{}'", script, dir);
+  // Debian's python3 (python3-matplotlib); STRATA_PYTHON overrides the interpreter.
+  const char* python = std::getenv("STRATA_PYTHON");
+  const std::string cmd =
+      fmt::format("{} '{}' '{}'", python ? python : "/usr/bin/python3", script, dir);
   const int rc = std::system(cmd.c_str());
   if (rc == -1) return Status::Internal("could not run " + cmd);
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3)
@@ -115,7 +118,11 @@ int CmdCompare(std::vector<std::string> args) {
       cxxopts::value<double>()->default_value("1000"))("json", "JSON lines on stdout")(
       "plot", "write PNG plots (and compare.jsonl) into this directory",
       cxxopts::value<std::string>())("node-capacity",
-                                     "print only the node-capacity view (no replay)");
+                                     "print only the node-capacity view (no replay)")(
+      "kv-replicas",
+      "node capacity: copies of the cached state the node holds (e.g. 8 for tensor-parallel "
+      "attention on 8 GPUs)",
+      cxxopts::value<int>()->default_value("1"));
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -136,6 +143,7 @@ int CmdCompare(std::vector<std::string> args) {
     if (!s->ok()) return Fail(args[0], s->status());
   so.hbm = *hbm, so.dram = *dram, so.nvme = *nvme;
   so.hardware_path = (*r)["hardware"].as<std::string>();
+  so.kv_replicas = (*r)["kv-replicas"].as<int>();
   const std::string overlap = (*r)["overlap"].as<std::string>();
   if (overlap == "serial")
     so.overlap = RestoreOverlap::kSerial;

@@ -332,7 +332,7 @@ std::vector<NodeCapacity> NodeCapacities(const CompareSetup& s,
       c.bytes_per_token += l.BytesPerToken(Family::kSwa);
     if (p.kind == ComparePolicy::kCheckpoint && p.every > 0)
       c.bytes_per_token += double(l.FamilyBlockBytes(Family::kCheckpoint)) / double(p.every);
-    c.tokens = left > 0 ? left / c.bytes_per_token : 0;
+    c.tokens = left > 0 ? left / (c.bytes_per_token * double(std::max(1, s.kv_replicas))) : 0;
     out.push_back(c);
   }
   return out;

@@ -126,6 +126,7 @@ std::string NodeCapacityJson(const CompareSetup& s, const std::vector<NodeCapaci
             {"hbm_total_bytes", double(s.hardware.gpus) * s.hardware.hbm_bytes_per_gpu},
             {"weight_bytes", s.cost.weight_bytes},
             {"reserve_fraction", s.hardware.hbm_reserve_fraction},
+            {"kv_replicas", s.kv_replicas},
             {"hbm_left_bytes", s.hardware.HbmLeftBytes(s.cost)},
             {"policies", pol}};
   return j.dump();
@@ -135,9 +136,10 @@ std::string NodeCapacityTable(const CompareSetup& s, const std::vector<NodeCapac
   const Hardware& h = s.hardware;
   std::string out = fmt::format(
       "node capacity: {}: {} x {:.0f} GB HBM, {:.0f}% reserved, {} weights {:.1f} GB -> {:.1f} GB "
-      "left for cached context\n",
+      "left for cached context{}\n",
       h.name, h.gpus, h.hbm_bytes_per_gpu / kGB, 100 * h.hbm_reserve_fraction, s.model,
-      s.cost.weight_bytes / kGB, h.HbmLeftBytes(s.cost) / kGB);
+      s.cost.weight_bytes / kGB, h.HbmLeftBytes(s.cost) / kGB,
+      s.kv_replicas > 1 ? fmt::format(", held {} times", s.kv_replicas) : "");
   if (h.HbmLeftBytes(s.cost) <= 0) return out + "  (the weights do not leave room)\n";
   for (const NodeCapacity& c : caps)
     out += fmt::format("  {:<16} {:>9.0f} B/token  {:>8.2f}M tokens\n", c.policy, c.bytes_per_token,

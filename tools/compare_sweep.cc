@@ -16,6 +16,7 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
     if (e != "lru" && e != "s3fifo" && e != "cost")
       return Status::InvalidArgument("--eviction: unknown policy '" + e +
                                      "' (choices: lru, s3fifo, cost)");
+  if (o.kv_replicas < 1) return Status::InvalidArgument("--kv-replicas: at least 1");
   for (uint64_t d : o.dram)
     if (d == 0) return Status::InvalidArgument("--dram: the DRAM tier needs a positive size");
   STRATA_ASSIGN_OR_RETURN(Hardware hw, LoadHardware(o.hardware_path));
@@ -34,6 +35,7 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
     s.hardware = hw;
     STRATA_ASSIGN_OR_RETURN(s.cost, hw.For(s.model));
     s.overlap = o.overlap;
+    s.kv_replicas = o.kv_replicas;
     if (!o.trace_path.empty()) {
       TraceLoadOptions lo2 = o.load;
       lo2.block_size = o.block_size;

@@ -20,6 +20,7 @@ struct SweepOptions {
   std::vector<std::string> policies, evictions;
   std::vector<uint64_t> hbm, dram, nvme;
   RestoreOverlap overlap = RestoreOverlap::kPerLayer;
+  int kv_replicas = 1;
   TraceLoadOptions load;  // block size and fingerprint are set per model
 };
 

@@ -263,9 +263,12 @@ struct CliRun {
   std::string out, err;
 };
 
-CliRun Cli(const std::string& args, const std::string& dir) {
+// Runs `strata ARGS` (or, without prefix_cli, the command line ARGS) in `dir`.
+CliRun Cli(const std::string& args, const std::string& dir, bool prefix_cli = true) {
   const std::string err = dir + "/stderr";
-  const std::string cmd = std::string(STRATA_CLI) + " " + args + " 2>" + err;
+  const std::string cmd = "cd '" + dir + "' && " +
+                          (prefix_cli ? std::string(STRATA_CLI) + " " : std::string()) + args +
+                          " 2>" + err;
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -320,6 +323,52 @@ TEST(CompareCliTest, ClearErrors) {
   r = Cli("compare --help", dir.path());
   EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.out.find("--policies"), std::string::npos);
+}
+
+TEST(CompareCliTest, PlotsOrAClearErrorWithoutMatplotlib) {
+  testing::TempDir dir;
+  const std::string trace = dir.Sub("gen.jsonl");
+  std::ofstream(trace) << GeneratedTrace(20);
+  const std::string args = "compare --trace " + trace +
+                           " --policies full,checkpoint:1024,recompute --dram 8GB,32GB --nvme 0 "
+                           "--model " STRATA_SOURCE_DIR "/configs/models/v4-flash.json --plot ";
+  // Without matplotlib (python3 -S does not see the system's packages): a clear error.
+  CliRun r = Cli("env STRATA_PYTHON='/usr/bin/python3 -S' " + std::string(STRATA_CLI) + " " + args +
+                     dir.Sub("noplot"),
+                 dir.path(), /*prefix_cli=*/false);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("needs matplotlib"), std::string::npos) << r.err;
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") != 0)
+    GTEST_SKIP() << "matplotlib is not installed (tools/install-deps.sh installs it)";
+  r = Cli(args + dir.Sub("plots"), dir.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* png : {"v4-flash-capacity.png", "v4-flash-bytes.png", "v4-flash-ttft.png"}) {
+    const fs::path p = fs::path(dir.Sub("plots")) / png;
+    ASSERT_TRUE(fs::exists(p)) << p;
+    std::ifstream f(p, std::ios::binary);
+    char magic[4] = {};
+    f.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << p;
+  }
+}
+
+TEST(CompareCliTest, InstalledStrataFindsItsHardwareConfigsAndPlotScript) {
+  testing::TempDir dir;
+  const fs::path prefix = dir.Sub("prefix");
+  CliRun inst = Cli(std::string(STRATA_CMAKE) + " --install '" + STRATA_BINARY_DIR +
+                        "' --prefix '" + prefix.string() + "'",
+                    dir.path(), /*prefix_cli=*/false);
+  ASSERT_EQ(inst.rc, 0) << inst.out << inst.err;
+  EXPECT_TRUE(fs::exists(prefix / "share/strata/tools/plot_compare.py"));
+  EXPECT_TRUE(fs::exists(prefix / "share/strata/configs/hardware/b200-node.json"));
+  // The defaults (model, hardware) resolve to the installed files from any directory.
+  CliRun r = Cli((prefix / "bin/strata").string() + " compare --node-capacity --json", dir.path(),
+                 /*prefix_cli=*/false);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kind"], "node_capacity");
+  EXPECT_EQ(j["model"], "v4-pro");
+  EXPECT_GT(j["policies"][0]["tokens"].get<double>(), 1e6);
 }
 
 }  // namespace
