@@ -264,8 +264,7 @@ Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_
         bool dropped_window = false;
         for (Family f : {Family::kSwa, Family::kCheckpoint}) {
           Entry* w = it->second.fam[int(f)].get();
-          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w))
-            continue;
+          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w)) continue;
           DropForRoom(w, freed);
           dropped_window = true;
           break;
@@ -354,6 +353,7 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
   std::lock_guard lk(mu_);
   for (const BlockKey& k : keys) {
     BlockPresence p;
+    std::array<uint64_t, kNumTiers> bytes{};
     auto it = blocks_.find(BlockId{ns, k});
     if (it != blocks_.end()) {
       for (Family f : kAllFamilies) {
@@ -365,13 +365,17 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
         } else if (e->on_nvme) {
           p.families.Add(f);
           p.tier[int(f)] = Tier::kNvme;
+        } else {
+          continue;
         }
+        bytes[int(p.tier[int(f)])] += e->raw_size;
       }
     }
     const bool hit = !p.families.empty() && p.families.Contains(required);
     r.blocks.push_back(p);
     if (!hit) break;
     ++r.hit_blocks;
+    for (int t = 0; t < kNumTiers; ++t) r.hit_bytes[t] += bytes[t];
   }
   counters_.lookup_blocks_hit.fetch_add(r.hit_blocks, std::memory_order_relaxed);
   return r;
