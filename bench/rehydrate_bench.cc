@@ -226,9 +226,9 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
         Emit(out, {{"figure", "costs"},
                    {"model", name},
                    {"source", "measured at start (engine/cost_probe.h), as strata run"},
-                   {"host_bytes_per_s", eo.cost.host_bytes_per_s},
+                   {"host_bytes_per_s", eo.cost[Tier::kHost]},
                    {"host_probe", "memcpy of 64 MiB, median of 3"},
-                   {"nvme_bytes_per_s", eo.cost.nvme_bytes_per_s},
+                   {"nvme_bytes_per_s", eo.cost[Tier::kNvme]},
                    {"nvme_device", std::string(DeviceKindName(measured.nvme.device))},
                    {"nvme_queue_depth", measured.nvme.queue_depth},
                    {"nvme_max_inflight", measured.nvme.max_inflight},
@@ -331,15 +331,18 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
             exact = exact && SameLogits(r, cold);
             const bool plan_ok = r.fallbacks == 0 && r.plan.kind != RestorePlan::kCold &&
                                  (k == 3 || r.plan.kind == kinds[k]);
-            const bool bytes_ok = tier == 0 ? r.read_nvme_bytes == 0 && r.read_host_bytes > 0
-                                            : r.read_host_bytes == 0 && r.read_nvme_bytes > 0;
+            const bool bytes_ok = tier == 0 ? r.read_bytes[size_t(Tier::kNvme)] == 0 &&
+                                                  r.read_bytes[size_t(Tier::kHost)] > 0
+                                            : r.read_bytes[size_t(Tier::kHost)] == 0 &&
+                                                  r.read_bytes[size_t(Tier::kNvme)] > 0;
             tier_ok = tier_ok && plan_ok && bytes_ok;
           }
           if (!exact) failures.push_back(where + ": next logits differ from the cold run's");
           if (!tier_ok)
-            failures.push_back(where + ": did not restore by this plan from this tier (read " +
-                               std::to_string(v[0].r.read_host_bytes) + " B from DRAM, " +
-                               std::to_string(v[0].r.read_nvme_bytes) + " B from NVMe)");
+            failures.push_back(
+                where + ": did not restore by this plan from this tier (read " +
+                std::to_string(v[0].r.read_bytes[size_t(Tier::kHost)]) + " B from DRAM, " +
+                std::to_string(v[0].r.read_bytes[size_t(Tier::kNvme)]) + " B from NVMe)");
           std::vector<double> ttft, lookup, restore, tail;
           for (const Sample& smp : v) {
             ttft.push_back(smp.ttft_s);
@@ -374,8 +377,8 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
                               {"ratio", cold_s / med},
                               {"ratio_min", cold_s / hi},
                               {"ratio_max", cold_s / lo},
-                              {"read_host_bytes", r.read_host_bytes},
-                              {"read_nvme_bytes", r.read_nvme_bytes},
+                              {"read_host_bytes", r.read_bytes[size_t(Tier::kHost)]},
+                              {"read_nvme_bytes", r.read_bytes[size_t(Tier::kNvme)]},
                               {"recompute_tokens", r.plan.recompute_tokens},
                               {"bit_exact_next_logits", exact},
                               {"tier_ok", tier_ok},

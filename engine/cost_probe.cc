@@ -117,10 +117,10 @@ Result<DiskReadProbe> MeasureNvmeRead(const NvmeTierConfig& config) {
 
 Result<MeasuredCosts> MeasureStoreCosts(const StoreConfig& config) {
   MeasuredCosts m;
-  m.cost.host_bytes_per_s = MeasureHostCopy();
+  m.cost[Tier::kHost] = MeasureHostCopy();
   if (!config.nvme.data_dir.empty()) {
     STRATA_ASSIGN_OR_RETURN(m.nvme, MeasureNvmeRead(config.nvme));
-    m.cost.nvme_bytes_per_s = m.nvme.bytes_per_s;
+    m.cost[Tier::kNvme] = m.nvme.bytes_per_s;
   }
   return m;
 }

@@ -47,7 +47,8 @@ Result<DiskReadProbe> MeasureDeviceRead(cachestore::Device& dev, uint64_t bytes,
 Result<DiskReadProbe> MeasureNvmeRead(const NvmeTierConfig& config);
 
 // Host and NVMe bandwidths for a store of `config` (prefill_s_per_token left 0 for
-// CachedEngine::Create to measure). No NVMe tier: nvme_bytes_per_s keeps its default.
+// CachedEngine::Create to measure). No NVMe tier: the NVMe bandwidth keeps its
+// default; the device and cluster bandwidths keep theirs.
 struct MeasuredCosts {
   CostModel cost;
   DiskReadProbe nvme;  // bytes_per_s == 0 without an NVMe tier

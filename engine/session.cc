@@ -51,70 +51,7 @@ RequestState BlockEntries(const RequestState& st, int64_t b, int64_t B, size_t h
   return c;
 }
 
-const char* KindName(RestorePlan::Kind k) {
-  switch (k) {
-    case RestorePlan::kCold:
-      return "cold";
-    case RestorePlan::kFull:
-      return "full";
-    case RestorePlan::kCheckpoint:
-      return "checkpoint";
-    case RestorePlan::kRecompute:
-      return "recompute";
-  }
-  return "?";
-}
-
 }  // namespace
-
-std::string SwaPolicy::ToString() const {
-  switch (kind) {
-    case kFull:
-      return "full";
-    case kRecompute:
-      return "recompute";
-    case kCheckpoint:
-      return every ? "checkpoint:" + std::to_string(every) : "checkpoint";
-  }
-  return "?";
-}
-
-Result<SwaPolicy> SwaPolicy::Parse(const std::string& text, uint32_t block_size) {
-  SwaPolicy p;
-  if (text == "full") {
-    p.kind = kFull;
-  } else if (text == "recompute") {
-    p.kind = kRecompute;
-  } else if (text == "checkpoint") {
-    p.kind = kCheckpoint;
-  } else if (text.rfind("checkpoint:", 0) == 0) {
-    p.kind = kCheckpoint;
-    const std::string k = text.substr(11);
-    try {
-      size_t used = 0;
-      p.every = std::stoll(k, &used);
-      if (used != k.size()) throw std::invalid_argument(k);
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("policy '" + text + "': K is not a number");
-    }
-    if (p.every <= 0 || p.every % block_size)
-      return Status::InvalidArgument("policy '" + text +
-                                     "': K must be a positive multiple of "
-                                     "the block size (" +
-                                     std::to_string(block_size) + ")");
-  } else {
-    return Status::InvalidArgument("unknown policy '" + text +
-                                   "' (full, checkpoint, checkpoint:K or recompute)");
-  }
-  return p;
-}
-
-std::string RestorePlan::ToString() const {
-  std::string s = KindName(kind);
-  if (kind == kCheckpoint) s += "@" + std::to_string(state_from);
-  if (kind == kRecompute) s += "(" + std::to_string(recompute_tokens) + " tokens)";
-  return s;
-}
 
 CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store, EngineOptions options,
                            CacheLayout layout)
@@ -127,8 +64,7 @@ CachedEngine::CachedEngine(std::shared_ptr<const Model> model, Store* store, Eng
   const uint64_t wid = model_->weights().id();
   secret.append(reinterpret_cast<const char*>(&wid), sizeof wid);
   root_ = RootKey(std::as_bytes(std::span(secret.data(), secret.size())), layout.fingerprint());
-  for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca})
-    if (layout.FamilyBlockBytes(f) > 0) compressed_.Add(f);
+  compressed_ = HitFamilies(layout);
   if (options_.background_offload) worker_ = std::thread([this] { OffloadLoop(); });
 }
 
@@ -213,91 +149,24 @@ Status CachedEngine::WaitOffload() {
   return s;
 }
 
-std::vector<RestorePlan> CachedEngine::Plans(const LookupResult& found, int64_t usable,
-                                             int64_t n) const {
-  const ModelShape& s = model_->config().shape;
-  const CacheLayout& lay = codec_.layout();
-  const int64_t B = lay.block_size();
-  const double spt = options_.cost.prefill_s_per_token;
-  std::vector<RestorePlan> plans;
-  RestorePlan cold;
-  cold.est_seconds = double(n) * spt;
-  const int64_t h = std::min<int64_t>(int64_t(found.hit_blocks), usable);
-  auto add_bytes = [&](RestorePlan& p, int64_t block, Family f) {
-    const uint64_t bytes = lay.FamilyBlockBytes(f);
-    (found.blocks[size_t(block)].tier[size_t(f)] == Tier::kHost ? p.host_bytes : p.nvme_bytes) +=
-        bytes;
-  };
-  auto compressed = [&](RestorePlan& p, int64_t blocks) {
-    for (int64_t b = 0; b < blocks; ++b)
-      for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca})
-        if (compressed_.Has(f)) add_bytes(p, b, f);
-  };
-  auto finish = [&](RestorePlan& p) {
-    p.est_seconds = double(p.host_bytes) / options_.cost.host_bytes_per_s +
-                    double(p.nvme_bytes) / options_.cost.nvme_bytes_per_s +
-                    double(p.recompute_tokens + n - p.hit_tokens) * spt;
-    plans.push_back(p);
-  };
-  if (h >= 1) {
-    {  // recompute the window pyramid over the restored entries
-      const int64_t W = s.window_size;
-      const int64_t reach =
-          s.n_mtp_layers > 0 ? W + 1 + (W - 1) * s.n_layers : W + (W - 1) * (s.n_layers - 1);
-      RestorePlan p;
-      p.kind = RestorePlan::kRecompute;
-      p.hit_tokens = h * B;
-      p.state_from = std::max<int64_t>(0, p.hit_tokens - reach);
-      p.recompute_tokens = p.hit_tokens - p.state_from;
-      compressed(p, h);
-      finish(p);
-    }
-    const int need = codec_.SwaBlocksNeeded();
-    for (int64_t e = h; e >= need; --e) {  // full: the longest prefix with SWA stored
-      bool ok = true;
-      for (int64_t b = e - need; b < e && ok; ++b)
-        ok = found.blocks[size_t(b)].families.Has(Family::kSwa);
-      if (!ok) continue;
-      RestorePlan p;
-      p.kind = RestorePlan::kFull;
-      p.hit_tokens = p.state_from = e * B;
-      compressed(p, e);
-      for (int64_t b = e - need; b < e; ++b) add_bytes(p, b, Family::kSwa);
-      finish(p);
-      break;
-    }
-    for (int64_t b = h - 1; b >= 0; --b) {  // every stored checkpoint
-      if (!found.blocks[size_t(b)].families.Has(Family::kCheckpoint)) continue;
-      RestorePlan p;
-      p.kind = RestorePlan::kCheckpoint;
-      p.hit_tokens = p.state_from = (b + 1) * B;
-      compressed(p, b + 1);
-      add_bytes(p, b, Family::kCheckpoint);
-      finish(p);
-    }
-  }
-  std::stable_sort(plans.begin(), plans.end(), [](const RestorePlan& a, const RestorePlan& b) {
-    return a.est_seconds < b.est_seconds;
-  });
-  plans.push_back(cold);
-  return plans;
-}
-
 Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
                              std::span<const int32_t> prompt, RequestState& st, TurnResult& r) {
   st = model_->NewState();
   if (plan.kind == RestorePlan::kCold) return Status::Ok();
-  const int64_t B = codec_.block_size();
   const uint64_t fp = codec_.layout().fingerprint();
-  const int64_t blocks =
-      (plan.kind == RestorePlan::kRecompute ? plan.hit_tokens : plan.state_from) / B;
+  // The planner's reads (a simulator issues the same ones): compressed first, then the swa
+  // blocks or the checkpoint.
+  const std::vector<PlanRead> reads = PlanReads(plan, codec_.layout());
+  const int64_t blocks = reads[0].blocks;
+  auto keys_of = [&](const PlanRead& rd) {
+    return keys.subspan(size_t(rd.first_block), size_t(rd.blocks));
+  };
   auto account = [&](const std::vector<ObjectView>& views) {
-    for (const ObjectView& v : views)
-      (v.served_from == Tier::kHost ? r.read_host_bytes : r.read_nvme_bytes) += v.size;
+    for (const ObjectView& v : views) r.read_bytes[size_t(v.served_from)] += v.size;
   };
   {
     STRATA_ASSIGN_OR_RETURN(std::vector<ObjectView> views,
-                            store_->Get(options_.ns, fp, keys.first(size_t(blocks)), compressed_));
+                            store_->Get(options_.ns, fp, keys_of(reads[0]), compressed_));
     PinGuard pins(*store_, views);
     account(views);
     const size_t per = size_t(std::popcount(compressed_.bits()));
@@ -316,11 +185,8 @@ Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> 
     }
   }
   if (plan.kind == RestorePlan::kFull) {
-    const int need = codec_.SwaBlocksNeeded();
-    STRATA_ASSIGN_OR_RETURN(
-        std::vector<ObjectView> views,
-        store_->Get(options_.ns, fp, keys.subspan(size_t(blocks - need), size_t(need)),
-                    FamilyMask{Family::kSwa}));
+    STRATA_ASSIGN_OR_RETURN(std::vector<ObjectView> views,
+                            store_->Get(options_.ns, fp, keys_of(reads[1]), reads[1].families));
     PinGuard pins(*store_, views);
     account(views);
     std::vector<std::span<const std::byte>> spans;
@@ -332,8 +198,7 @@ Status CachedEngine::Execute(const RestorePlan& plan, std::span<const BlockKey> 
   }
   if (plan.kind == RestorePlan::kCheckpoint) {
     STRATA_ASSIGN_OR_RETURN(std::vector<ObjectView> views,
-                            store_->Get(options_.ns, fp, keys.subspan(size_t(blocks - 1), 1),
-                                        FamilyMask{Family::kCheckpoint}));
+                            store_->Get(options_.ns, fp, keys_of(reads[1]), reads[1].families));
     PinGuard pins(*store_, views);
     account(views);
     if (views.empty() || !views[0].found())
@@ -422,7 +287,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
         last_checkpoint = std::make_shared<RequestState>(WithoutEntries(st));
         last_checkpoint_block = b;
         last_checkpoint_queued = false;
-        if (policy.every && st.pos % policy.every == 0) {
+        if (StoresCheckpoint(policy, st.pos, /*request_end=*/false)) {
           Enqueue(
               {options_.ns, key, Family::kCheckpoint},
               [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
@@ -479,15 +344,11 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt, const 
   }
   r.lookup_s = Since(t);
   r.prefix_hit_tokens = int64_t(found.hit_blocks) * B;
+  PlanOptions po;
+  if (opt.force) po.only = *opt.force;
   std::vector<RestorePlan> plans =
-      store_ ? Plans(found, usable, int64_t(prompt.size())) : std::vector<RestorePlan>{};
-  if (plans.empty()) plans.push_back(RestorePlan{});
-  if (opt.force) {
-    std::vector<RestorePlan> kept;
-    for (const RestorePlan& p : plans)
-      if (p.kind == *opt.force || p.kind == RestorePlan::kCold) kept.push_back(p);
-    plans = kept;
-  }
+      store_ ? PlanRestores(codec_.layout(), found, int64_t(prompt.size()), options_.cost, po)
+             : std::vector<RestorePlan>{RestorePlan{}};
   r.candidates = plans;
   RequestState st;
   t = Clock::now();

@@ -1,12 +1,7 @@
 // The engine with a prefix cache: runs requests through the model, offloads their state to a
 // store (DESIGN.md "Data flow") and, when a new request shares a cached prefix, rehydrates the
-// exact decode-ready state by the cheapest plan the stored bytes allow:
-//
-//   full        compressed entries of the hit + the last block's SWA entries and tail
-//   checkpoint  compressed entries up to a checkpoint + the checkpoint, then prefill from there
-//   recompute   compressed entries of the hit, then recompute the window pyramid: the last
-//               window + (layers) x (window - 1) tokens, attending to the restored entries
-//   cold        prefill everything
+// exact decode-ready state by the cheapest plan the stored bytes allow (full, checkpoint,
+// recompute or cold; engine/restore_planner.h plans them, this class executes them).
 //
 // Tokens after the last complete block of the prompt are always prefilled (the prompt's last
 // token must be computed for its logits). Costs: bytes per tier over that tier's bandwidth plus
@@ -30,25 +25,11 @@
 #include <vector>
 
 #include "engine/model.h"
+#include "engine/restore_planner.h"
 #include "engine/snapshot.h"
 #include "strata/store.h"
 
 namespace strata::engine {
-
-struct SwaPolicy {
-  enum Kind : uint8_t { kFull, kCheckpoint, kRecompute };
-  Kind kind = kCheckpoint;
-  int64_t every = 0;  // checkpoint:K, K a multiple of the block size; 0: only at request ends
-  std::string ToString() const;
-  // "full", "recompute", "checkpoint" or "checkpoint:K".
-  static Result<SwaPolicy> Parse(const std::string& text, uint32_t block_size);
-};
-
-struct CostModel {
-  double host_bytes_per_s = 10e9;
-  double nvme_bytes_per_s = 1e9;
-  double prefill_s_per_token = 0.0;  // 0: measured by CachedEngine::Create
-};
 
 struct EngineOptions {
   NamespaceId ns = 1;
@@ -57,17 +38,6 @@ struct EngineOptions {
   SwaPolicy policy;
   CostModel cost;
   bool background_offload = true;
-};
-
-struct RestorePlan {
-  enum Kind : uint8_t { kCold, kFull, kCheckpoint, kRecompute };
-  Kind kind = kCold;
-  int64_t hit_tokens = 0;  // prefix whose state the plan ends with (a block end)
-  int64_t state_from = 0;  // where the restored state starts: checkpoint end / recompute start
-  int64_t recompute_tokens = 0;
-  uint64_t host_bytes = 0, nvme_bytes = 0;  // planned reads
-  double est_seconds = 0.0;
-  std::string ToString() const;
 };
 
 struct TurnResult {
@@ -79,9 +49,9 @@ struct TurnResult {
   // restore_s: the whole restore (reads, decoding, and for recompute plans the recompute);
   // prefill_s: the prompt's tokens after the restored prefix.
   double lookup_s = 0, restore_s = 0, prefill_s = 0, decode_s = 0;
-  uint64_t read_host_bytes = 0, read_nvme_bytes = 0;
-  int64_t prefilled_tokens = 0;            // prompt tokens computed after the restored prefix
-  std::vector<int32_t> output;             // greedy tokens
+  TierBytes read_bytes{};        // read from the store, by the tier each object was served from
+  int64_t prefilled_tokens = 0;  // prompt tokens computed after the restored prefix
+  std::vector<int32_t> output;   // greedy tokens
   std::vector<std::vector<float>> logits;  // logits of the prompt's last token, then of each step
   uint64_t offload_bytes = 0;              // queued for the store by this turn
 };
@@ -126,8 +96,6 @@ class CachedEngine {
   void OffloadLoop();
   void Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make, TurnResult& r);
   Status StoreObject(const Offload& job);
-  std::vector<RestorePlan> Plans(const LookupResult& found, int64_t usable_blocks,
-                                 int64_t prompt_tokens) const;
   Status Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
                  std::span<const int32_t> prompt, RequestState& st, TurnResult& r);
   Status Generate(std::span<const int32_t> prompt, RequestState& st, int max_new,

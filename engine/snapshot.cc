@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/restore_planner.h"
 #include "kernels/entry_format.h"
 #include "kernels/state_path.h"
 
@@ -211,10 +212,7 @@ Status StateCodec::DecodeCheckpoint(RequestState& st, int64_t end,
   return Status::Ok();
 }
 
-int StateCodec::SwaBlocksNeeded() const {
-  const int B = int(block_size()), w = config_.shape.window_size;
-  return (w + B - 1) / B;
-}
+int StateCodec::SwaBlocksNeeded() const { return engine::SwaBlocksNeeded(layout_); }
 
 Status StateCodec::DecodeSwa(RequestState& st, int64_t end,
                              std::span<const std::span<const std::byte>> swa) const {

@@ -130,7 +130,7 @@ int CmdRun(std::vector<std::string> args) {
         "run: cost model: host {:.1f} GB/s (memcpy), NVMe {:.2f} GB/s (O_DIRECT reads, QD {}), "
         "prefill {:.0f} tokens/s (measured)\n",
         model->config().shape.name, eng.layout().fingerprint(), eo.policy.ToString(), eo.block_size,
-        DescribeStoreConfig(cfg), cost.host_bytes_per_s / 1e9, cost.nvme_bytes_per_s / 1e9,
+        DescribeStoreConfig(cfg), cost[Tier::kHost] / 1e9, cost[Tier::kNvme] / 1e9,
         costs->nvme.max_inflight, 1.0 / cost.prefill_s_per_token);
 
   size_t total_turns = 0;
@@ -190,7 +190,8 @@ int CmdRun(std::vector<std::string> args) {
       tot.prompt += tr.prompt_tokens, tot.hit += tr.plan.hit_tokens;
       tot.prefilled += tr.prefilled_tokens, tot.restore_s += tr.restore_s;
       tot.prefill_s += tr.prefill_s, tot.cold_s += cold_s;
-      tot.host += tr.read_host_bytes, tot.nvme += tr.read_nvme_bytes;
+      tot.host += tr.read_bytes[size_t(Tier::kHost)],
+          tot.nvme += tr.read_bytes[size_t(Tier::kNvme)];
       tot.offload += tr.offload_bytes, tot.fallbacks += tr.fallbacks;
       if (json) {
         nlohmann::json j = {{"session", spec.name},
@@ -205,8 +206,8 @@ int CmdRun(std::vector<std::string> args) {
                             {"prefill_s", tr.prefill_s},
                             {"cold_prefill_s", cold_s},
                             {"cold_measured", cold_measured},
-                            {"read_host_bytes", tr.read_host_bytes},
-                            {"read_nvme_bytes", tr.read_nvme_bytes},
+                            {"read_host_bytes", tr.read_bytes[size_t(Tier::kHost)]},
+                            {"read_nvme_bytes", tr.read_bytes[size_t(Tier::kNvme)]},
                             {"offload_bytes", tr.offload_bytes},
                             {"offload_drain_after_turn_s", drain_s},
                             {"decode_tokens", tr.output.size()},
@@ -220,9 +221,10 @@ int CmdRun(std::vector<std::string> args) {
             "tok "
             "{:.1f} ms; cold {:.1f} ms{} -> {:.1f}x; decode {} tok {:.1f} ms{}\n",
             spec.name, ti, tr.prompt_tokens, tr.prefix_hit_tokens, tr.plan.ToString(),
-            tr.restore_s * 1e3, Bytes(tr.read_host_bytes), Bytes(tr.read_nvme_bytes),
-            tr.prefilled_tokens, tr.prefill_s * 1e3, cold_s * 1e3, cold_measured ? "" : " (est)",
-            cold_s / std::max(ttft, 1e-9), tr.output.size(), tr.decode_s * 1e3,
+            tr.restore_s * 1e3, Bytes(tr.read_bytes[size_t(Tier::kHost)]),
+            Bytes(tr.read_bytes[size_t(Tier::kNvme)]), tr.prefilled_tokens, tr.prefill_s * 1e3,
+            cold_s * 1e3, cold_measured ? "" : " (est)", cold_s / std::max(ttft, 1e-9),
+            tr.output.size(), tr.decode_s * 1e3,
             verify ? (exact ? " [bit-exact]" : " [MISMATCH]") : "");
       }
       context = prompt;
@@ -262,7 +264,8 @@ int CmdRun(std::vector<std::string> args) {
         100.0 * double(tot.hit) / double(std::max<int64_t>(tot.prompt, 1)), tot.prefilled,
         tot.restore_s * 1e3, tot.prefill_s * 1e3, tot.cold_s * 1e3,
         tot.cold_s / std::max(tot.restore_s + tot.prefill_s, 1e-9), Bytes(tot.host),
-        Bytes(tot.nvme), Bytes(tot.offload), Bytes(stats[Tier::kHost].used), Bytes(stats[Tier::kNvme].used), wall);
+        Bytes(tot.nvme), Bytes(tot.offload), Bytes(stats[Tier::kHost].used),
+        Bytes(stats[Tier::kNvme].used), wall);
     if (verify)
       std::cout << fmt::format(
           "run: verified {} turns bit-exact against cold runs, {} mismatched\n", tot.verified,

@@ -174,10 +174,10 @@ TEST_P(RehydrateTest, NextTurnIsBitExactWithCold) {
   EXPECT_EQ(r2->plan.kind, p.expect) << r2->plan.ToString();
   EXPECT_EQ(r2->fallbacks, 0);
   if (p.tier == TierCase::kHost) {
-    EXPECT_GT(r2->read_host_bytes, 0u);
-    EXPECT_EQ(r2->read_nvme_bytes, 0u);
+    EXPECT_GT(r2->read_bytes[size_t(Tier::kHost)], 0u);
+    EXPECT_EQ(r2->read_bytes[size_t(Tier::kNvme)], 0u);
   } else {
-    EXPECT_GT(r2->read_nvme_bytes, 0u);
+    EXPECT_GT(r2->read_bytes[size_t(Tier::kNvme)], 0u);
   }
   // Tokens computed after the restore: the recompute window or from the checkpoint, then the
   // prompt's tail.
