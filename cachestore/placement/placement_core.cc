@@ -114,18 +114,36 @@ bool PlacementCore::WouldDrop(const Entry& e) {
   return !nvme_admit_->Admit(Facts(e)) && !ThinLayout(e);
 }
 
+void PlacementCore::Account(const Entry& e, int sign) {
+  if (e.doomed) return;
+  const int f = int(e.key.family);
+  const uint64_t n = uint64_t(int64_t(sign)), bytes = e.raw_size * n;
+  if (e.resident) {
+    stats_[Tier::kHost].families[f].objects += n;
+    stats_[Tier::kHost].families[f].bytes += bytes;
+  }
+  if (e.on_nvme) {
+    stats_[Tier::kNvme].families[f].objects += n;
+    stats_[Tier::kNvme].families[f].bytes += bytes;
+  }
+}
+
 void PlacementCore::DropHostCopy(Entry& e) {
   Untrack(e);
   if (e.resident || e.loading) host_.Free(e.ext);
+  Account(e, -1);
   e.resident = false;
   e.dirty = false;
+  Account(e, +1);
 }
 
 void PlacementCore::DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes) {
   if (!e.on_nvme) return;
   log_->Release(e.nv.offset, e.nv.span());
   seg_members_[log_->SegmentOf(e.nv.offset)].erase(&e);
+  Account(e, -1);
   e.on_nvme = false;
+  Account(e, +1);
   if (index_deletes) index_deletes->push_back(e.key);
 }
 
@@ -162,6 +180,7 @@ void PlacementCore::Remove(Entry* e) {
   for (auto& f : it->second.fam) empty &= (f == nullptr);
   if (empty) EraseSlot(it);
   Untrack(*e);
+  Account(*e, -1);  // a doomed object no longer counts
   e->doomed = true;
   if (e->pins || e->loading || e->writing) {
     doomed_[e->id] = std::move(owned);
@@ -447,6 +466,7 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   // Remove may have erased the slot (its only object was the old one).
   SlotFor(key, hints).fam[int(key.family)] = std::move(e);
   by_id_[raw->id] = raw;
+  Account(*raw, +1);
   Track(*raw);
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
   counters_.puts.fetch_add(1, std::memory_order_relaxed);
@@ -531,7 +551,9 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
       log_->RemoveReader(e->nv.offset);
       e->loading = false;
       if (results[i].ok()) {
+        Account(*e, -1);
         e->resident = true;
+        Account(*e, +1);
         Track(*e);
         Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, *e, e->raw_size);
         v.data = payload(*e);
@@ -620,7 +642,20 @@ Result<uint64_t> PlacementCore::FlushWrites() {
 
 StoreStats PlacementCore::Stats() const {
   std::lock_guard lk(mu_);
-  StoreStats st;
+  StoreStats st = stats_;
+  st[Tier::kHost].capacity = host_.capacity();
+  st[Tier::kHost].used = host_.used();
+  if (log_) {
+    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
+    st[Tier::kNvme].used = log_->live_bytes();
+  }
+  return st;
+}
+
+StoreStats PlacementCore::RecountStats() const {
+  StoreStats st = Stats();
+  std::lock_guard lk(mu_);
+  for (Tier t : {Tier::kHost, Tier::kNvme}) st[t].families = {};
   for (const auto& [id, slot] : blocks_)
     for (const auto& e : slot.fam) {
       if (!e) continue;
@@ -634,12 +669,6 @@ StoreStats PlacementCore::Stats() const {
         st[Tier::kNvme].families[f].bytes += e->raw_size;
       }
     }
-  st[Tier::kHost].capacity = host_.capacity();
-  st[Tier::kHost].used = host_.used();
-  if (log_) {
-    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
-    st[Tier::kNvme].used = log_->live_bytes();
-  }
   return st;
 }
 

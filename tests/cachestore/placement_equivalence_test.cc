@@ -178,6 +178,7 @@ class SimSide final : public Side {
   }
   Status Flush() override { return sim_->Flush(); }
   void FailWrites(bool on) override { sim_->InjectNvmeWriteErrors(on); }
+  SimStore& sim() { return *sim_; }
 
  private:
   std::unique_ptr<SimStore> sim_;
@@ -288,6 +289,14 @@ TEST_P(PlacementEquivalenceTest, RealStoreAndSimulatorDecideAlike) {
   {
     SimSide sim(c, layout, &sim_log);
     sim_served = Drive(sim, requests, layout);
+    // The stats kept up to date with every change agree with a count of every object.
+    const StoreStats kept = sim.sim().Stats(), counted = sim.sim().RecountStats();
+    for (Tier t : {Tier::kHost, Tier::kNvme})
+      for (int f = 0; f < kNumFamilies; ++f) {
+        EXPECT_EQ(kept[t].families[f].objects, counted[t].families[f].objects);
+        EXPECT_EQ(kept[t].families[f].bytes, counted[t].families[f].bytes);
+      }
+    EXPECT_GT(counted[Tier::kNvme].families[int(Family::kCheckpoint)].objects, 0u);
   }
 
   ASSERT_FALSE(real_log.entries.empty());
