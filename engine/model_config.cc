@@ -5,55 +5,25 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "api/model_shape_json.h"
+#include "strata/model_shape.h"
+
 namespace strata::engine {
 namespace {
 
+using config_json::Field;
 using nlohmann::json;
-
-// The first of `names` present in `j`; `fallback` when none is and the field is optional.
-template <typename T>
-Result<T> Field(const json& j, std::initializer_list<const char*> names, bool required, T fallback,
-                const std::string& ctx) {
-  for (const char* n : names) {
-    auto it = j.find(n);
-    if (it == j.end() || it->is_null()) continue;
-    if constexpr (std::is_integral_v<T>) {
-      if (!it->is_number_integer())
-        return Status::InvalidArgument(ctx + ": field '" + n + "' must be an integer");
-      return T(it->template get<int64_t>());
-    } else {
-      if (!it->is_number())
-        return Status::InvalidArgument(ctx + ": field '" + n + "' must be a number");
-      return T(it->template get<double>());
-    }
-  }
-  if (!required) return fallback;
-  std::string list;
-  for (const char* n : names) list += std::string(list.empty() ? "" : " / ") + n;
-  return Status::InvalidArgument(ctx + ": missing field " + list);
-}
 
 Result<ModelConfig> ParseUnchecked(std::string_view json_text, std::string name) {
   json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return Status::InvalidArgument(name + ": not a JSON object");
   ModelConfig m;
-  ModelShape& s = m.shape;
-  s.name = name;
+  // The shape through the API's reader (strata/model_shape.h), then the engine's fields.
+  STRATA_ASSIGN_OR_RETURN(m.shape, config_json::ShapeFromJson(j, name));
   const std::string& c = name;
 #define STRATA_FIELD(dst, type, req, def, ...) \
   STRATA_ASSIGN_OR_RETURN(dst, Field<type>(j, {__VA_ARGS__}, req, def, c))
-  STRATA_FIELD(s.vocab_size, int, true, 0, "vocab_size");
-  STRATA_FIELD(s.dim, int, true, 0, "dim", "hidden_size");
-  STRATA_FIELD(s.n_layers, int, true, 0, "n_layers", "num_hidden_layers");
-  STRATA_FIELD(s.n_mtp_layers, int, false, 0, "n_mtp_layers", "num_nextn_predict_layers");
-  STRATA_FIELD(s.n_heads, int, true, 0, "n_heads", "num_attention_heads");
-  STRATA_FIELD(s.head_dim, int, true, 0, "head_dim");
-  STRATA_FIELD(s.rope_head_dim, int, true, 0, "rope_head_dim", "qk_rope_head_dim");
-  STRATA_FIELD(s.window_size, int, true, 0, "window_size", "sliding_window");
-  STRATA_FIELD(s.index_n_heads, int, false, 0, "index_n_heads");
-  STRATA_FIELD(s.index_head_dim, int, false, 0, "index_head_dim");
-  STRATA_FIELD(s.index_topk, int, false, 0, "index_topk");
   STRATA_FIELD(m.max_seq_len, int, false, 0, "max_seq_len", "max_position_embeddings");
   STRATA_FIELD(m.moe_inter_dim, int, true, 0, "moe_inter_dim", "moe_intermediate_size");
   STRATA_FIELD(m.n_hash_layers, int, false, 0, "n_hash_layers", "num_hash_layers");
@@ -72,7 +42,6 @@ Result<ModelConfig> ParseUnchecked(std::string_view json_text, std::string name)
   STRATA_FIELD(m.original_seq_len, int, false, 0, "original_seq_len");
   STRATA_FIELD(m.beta_fast, double, false, 32.0, "beta_fast");
   STRATA_FIELD(m.beta_slow, double, false, 1.0, "beta_slow");
-  STRATA_FIELD(s.hc_mult, int, false, 1, "hc_mult");
   STRATA_FIELD(m.hc_sinkhorn_iters, int, false, 0, "hc_sinkhorn_iters");
   STRATA_FIELD(m.hc_eps, double, false, 1e-6, "hc_eps");
 #undef STRATA_FIELD
@@ -87,14 +56,6 @@ Result<ModelConfig> ParseUnchecked(std::string_view json_text, std::string name)
       m.score_func = ScoreFunc::kSqrtSoftplus;
     else
       return Status::InvalidArgument(c + ": unknown score_func '" + v + "'");
-  }
-  auto cr = j.find("compress_ratios");
-  if (cr == j.end() || !cr->is_array())
-    return Status::InvalidArgument(c + ": missing array field compress_ratios");
-  for (const auto& v : *cr) {
-    if (!v.is_number_integer())
-      return Status::InvalidArgument(c + ": compress_ratios must hold integers");
-    s.compress_ratios.push_back(int(v.get<int64_t>()));
   }
   STRATA_RETURN_IF_ERROR(m.Validate());
   return m;
@@ -114,13 +75,10 @@ std::string ReadFile(const std::string& path, Status* st) {
 }  // namespace
 
 Status ModelConfig::Validate() const {
-  STRATA_RETURN_IF_ERROR(shape.Validate());
+  STRATA_RETURN_IF_ERROR(ValidateConfigShape(shape));
   auto bad = [&](const std::string& what) {
     return Status::InvalidArgument("model " + shape.name + ": " + what);
   };
-  if (shape.vocab_size <= 0 || shape.dim <= 0 || shape.n_heads <= 0)
-    return bad("vocab_size, dim and n_heads must be positive");
-  if (shape.rope_head_dim % 2) return bad("rope_head_dim must be even");
   if (q_lora_rank <= 0) return bad("q_lora_rank must be positive");
   if (o_groups <= 0 || shape.n_heads % o_groups)
     return bad("n_heads (" + std::to_string(shape.n_heads) + ") must be a multiple of o_groups (" +
@@ -132,13 +90,6 @@ Status ModelConfig::Validate() const {
   if (moe_inter_dim <= 0) return bad("moe_inter_dim must be positive");
   if (n_hash_layers < 0 || n_hash_layers > shape.n_layers)
     return bad("n_hash_layers must be in 0..n_layers");
-  if (shape.hc_mult <= 0) return bad("hc_mult must be positive");
-  bool any_csa = false;
-  for (int r : shape.compress_ratios) any_csa |= r == 4;
-  if (any_csa && (shape.index_n_heads <= 0 || shape.index_topk <= 0))
-    return bad("CSA layers need index_n_heads and index_topk");
-  for (size_t i = size_t(shape.n_layers); i < shape.compress_ratios.size(); ++i)
-    if (shape.compress_ratios[i] != 0) return bad("the MTP layers must be SWA-only (ratio 0)");
   return Status::Ok();
 }
 

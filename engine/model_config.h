@@ -1,5 +1,6 @@
 // Model configs: reads an HF-style config.json into the engine's ModelConfig (and the
-// ModelShape the cache layout needs). Accepts the official inference naming (ModelArgs: dim,
+// ModelShape the cache layout needs, read by the API's reader, strata/model_shape.h, which a
+// tool without the engine uses alone). Accepts the official inference naming (ModelArgs: dim,
 // n_layers, n_heads, ...) and the released checkpoints' naming (hidden_size,
 // num_hidden_layers, num_attention_heads, ...). An invalid or inconsistent config is a clear
 // error naming the field. No constant of any particular model is built in.
@@ -45,6 +46,8 @@ struct ModelConfig {
 // `name` labels errors and the shape (usually the file name).
 Result<ModelConfig> ParseModelConfig(std::string_view json_text, std::string name);
 Result<ModelConfig> LoadModelConfig(const std::string& path);
+// The shape of a config that is valid as a whole model config (strata::ReadModelShape checks
+// only what the shape needs).
 Result<ModelShape> ParseModelShape(std::string_view json_text, std::string name);
 Result<ModelShape> LoadModelShape(const std::string& path);
 

@@ -45,9 +45,10 @@ struct SwaPolicy {
   static Result<SwaPolicy> Parse(const std::string& text, uint32_t block_size);
 };
 
-// Read bandwidth of each tier, bytes/s, indexed by Tier. Host and NVMe are the engine's defaults
-// before `strata probe` measures them; device (HBM to HBM) and cluster (remote, over the network)
-// are placeholders with no measurement behind them: set them for the hardware modelled.
+// Read bandwidth of each tier, bytes/s, indexed by Tier. Host and NVMe are the defaults that
+// engine/cost_probe.h replaces with measurements (`strata run` does at start); device (HBM to HBM)
+// and cluster (remote, over the network) are placeholders with no measurement behind them: set them
+// for the hardware modelled.
 inline constexpr std::array<double, kNumTiers> kDefaultTierBytesPerS = {0.0,     // kNone: unused
                                                                         1e12,    // kDevice
                                                                         10e9,    // kHost

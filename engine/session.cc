@@ -80,10 +80,7 @@ CachedEngine::~CachedEngine() {
 Result<std::unique_ptr<CachedEngine>> CachedEngine::Create(std::shared_ptr<const Model> model,
                                                            Store* store, EngineOptions options) {
   if (!model) return Status::InvalidArgument("engine: no model");
-  LayoutOptions lo;
-  lo.block_size = options.block_size;
-  lo.numerics_version = model->numerics().bf16_rope_cache ? 1 : 2;
-  STRATA_ASSIGN_OR_RETURN(CacheLayout layout, CacheLayout::Make(model->config().shape, lo));
+  STRATA_ASSIGN_OR_RETURN(CacheLayout layout, LayoutFor(*model, options.block_size));
   if (uint32_t(model->config().shape.window_size) > options.block_size)
     return Status::InvalidArgument("engine: the block size must be at least the SWA window");
   if (options.cost.prefill_s_per_token <= 0) {
@@ -100,6 +97,13 @@ Result<std::unique_ptr<CachedEngine>> CachedEngine::Create(std::shared_ptr<const
   }
   return std::unique_ptr<CachedEngine>(
       new CachedEngine(std::move(model), store, std::move(options), layout));
+}
+
+Result<CacheLayout> CachedEngine::LayoutFor(const Model& model, uint32_t block_size) {
+  LayoutOptions lo;
+  lo.block_size = block_size;
+  lo.numerics_version = model.numerics().bf16_rope_cache ? 1 : 2;
+  return CacheLayout::Make(model.config().shape, lo);
 }
 
 void CachedEngine::OffloadLoop() {
@@ -121,13 +125,35 @@ void CachedEngine::OffloadLoop() {
 
 Status CachedEngine::StoreObject(const Offload& job) {
   STRATA_ASSIGN_OR_RETURN(std::vector<std::byte> bytes, job.make());
-  return store_->Put(job.key, codec_.layout().fingerprint(), bytes);
+  return store_->Put(job.key, codec_.layout().fingerprint(), bytes, job.hints);
 }
 
-void CachedEngine::Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make,
-                           TurnResult& r) {
+PutHints CachedEngine::Hints(Family f, int64_t b, std::span<const BlockKey> keys) const {
+  const CacheLayout& lay = codec_.layout();
+  const int64_t B = lay.block_size();
+  PutHints h;
+  h.depth = uint32_t(b);
+  h.has_parent = b > 0;
+  if (b > 0) h.parent = keys[size_t(b - 1)];
+  // A hit on the compressed families saves the block's prefill (shared by their bytes); the
+  // SWA or a checkpoint saves the recompute of the window that would rebuild it.
+  const double s_per_token = options_.cost.prefill_s_per_token;
+  if (f == Family::kSwa || f == Family::kCheckpoint) {
+    const int64_t saved = std::min<int64_t>(RecomputeReach(lay.shape()), (b + 1) * B);
+    h.value_per_byte = double(saved) * s_per_token / double(lay.FamilyBlockBytes(f));
+  } else {
+    uint64_t bytes = 0;
+    for (Family c : {Family::kCsa, Family::kCsaIndex, Family::kHca})
+      bytes += lay.FamilyBlockBytes(c);
+    h.value_per_byte = double(B) * s_per_token / double(bytes);
+  }
+  return h;
+}
+
+void CachedEngine::Enqueue(ObjectKey key, const PutHints& hints,
+                           std::function<Result<std::vector<std::byte>>()> make, TurnResult& r) {
   r.offload_bytes += codec_.layout().FamilyBlockBytes(key.family);
-  Offload job{key, std::move(make)};
+  Offload job{key, hints, std::move(make)};
   if (!options_.background_offload) {
     Status s = StoreObject(job);
     std::lock_guard<std::mutex> l(mu_);
@@ -266,7 +292,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
         for (Family f : {Family::kCsa, Family::kCsaIndex, Family::kHca}) {
           if (!compressed_.Has(f)) continue;
           Enqueue(
-              {options_.ns, key, f},
+              {options_.ns, key, f}, Hints(f, b, keys),
               [this, block, f]() {
                 return f == Family::kCsa        ? codec_.EncodeCsa(*block, 0)
                        : f == Family::kCsaIndex ? codec_.EncodeCsaIndex(*block, 0)
@@ -278,7 +304,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
           auto tail = std::make_shared<RequestState>(WithoutEntries(st));
           auto block_rows = std::make_shared<BlockSwaRows>(std::move(rows));
           Enqueue(
-              {options_.ns, key, Family::kSwa},
+              {options_.ns, key, Family::kSwa}, Hints(Family::kSwa, b, keys),
               [this, tail, block_rows]() { return codec_.EncodeSwa(*block_rows, *tail); }, r);
         }
       }
@@ -289,7 +315,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
         last_checkpoint_queued = false;
         if (StoresCheckpoint(policy, st.pos, /*request_end=*/false)) {
           Enqueue(
-              {options_.ns, key, Family::kCheckpoint},
+              {options_.ns, key, Family::kCheckpoint}, Hints(Family::kCheckpoint, b, keys),
               [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
           last_checkpoint_queued = true;
         }
@@ -323,6 +349,7 @@ Status CachedEngine::Generate(std::span<const int32_t> prompt, RequestState& st,
   if (checkpoints && last_checkpoint_block >= 0 && !last_checkpoint_queued)
     Enqueue(
         {options_.ns, keys[size_t(last_checkpoint_block)], Family::kCheckpoint},
+        Hints(Family::kCheckpoint, last_checkpoint_block, keys),
         [this, cp = last_checkpoint]() { return codec_.EncodeCheckpoint(*cp); }, r);
   return Status::Ok();
 }
@@ -366,6 +393,7 @@ Result<TurnResult> CachedEngine::RunTurn(std::span<const int32_t> prompt, const 
     auto cp = std::make_shared<RequestState>(WithoutEntries(st));
     Enqueue(
         {options_.ns, keys[size_t(r.plan.hit_tokens / B - 1)], Family::kCheckpoint},
+        Hints(Family::kCheckpoint, r.plan.hit_tokens / B - 1, keys),
         [this, cp]() { return codec_.EncodeCheckpoint(*cp); }, r);
   }
   // Blocks stored before this turn: the compressed hit (their families need no rewrite).

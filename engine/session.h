@@ -69,6 +69,8 @@ struct TurnOptions {
 
 class CachedEngine {
  public:
+  // The layout of the state this engine stores for `model` (its fingerprint names the bytes).
+  static Result<CacheLayout> LayoutFor(const Model& model, uint32_t block_size);
   static Result<std::unique_ptr<CachedEngine>> Create(std::shared_ptr<const Model> model,
                                                       Store* store, EngineOptions options);
   ~CachedEngine();
@@ -91,10 +93,15 @@ class CachedEngine {
   // needs, so the request only pays for the copies.
   struct Offload {
     ObjectKey key;
+    PutHints hints;
     std::function<Result<std::vector<std::byte>>()> make;
   };
   void OffloadLoop();
-  void Enqueue(ObjectKey key, std::function<Result<std::vector<std::byte>>()> make, TurnResult& r);
+  // What the store's placement may know of block b's object of family f: its depth, its
+  // parent, and the prefill seconds a hit on it saves per stored byte.
+  PutHints Hints(Family f, int64_t b, std::span<const BlockKey> keys) const;
+  void Enqueue(ObjectKey key, const PutHints& hints,
+               std::function<Result<std::vector<std::byte>>()> make, TurnResult& r);
   Status StoreObject(const Offload& job);
   Status Execute(const RestorePlan& plan, std::span<const BlockKey> keys,
                  std::span<const int32_t> prompt, RequestState& st, TurnResult& r);

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cachestore/store/tiered_store.h"
 #include "engine/cost_probe.h"
 #include "engine/session.h"
 #include "tools/commands.h"
@@ -64,6 +65,9 @@ int CmdRun(std::vector<std::string> args) {
       "host-cache", "host DRAM tier size", cxxopts::value<std::string>()->default_value("256MiB"))(
       "nvme-cache", "NVMe tier size", cxxopts::value<std::string>()->default_value("1GiB"))(
       "block-size", "tokens per block", cxxopts::value<uint32_t>()->default_value("256"))(
+      "eviction", "DRAM tier eviction policy: lru, s3fifo, cost",
+      cxxopts::value<std::string>()->default_value("lru"))(
+      "thin-swa", "demote full SWA to NVMe as block-end checkpoints (SWA thinning)")(
       "namespace", "namespace name", cxxopts::value<std::string>()->default_value("default"))(
       "verify", "also run every turn cold and check it bit for bit (logits, tokens, state)")(
       "fresh", "delete the data directory first")("json", "JSON lines instead of text");
@@ -108,7 +112,15 @@ int CmdRun(std::vector<std::string> args) {
   cfg.nvme.data_dir = data_dir;
   cfg.nvme.segment_bytes = std::min<uint64_t>(cfg.nvme.segment_bytes, cfg.nvme.capacity_bytes / 4);
   cfg.nvme.segment_bytes = std::max<uint64_t>(cfg.nvme.segment_bytes / 4096 * 4096, 4096);
-  auto store_r = OpenStore(cfg);
+  cfg.host.eviction = (*r)["eviction"].as<std::string>();
+  cfg.thin_swa_on_demotion = (*r)["thin-swa"].as<bool>();
+  cachestore::TieredStoreOptions so;
+  if (cfg.thin_swa_on_demotion) {
+    auto layout = engine::CachedEngine::LayoutFor(*model, (*r)["block-size"].as<uint32_t>());
+    if (!layout.ok()) return Fail(args[0], layout.status());
+    so.layouts = {*layout};
+  }
+  auto store_r = cachestore::OpenTieredStore(cfg, std::move(so));
   if (!store_r.ok()) return Fail(args[0], store_r.status());
   std::unique_ptr<Store> store = std::move(*store_r);
 

@@ -75,7 +75,11 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     auto v = BytesField(*h, "capacity", c.host.capacity_bytes);
     if (!v.ok()) return ctx(v.status());
     c.host.capacity_bytes = *v;
+    if (h->contains("eviction")) c.host.eviction = (*h)["eviction"].get<std::string>();
+    if (h->contains("admission")) c.host.admission = (*h)["admission"].get<std::string>();
   }
+  if (j.contains("thin_swa_on_demotion"))
+    c.thin_swa_on_demotion = j["thin_swa_on_demotion"].get<bool>();
   if (auto n = j.find("nvme"); n != j.end() && !n->is_null()) {
     if (n->contains("data_dir")) c.nvme.data_dir = (*n)["data_dir"].get<std::string>();
     for (auto [key, field] : {std::pair{"capacity", &c.nvme.capacity_bytes},
@@ -88,6 +92,7 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     if (!io.ok()) return ctx(io.status());
     c.nvme.max_io_bytes = uint32_t(*io);
     if (n->contains("queue_depth")) c.nvme.queue_depth = (*n)["queue_depth"].get<uint32_t>();
+    if (n->contains("admission")) c.nvme.admission = (*n)["admission"].get<std::string>();
     if (n->contains("verify_on_open")) {
       const std::string v = (*n)["verify_on_open"].get<std::string>();
       if (v != "headers" && v != "payloads")
@@ -136,12 +141,15 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
   for (Family f : kAllFamilies)
     codecs += fmt::format("{}{}={}", codecs.empty() ? "" : ",", FamilyName(f),
                           CodecKindName(c.codec[int(f)]));
-  if (c.nvme.data_dir.empty())
-    return fmt::format("host={} bytes, no NVMe tier, codecs {}", c.host.capacity_bytes, codecs);
+  const std::string host = fmt::format("host={} bytes (eviction {}, admission {})",
+                                       c.host.capacity_bytes, c.host.eviction, c.host.admission);
+  if (c.nvme.data_dir.empty()) return fmt::format("{}, no NVMe tier, codecs {}", host, codecs);
   return fmt::format(
-      "host={} bytes, nvme={} bytes in segments of {} at {} (device {}, qd {}), codecs {}",
-      c.host.capacity_bytes, c.nvme.capacity_bytes, c.nvme.segment_bytes, c.nvme.data_dir,
-      DeviceKindName(c.nvme.device), c.nvme.queue_depth, codecs);
+      "{}, nvme={} bytes in segments of {} at {} (device {}, qd {}, admission {}), SWA thinning "
+      "on demotion {}, codecs {}",
+      host, c.nvme.capacity_bytes, c.nvme.segment_bytes, c.nvme.data_dir,
+      DeviceKindName(c.nvme.device), c.nvme.queue_depth, c.nvme.admission,
+      c.thin_swa_on_demotion ? "on" : "off", codecs);
 }
 
 }  // namespace strata::tools

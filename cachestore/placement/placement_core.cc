@@ -114,18 +114,36 @@ bool PlacementCore::WouldDrop(const Entry& e) {
   return !nvme_admit_->Admit(Facts(e)) && !ThinLayout(e);
 }
 
+void PlacementCore::Account(const Entry& e, int sign) {
+  if (e.doomed) return;
+  const int f = int(e.key.family);
+  const uint64_t n = uint64_t(int64_t(sign)), bytes = e.raw_size * n;
+  if (e.resident) {
+    stats_[Tier::kHost].families[f].objects += n;
+    stats_[Tier::kHost].families[f].bytes += bytes;
+  }
+  if (e.on_nvme) {
+    stats_[Tier::kNvme].families[f].objects += n;
+    stats_[Tier::kNvme].families[f].bytes += bytes;
+  }
+}
+
 void PlacementCore::DropHostCopy(Entry& e) {
   Untrack(e);
   if (e.resident || e.loading) host_.Free(e.ext);
+  Account(e, -1);
   e.resident = false;
   e.dirty = false;
+  Account(e, +1);
 }
 
 void PlacementCore::DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes) {
   if (!e.on_nvme) return;
   log_->Release(e.nv.offset, e.nv.span());
   seg_members_[log_->SegmentOf(e.nv.offset)].erase(&e);
+  Account(e, -1);
   e.on_nvme = false;
+  Account(e, +1);
   if (index_deletes) index_deletes->push_back(e.key);
 }
 
@@ -162,6 +180,7 @@ void PlacementCore::Remove(Entry* e) {
   for (auto& f : it->second.fam) empty &= (f == nullptr);
   if (empty) EraseSlot(it);
   Untrack(*e);
+  Account(*e, -1);  // a doomed object no longer counts
   e->doomed = true;
   if (e->pins || e->loading || e->writing) {
     doomed_[e->id] = std::move(owned);
@@ -264,8 +283,7 @@ Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_
         bool dropped_window = false;
         for (Family f : {Family::kSwa, Family::kCheckpoint}) {
           Entry* w = it->second.fam[int(f)].get();
-          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w))
-            continue;
+          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w)) continue;
           DropForRoom(w, freed);
           dropped_window = true;
           break;
@@ -354,6 +372,7 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
   std::lock_guard lk(mu_);
   for (const BlockKey& k : keys) {
     BlockPresence p;
+    std::array<uint64_t, kNumTiers> bytes{};
     auto it = blocks_.find(BlockId{ns, k});
     if (it != blocks_.end()) {
       for (Family f : kAllFamilies) {
@@ -365,13 +384,17 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
         } else if (e->on_nvme) {
           p.families.Add(f);
           p.tier[int(f)] = Tier::kNvme;
+        } else {
+          continue;
         }
+        bytes[int(p.tier[int(f)])] += e->raw_size;
       }
     }
     const bool hit = !p.families.empty() && p.families.Contains(required);
     r.blocks.push_back(p);
     if (!hit) break;
     ++r.hit_blocks;
+    for (int t = 0; t < kNumTiers; ++t) r.hit_bytes[t] += bytes[t];
   }
   counters_.lookup_blocks_hit.fetch_add(r.hit_blocks, std::memory_order_relaxed);
   return r;
@@ -443,6 +466,7 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   // Remove may have erased the slot (its only object was the old one).
   SlotFor(key, hints).fam[int(key.family)] = std::move(e);
   by_id_[raw->id] = raw;
+  Account(*raw, +1);
   Track(*raw);
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
   counters_.puts.fetch_add(1, std::memory_order_relaxed);
@@ -527,7 +551,9 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
       log_->RemoveReader(e->nv.offset);
       e->loading = false;
       if (results[i].ok()) {
+        Account(*e, -1);
         e->resident = true;
+        Account(*e, +1);
         Track(*e);
         Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, *e, e->raw_size);
         v.data = payload(*e);
@@ -616,7 +642,20 @@ Result<uint64_t> PlacementCore::FlushWrites() {
 
 StoreStats PlacementCore::Stats() const {
   std::lock_guard lk(mu_);
-  StoreStats st;
+  StoreStats st = stats_;
+  st[Tier::kHost].capacity = host_.capacity();
+  st[Tier::kHost].used = host_.used();
+  if (log_) {
+    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
+    st[Tier::kNvme].used = log_->live_bytes();
+  }
+  return st;
+}
+
+StoreStats PlacementCore::RecountStats() const {
+  StoreStats st = Stats();
+  std::lock_guard lk(mu_);
+  for (Tier t : {Tier::kHost, Tier::kNvme}) st[t].families = {};
   for (const auto& [id, slot] : blocks_)
     for (const auto& e : slot.fam) {
       if (!e) continue;
@@ -630,12 +669,6 @@ StoreStats PlacementCore::Stats() const {
         st[Tier::kNvme].families[f].bytes += e->raw_size;
       }
     }
-  st[Tier::kHost].capacity = host_.capacity();
-  st[Tier::kHost].used = host_.used();
-  if (log_) {
-    st[Tier::kNvme].capacity = log_->segment_bytes() * log_->segment_count();
-    st[Tier::kNvme].used = log_->live_bytes();
-  }
   return st;
 }
 

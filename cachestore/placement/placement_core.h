@@ -89,7 +89,8 @@ class PlacementCore {
   // Writes every dirty object to the lower tier and waits for writes in flight; returns the
   // highest sequence number handed out so far (durable once the caller syncs the tier).
   Result<uint64_t> FlushWrites();
-  StoreStats Stats() const;
+  StoreStats Stats() const;         // O(1): kept up to date with every change
+  StoreStats RecountStats() const;  // the same, counted object by object (tests)
   void VisitCounters(const CounterVisitor& visit) const;
 
   // Recovery (before the store serves): registers a record found in the lower tier.
@@ -162,6 +163,8 @@ class PlacementCore {
   ObjectFacts Facts(const Entry& e) const;
   void Track(Entry& e);
   void Untrack(Entry& e);
+  // Adds (sign +1) or removes (-1) what `e` contributes to stats_; doomed objects count nothing.
+  void Account(const Entry& e, int sign);
   const CacheLayout* ThinLayout(const Entry& e) const;
   bool WouldDrop(const Entry& e);  // evicting e from DRAM loses its last copy
   // Allocates a host extent of `bytes`, evicting (and demoting) as needed. May release lk.
@@ -205,8 +208,9 @@ class PlacementCore {
   uint32_t writes_inflight_ = 0;                                 // GUARDED_BY(mu_)
   // Objects the host tier's admission refused (by key hash): how often, oldest first.
   std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
-  std::deque<uint64_t> refused_order_;               // GUARDED_BY(mu_)
+  std::deque<uint64_t> refused_order_;              // GUARDED_BY(mu_)
   PlacementCounters counters_;
+  StoreStats stats_;  // GUARDED_BY(mu_); objects and bytes per tier and family
 };
 
 }  // namespace strata::cachestore

@@ -153,7 +153,9 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
           Tier::kHost, Tier::kNvme, e, e.raw_size);
     }
     if (target->on_nvme) DropNvmeCopy(*target, nullptr);  // the new index entry replaced it
+    Account(*target, -1);
     target->on_nvme = true;
+    Account(*target, +1);
     target->nv = LowerLoc{io.offset, io.stored_size, io.checksum, io.sequence, io.codec};
     seg_members_[log_->SegmentOf(io.offset)].insert(target);
     target->dirty = false;
@@ -299,6 +301,7 @@ void PlacementCore::AddRecovered(const IndexEntry& ie) {
   e->nv = LowerLoc{ie.offset, ie.stored_size, ie.checksum, ie.sequence, ie.codec};
   e->last_access = ie.last_access;
   e->hits = ie.hits;
+  Account(*e, +1);
   log_->AddLive(ie.offset, e->nv.span());
   seg_members_[log_->SegmentOf(ie.offset)].insert(e.get());
   by_id_[e->id] = e.get();
@@ -319,6 +322,7 @@ void PlacementCore::ResetLower() {
   by_id_.clear();
   doomed_.clear();
   seg_members_.assign(seg_members_.size(), {});
+  stats_ = StoreStats{};
   log_ =
       std::make_unique<SegmentLog>(opt_.config.nvme.segment_bytes, uint32_t(seg_members_.size()));
   next_sequence_ = 1;

@@ -140,6 +140,7 @@ Status SimStore::Delete(NamespaceId ns) { return impl_->core->Delete(ns, nullptr
 Status SimStore::Flush() { return impl_->core->FlushWrites().status(); }
 
 StoreStats SimStore::Stats() const { return impl_->core->Stats(); }
+StoreStats SimStore::RecountStats() const { return impl_->core->RecountStats(); }
 
 void SimStore::VisitCounters(const CounterVisitor& visit) const {
   impl_->core->VisitCounters(visit);

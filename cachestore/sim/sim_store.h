@@ -65,7 +65,8 @@ class SimStore {
   void Release(std::span<const uint64_t> pins);
   Status Delete(NamespaceId ns);
   Status Flush();
-  StoreStats Stats() const;
+  StoreStats Stats() const;         // O(1)
+  StoreStats RecountStats() const;  // the same, counted object by object (tests)
   // The real store's counters (puts, get_hits_host, get_hits_nvme, demotions,
   // nvme_bytes_written, nvme_bytes_read, evictions_dropped, segments_reclaimed, ...).
   void VisitCounters(const CounterVisitor& visit) const;

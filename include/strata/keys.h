@@ -3,7 +3,7 @@
 //   k0 = H(namespace secret, layout fingerprint)
 //   k_i = H(k_{i-1}, tokens of block i)
 //
-// H is XXH3-128 (implemented in cachestore/keys.cc). Keys are keyed per namespace through the
+// H is XXH3-128 (implemented in api/keys.cc). Keys are keyed per namespace through the
 // secret: a tenant that does not know another namespace's secret cannot compute, and so cannot
 // aim a collision at, that namespace's keys. XXH3 is not a cryptographic MAC; a deployment that
 // must resist an adversary who can observe keys should rotate secrets per tenant.

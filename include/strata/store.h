@@ -60,6 +60,8 @@ struct LookupResult {
   size_t hit_blocks = 0;
   // One entry per key examined: the hit blocks, then (if any) the first block that missed.
   std::vector<BlockPresence> blocks;
+  // Payload bytes of every family stored for the hit blocks, by the fastest tier holding each.
+  std::array<uint64_t, kNumTiers> hit_bytes{};
 };
 
 // A pinned, read-only view of one object. `data` is null when the object was not found (or was

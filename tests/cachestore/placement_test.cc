@@ -15,8 +15,8 @@ constexpr uint64_t kKiB = 1024;
 
 BlockKey K(uint64_t i) { return BlockKey{i, i * 7 + 1}; }
 
-std::unique_ptr<SimStore> Open(uint64_t host_bytes, DecisionLog* log = nullptr,
-                               bool nvme = false, const std::string& nvme_admission = "all",
+std::unique_ptr<SimStore> Open(uint64_t host_bytes, DecisionLog* log = nullptr, bool nvme = false,
+                               const std::string& nvme_admission = "all",
                                const std::string& host_admission = "all") {
   SimConfig c;
   c.store.host.capacity_bytes = host_bytes;
@@ -112,6 +112,20 @@ TEST(PlacementTest, WithoutChainHintsLruCutsTheChain) {
   auto s = Open(64 * kKiB);
   for (uint64_t b : {1, 2, 3, 4, 5}) PutBlock(*s, b, {Family::kCsa});
   EXPECT_EQ(Hit(*s, {1, 2, 3}), 0u);
+}
+
+TEST(PlacementTest, LookupReportsHitBytesPerTier) {
+  auto s = Open(64 * kKiB, nullptr, /*nvme=*/true);
+  PutBlock(*s, 1, {Family::kCsa, Family::kHca});
+  PutBlock(*s, 2, {Family::kCsa});
+  PutBlock(*s, 3, {Family::kCsa, Family::kSwa});  // the oldest object, block 1's csa, demoted
+  auto r =
+      s->Lookup(kNs, kFp, std::vector<BlockKey>{K(1), K(2), K(3), K(4)}, FamilyMask{Family::kCsa});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->hit_blocks, 3u);
+  EXPECT_EQ(r->hit_bytes[int(Tier::kNvme)], 1 * Obj(16));
+  EXPECT_EQ(r->hit_bytes[int(Tier::kHost)], 4 * Obj(16));
+  EXPECT_EQ(r->hit_bytes[int(Tier::kNone)], 0u);
 }
 
 TEST(PlacementTest, NvmeSecondUseAdmitsOnlyObjectsHitBefore) {

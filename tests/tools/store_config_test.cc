@@ -47,5 +47,25 @@ TEST(StoreConfigTest, BadConfigsAreClearErrors) {
                   ->nvme.verify_payloads_on_open);
 }
 
+TEST(StoreConfigTest, PlacementPoliciesPerTier) {
+  auto c = ParseStoreConfig(
+      R"({"host": {"eviction": "s3fifo", "admission": "second-use"},
+          "nvme": {"data_dir": "d", "admission": "second-use"}, "thin_swa_on_demotion": true})",
+      "t");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->host.eviction, "s3fifo");
+  EXPECT_EQ(c->host.admission, "second-use");
+  EXPECT_EQ(c->nvme.admission, "second-use");
+  EXPECT_TRUE(c->thin_swa_on_demotion);
+  auto d = LoadStoreConfig(std::string(STRATA_SOURCE_DIR) + "/configs/store/default.json");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->host.eviction, "lru");
+  EXPECT_FALSE(d->thin_swa_on_demotion);
+  auto bad = ParseStoreConfig(R"({"host": {"eviction": "random"}})", "t.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("lru, s3fifo, cost"), std::string::npos);
+  EXPECT_FALSE(ParseStoreConfig(R"({"nvme": {"data_dir": "d", "admission": "never"}})", "t").ok());
+}
+
 }  // namespace
 }  // namespace strata::tools
