@@ -9,6 +9,8 @@ namespace strata::tools {
 Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
   auto sw = std::unique_ptr<Sweep>(new Sweep());
   sw->options_ = o;
+  if (!o.trace_path.empty() && o.trace_path.ends_with(".jsonl"))
+    STRATA_RETURN_IF_ERROR(CheckTraceBlockSize(o.block_size).WithContext("--block-size"));
   if (o.models.empty()) return Status::InvalidArgument("--model: give at least one model config");
   if (o.policies.empty()) return Status::InvalidArgument("--policies: give at least one policy");
   if (o.evictions.empty()) return Status::InvalidArgument("--eviction: give at least one policy");

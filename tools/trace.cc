@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-Status CheckBlockSize(uint32_t b) {
+}  // namespace
+
+Status CheckTraceBlockSize(uint32_t b) {
   if (b == 0 || (kTraceBlockTokens % b != 0 && b % kTraceBlockTokens != 0))
     return Status::InvalidArgument(fmt::format(
         "block size {} cannot be mapped onto the trace's 512-token blocks: it must divide 512 "
@@ -24,6 +26,8 @@ Status CheckBlockSize(uint32_t b) {
         b));
   return Status::Ok();
 }
+
+namespace {
 
 BlockKey Root(const TraceLoadOptions& o) {
   static constexpr char kSecret[] = "strata-compare";
@@ -90,7 +94,7 @@ Result<double> Field(const json& j, const char* field, const std::string& where,
 
 Result<Trace> ParseMooncakeTrace(const std::string& text, const std::string& name,
                                  const TraceLoadOptions& o) {
-  STRATA_RETURN_IF_ERROR(CheckBlockSize(o.block_size));
+  STRATA_RETURN_IF_ERROR(CheckTraceBlockSize(o.block_size));
   Trace t;
   t.name = name;
   t.block_size = o.block_size;

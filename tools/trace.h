@@ -88,6 +88,9 @@ inline int64_t UsableBlocks(int64_t input_tokens, int64_t keys, uint32_t block_s
   return u < keys ? u : keys;
 }
 
+// Ok when strata blocks of `block_size` tokens map onto the trace's 512-token blocks.
+Status CheckTraceBlockSize(uint32_t block_size);
+
 // Mooncake JSONL from text (`name` prefixes errors: "name:LINE: field: problem").
 Result<Trace> ParseMooncakeTrace(const std::string& text, const std::string& name,
                                  const TraceLoadOptions& options);
