@@ -91,10 +91,11 @@ std::string ResultJson(const CompareResult& r) {
 
 std::string TableHeader() {
   return fmt::format(
-      "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} "
-      "{:>7} {:>7} {:>7}\n",
+      "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} "
+      "{:>8} {:>9} {:>7} {:>7} {:>7}\n",
       "policy", "dram", "nvme", "hbm", "evict", "hit%", "saved%", "ampl", "rd host", "rd nvme",
-      "wr host", "wr nvme", "B/tok", "evicted", "ttft50", "ttft90", "ttft99");
+      "wr host", "wr nvme", "B/tok", "Mtok hst", "Mtok nvm", "evicted", "ttft50", "ttft90",
+      "ttft99");
 }
 
 std::string TableRow(const CompareResult& r) {
@@ -107,12 +108,14 @@ std::string TableRow(const CompareResult& r) {
   };
   return fmt::format(
       "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6.2f} {:>6.2f} {:>5.2f} {:>9} {:>9} {:>9} {:>9} {:>8.0f} "
-      "{:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",
+      "{:>8.1f} {:>8.1f} {:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",
       c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), cap(c.hbm_bytes), c.eviction,
       100 * r.hit_rate(), 100 * r.saved_rate(), r.amplification(),
       gb(r.bytes_read[size_t(Tier::kHost)]), gb(r.bytes_read[size_t(Tier::kNvme)]),
       gb(r.bytes_written[size_t(Tier::kHost)]), gb(r.bytes_written[size_t(Tier::kNvme)]),
-      r.written_bytes_per_token(), r.evictions, r.ttft_s.p50, r.ttft_s.p90, r.ttft_s.p99);
+      r.written_bytes_per_token(), r.peak_resident_tokens[size_t(Tier::kHost)] / 1e6,
+      r.peak_resident_tokens[size_t(Tier::kNvme)] / 1e6, r.evictions, r.ttft_s.p50, r.ttft_s.p90,
+      r.ttft_s.p99);
 }
 
 std::string NodeCapacityJson(const CompareSetup& s, const std::vector<NodeCapacity>& caps) {
