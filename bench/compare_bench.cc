@@ -34,10 +34,6 @@ Status RunCompareBench(const CompareBenchOptions& o,
     const auto& trace = sweep->trace(m);
     const auto& summary = sweep->summary(m);
     const auto configs = sweep->configs(m);
-    // Resident tokens are sampled once, at the end: the figure is the replay's own speed (the
-    // simulator's Stats() walks every block; `strata compare` samples it 32 times).
-    tools::CompareSetup setup = sweep->setup(m);
-    setup.sample_every = trace.requests.size() + 1;
     uint64_t blocks = 0;
     for (const auto& q : trace.requests) blocks += q.keys.size();
     // seconds[c][round]; the peer in slot configs.size().
@@ -50,7 +46,8 @@ Status RunCompareBench(const CompareBenchOptions& o,
         if (c == configs.size()) {
           sink += tools::Summarize(trace).ceiling_hit_tokens;
         } else {
-          STRATA_ASSIGN_OR_RETURN(auto r, tools::Replay(trace, summary, setup, configs[c]));
+          STRATA_ASSIGN_OR_RETURN(auto r,
+                                  tools::Replay(trace, summary, sweep->setup(m), configs[c]));
           ops[c] = r.block_ops;
           sink += r.saved_tokens;
         }

@@ -71,8 +71,7 @@ struct CompareSetup {
   // Node capacity: copies of the cached state the node's HBM holds (1: each token's state once;
   // tensor-parallel attention over V4's single latent KV head keeps a copy on every rank).
   int kv_replicas = 1;
-  // Resident tokens are sampled every this many requests (0: 32 samples over the trace; the
-  // simulator's Stats() walks every block, so a sample costs as much as ~100 requests).
+  // Resident tokens are sampled after every this many requests (0: every request).
   size_t sample_every = 0;
 };
 

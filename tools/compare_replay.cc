@@ -182,7 +182,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   r.model = setup.model;
   r.ceiling_hit_rate = summary.ceiling_hit_rate;
   const size_t n = trace.requests.size();
-  const size_t sample_every = setup.sample_every ? setup.sample_every : std::max<size_t>(1, n / 32);
+  const size_t sample_every = std::max<size_t>(1, setup.sample_every);
   std::array<double, kNumTiers> resident_sum{};
   uint64_t samples = 0;
   std::vector<uint64_t> arrivals(n);
