@@ -228,7 +228,7 @@ TraceSummary Summarize(const Trace& t) {
 std::string TraceSummary::ToString() const {
   return fmt::format(
       "{} requests over {:.1f} s; {} input tokens, {} output tokens; {} distinct blocks "
-      "({:.1f}M tokens of footprint); unlimited-cache hit ceiling {:.2f}% ({} tokens)",
+      "({:.2f}M tokens of footprint); unlimited-cache hit ceiling {:.2f}% ({} tokens)",
       requests, span_s, input_tokens, output_tokens, distinct_blocks, footprint_tokens / 1e6,
       100 * ceiling_hit_rate, ceiling_hit_tokens);
 }
