@@ -162,19 +162,24 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
                                     hw.nvme_latency_s};
   STRATA_ASSIGN_OR_RETURN(auto sim, cachestore::SimStore::Open(sc));
 
-  // Prefill seconds a hit on one byte of each family saves: a block's compressed state saves
-  // its B tokens; its swa or checkpoint saves the recompute pyramid.
+  // Prefill seconds a hit on one byte of each family saves. A block's compressed state saves its
+  // B tokens on every hit that passes through the block. Its swa or checkpoint saves the
+  // recompute pyramid, but only for a hit that ends at this block, and only while the block's
+  // compressed state is there too: at a request's last block, where the next turn resumes, it
+  // gets the pyramid's value; elsewhere no more per byte than the compressed state it needs
+  // (valued higher, a cost-aware policy would keep SWA and evict the state that makes it useful).
   const double spt = cost.prefill_s_per_token;
   uint64_t compressed_bytes = 0;
   for (Family f : kAllFamilies)
     if (hit_families.Has(f)) compressed_bytes += lay.FamilyBlockBytes(f);
   const double reach = double(engine::RecomputeReach(lay.shape()));
-  std::array<double, kNumFamilies> value{};
+  const double compressed_value = double(B) * spt / double(compressed_bytes);
+  std::array<double, kNumFamilies> value_end{}, value_inner{};
   for (Family f : kAllFamilies) {
     const double bytes = double(lay.FamilyBlockBytes(f));
     if (bytes == 0) continue;
-    value[size_t(f)] =
-        hit_families.Has(f) ? double(B) * spt / double(compressed_bytes) : reach * spt / bytes;
+    value_end[size_t(f)] = hit_families.Has(f) ? compressed_value : reach * spt / bytes;
+    value_inner[size_t(f)] = std::min(value_end[size_t(f)], compressed_value);
   }
 
   CompareResult r;
@@ -278,7 +283,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
         h.depth = uint32_t(b);
         h.has_parent = b > 0;
         if (b > 0) h.parent = q.keys[size_t(b - 1)];
-        h.value_per_byte = value[size_t(f)];
+        h.value_per_byte = last ? value_end[size_t(f)] : value_inner[size_t(f)];
         const uint64_t bytes = lay.FamilyBlockBytes(f);
         Status s = sim->Put(ObjectKey{kNs, q.keys[size_t(b)], f}, fp, bytes, h);
         ++r.block_ops;
