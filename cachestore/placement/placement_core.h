@@ -193,6 +193,8 @@ class PlacementCore {
   void FreeIfUnused(Entry* e);
   void EraseEntryIfEmpty(Entry* e);
 
+  static IndexEntry IndexEntryOf(const ObjectKey& key, uint64_t fingerprint, uint64_t raw_size,
+                                 const LowerLoc& at, uint64_t last_access);
   enum class WriteKind : uint8_t { kDemote, kWriteBack };
   // Writes the host copies of `batch` (flagged writing) as lower-tier records, then indexes
   // them. Returns the first error; failed entries stay dirty. Releases lk for the I/O.
