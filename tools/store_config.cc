@@ -75,6 +75,9 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     auto v = BytesField(*h, "capacity", c.host.capacity_bytes);
     if (!v.ok()) return ctx(v.status());
     c.host.capacity_bytes = *v;
+    auto q = BytesField(*h, "namespace_quota", c.host.namespace_quota_bytes);
+    if (!q.ok()) return ctx(q.status());
+    c.host.namespace_quota_bytes = *q;
     if (h->contains("eviction")) c.host.eviction = (*h)["eviction"].get<std::string>();
     if (h->contains("admission")) c.host.admission = (*h)["admission"].get<std::string>();
   }

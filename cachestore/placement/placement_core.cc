@@ -121,6 +121,9 @@ void PlacementCore::Account(const Entry& e, int sign) {
   if (e.resident) {
     stats_[Tier::kHost].families[f].objects += n;
     stats_[Tier::kHost].families[f].bytes += bytes;
+    uint64_t& used = ns_host_bytes_[e.key.ns];
+    used += e.ext.size * n;
+    if (used == 0) ns_host_bytes_.erase(e.key.ns);
   }
   if (e.on_nvme) {
     stats_[Tier::kNvme].families[f].objects += n;
@@ -241,125 +244,186 @@ void PlacementCore::DropForRoom(Entry* e, uint64_t& freed) {
   }
 }
 
-Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes) {
+// One round of eviction: drops, and picks demotion victims among, the objects `accept` allows
+// until `done()` holds, `need` bytes have gone, or the demotion batch is full; then writes the
+// demotions (releasing lk). Returns the bytes dropped or demoted (0: nothing could go).
+uint64_t PlacementCore::EvictRound(std::unique_lock<std::mutex>& lk, uint64_t need,
+                                   const std::function<bool()>& done,
+                                   const std::function<bool(const Entry&)>& accept) {
+  std::vector<Entry*> demote;
+  uint64_t demote_bytes = 0, freed = 0;
+  auto undo_demotions = [&] {  // not needed after all: back to evictable
+    for (Entry* d : demote) {
+      d->writing = false;
+      Track(*d);
+    }
+  };
+  // Victims the policy offered that cannot go now; after every tracked object has been offered
+  // once, inner blocks of chains may go too.
+  size_t skips = 0;
+  const size_t skip_limit = eviction_->size();
+  while (freed < need && demote_bytes < kDemoteBatchBytes) {
+    auto victim = eviction_->Victim();
+    if (!victim) break;
+    Entry* e = by_id_.at(*victim);
+    if (e->pins || e->writing || e->loading || !accept(*e)) {
+      if (++skips > skip_limit) break;
+      eviction_->Skip(e->id);
+      continue;
+    }
+    if (e->dirty && opt_.lower && !WouldDrop(*e)) {
+      Untrack(*e);
+      e->writing = true;
+      demote.push_back(e);
+      demote_bytes += e->ext.size;
+      freed += e->ext.size;
+      continue;
+    }
+    if (WouldDrop(*e) && Compressed(e->key.family) && skips < skip_limit) {
+      auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
+      if (it->second.children > 0) {  // an inner block of a chain: prefer a leaf
+        ++skips;
+        eviction_->Skip(e->id);
+        continue;
+      }
+      // The block's SWA and checkpoint go before its compressed state.
+      bool dropped_window = false;
+      for (Family f : {Family::kSwa, Family::kCheckpoint}) {
+        Entry* w = it->second.fam[int(f)].get();
+        if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w)) continue;
+        DropForRoom(w, freed);
+        dropped_window = true;
+        break;
+      }
+      if (dropped_window) {
+        ++skips;
+        eviction_->Skip(e->id);
+        if (done()) {
+          undo_demotions();
+          return freed;
+        }
+        continue;
+      }
+    }
+    DropForRoom(e, freed);
+    if (done()) {
+      undo_demotions();
+      return freed;
+    }
+  }
+  if (demote.empty()) return freed;
+  counters_.demotions.fetch_add(demote.size(), std::memory_order_relaxed);
+  Status s = WriteRecords(lk, demote, WriteKind::kDemote);
+  for (Entry* e : demote) {
+    if (e->doomed) {
+      FreeIfUnused(e);
+      continue;
+    }
+    if (e->dirty) {
+      // The write failed: the copy was never acknowledged as durable, drop it.
+      counters_.demote_errors.fetch_add(1, std::memory_order_relaxed);
+      if (e->pins) {
+        Track(*e);
+        continue;
+      }
+      Log(DecisionKind::kEvict, Tier::kHost, Tier::kNone, *e, e->raw_size);
+      DropHostCopy(*e);
+      EraseEntryIfEmpty(e);
+    } else if (e->pins == 0) {
+      DropHostCopy(*e);
+      EraseEntryIfEmpty(e);  // a thinned SWA object has no copy left
+    } else {
+      Track(*e);
+    }
+  }
+  if (!s.ok()) spdlog::warn("strata: demotion to NVMe failed: {}", s.ToString());
+  return freed;
+}
+
+Status PlacementCore::WaitOrGiveUp(std::unique_lock<std::mutex>& lk,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   const std::string& what) {
+  // Everything that could go is pinned or under I/O: wait a little for a Release or a demotion
+  // to finish, then give up.
+  if (std::chrono::steady_clock::now() > deadline) {
+    uint64_t pinned = 0, io = 0, resident = 0;
+    for (const auto& [id, slot] : blocks_)
+      for (const auto& e : slot.fam)
+        if (e && (e->resident || e->loading)) {
+          ++resident;
+          pinned += e->pins > 0;
+          io += e->writing || e->loading;
+        }
+    return Status::ResourceExhausted(fmt::format(
+        "{} ({} of {} bytes in use by {} objects: {} pinned, {} under I/O, {} doomed; largest "
+        "free extent {})",
+        what, host_.used(), host_.capacity(), resident, pinned, io, doomed_.size(),
+        host_.largest_free()));
+  }
+  io_cv_.wait_for(lk, std::chrono::milliseconds(5));
+  return Status::Ok();
+}
+
+uint64_t PlacementCore::QuotaOf(NamespaceId ns) const {
+  auto it = quotas_.find(ns);
+  return it != quotas_.end() ? it->second : opt_.config.host.namespace_quota_bytes;
+}
+
+uint64_t PlacementCore::HostBytesOf(NamespaceId ns) const {
+  auto it = ns_host_bytes_.find(ns);
+  return it != ns_host_bytes_.end() ? it->second : 0;
+}
+
+Status PlacementCore::EnforceQuota(std::unique_lock<std::mutex>& lk, NamespaceId ns,
+                                   uint64_t need) {
+  const uint64_t quota = QuotaOf(ns);
+  if (quota == 0) return Status::Ok();
+  if (need > quota)
+    return Status::ResourceExhausted(fmt::format(
+        "namespace {}: an object of {} bytes is larger than its host-tier quota ({} bytes)", ns,
+        need, quota));
+  const auto deadline = std::chrono::steady_clock::now() + kPinWait;
+  auto fits = [&] { return HostBytesOf(ns) + need <= quota; };
+  while (!fits()) {
+    const uint64_t over = HostBytesOf(ns) + need - quota;
+    const uint64_t freed =
+        EvictRound(lk, over, fits, [ns](const Entry& e) { return e.key.ns == ns; });
+    if (freed == 0 && !fits())
+      STRATA_RETURN_IF_ERROR(
+          WaitOrGiveUp(lk, deadline,
+                       fmt::format("namespace {}: no room for {} bytes within its quota of {}", ns,
+                                   need, quota)));
+  }
+  return Status::Ok();
+}
+
+void PlacementCore::SetNamespaceQuota(NamespaceId ns, uint64_t bytes) {
+  std::lock_guard lk(mu_);
+  quotas_[ns] = bytes;
+}
+
+Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes,
+                                       NamespaceId ns) {
   if (ExtentAllocator::SizeClass(bytes) > host_.capacity())
     return Status::InvalidArgument("object of " + std::to_string(bytes) +
                                    " bytes does not fit the host tier (" +
                                    std::to_string(host_.capacity()) + " bytes)");
+  STRATA_RETURN_IF_ERROR(EnforceQuota(lk, ns, ExtentAllocator::SizeClass(bytes)));
   const auto deadline = std::chrono::steady_clock::now() + kPinWait;
   for (;;) {
     if (auto ext = host_.Allocate(bytes)) return *ext;
-    std::vector<Entry*> demote;
-    uint64_t demote_bytes = 0, freed = 0;
-    // Victims the policy offered that cannot go now; after every tracked object has been
-    // offered once, inner blocks of chains may go too.
-    size_t skips = 0;
-    const size_t skip_limit = eviction_->size();
-    while (freed < bytes && demote_bytes < kDemoteBatchBytes) {
-      auto victim = eviction_->Victim();
-      if (!victim) break;
-      Entry* e = by_id_.at(*victim);
-      if (e->pins || e->writing || e->loading) {
-        if (++skips > skip_limit) break;
-        eviction_->Skip(e->id);
-        continue;
-      }
-      if (e->dirty && opt_.lower && !WouldDrop(*e)) {
-        Untrack(*e);
-        e->writing = true;
-        demote.push_back(e);
-        demote_bytes += e->ext.size;
-        freed += e->ext.size;
-        continue;
-      }
-      if (WouldDrop(*e) && Compressed(e->key.family) && skips < skip_limit) {
-        auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
-        if (it->second.children > 0) {  // an inner block of a chain: prefer a leaf
-          ++skips;
-          eviction_->Skip(e->id);
-          continue;
-        }
-        // The block's SWA and checkpoint go before its compressed state.
-        bool dropped_window = false;
-        for (Family f : {Family::kSwa, Family::kCheckpoint}) {
-          Entry* w = it->second.fam[int(f)].get();
-          if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w)) continue;
-          DropForRoom(w, freed);
-          dropped_window = true;
-          break;
-        }
-        if (dropped_window) {
-          ++skips;
-          eviction_->Skip(e->id);
-          if (auto ext = host_.Allocate(bytes)) {
-            for (Entry* d : demote) {
-              d->writing = false;
-              Track(*d);
-            }
-            return *ext;
-          }
-          continue;
-        }
-      }
-      DropForRoom(e, freed);
-      if (auto ext = host_.Allocate(bytes)) {
-        for (Entry* d : demote) {  // not needed after all: back to evictable
-          d->writing = false;
-          Track(*d);
-        }
-        return *ext;
-      }
-    }
-    if (demote.empty()) {
+    std::optional<Extent> got;
+    auto done = [&] {
+      got = host_.Allocate(bytes);
+      return got.has_value();
+    };
+    const uint64_t freed = EvictRound(lk, bytes, done, [](const Entry&) { return true; });
+    if (got) return *got;
+    if (freed == 0) {
       if (auto ext = host_.Allocate(bytes)) return *ext;
-      if (freed == 0) {
-        // Everything resident is pinned or under I/O: wait a little for a Release or a
-        // demotion to finish, then give up.
-        if (std::chrono::steady_clock::now() > deadline) {
-          uint64_t pinned = 0, io = 0, resident = 0;
-          for (const auto& [id, slot] : blocks_)
-            for (const auto& e : slot.fam)
-              if (e && (e->resident || e->loading)) {
-                ++resident;
-                pinned += e->pins > 0;
-                io += e->writing || e->loading;
-              }
-          return Status::ResourceExhausted(fmt::format(
-              "host tier: no room for {} bytes ({} of {} bytes in use by {} objects: {} pinned, "
-              "{} under I/O, {} evictable, {} doomed; largest free extent {})",
-              bytes, host_.used(), host_.capacity(), resident, pinned, io,
-              eviction_->size() - std::min<size_t>(eviction_->size(), pinned), doomed_.size(),
-              host_.largest_free()));
-        }
-        io_cv_.wait_for(lk, std::chrono::milliseconds(5));
-      }
-      continue;
+      STRATA_RETURN_IF_ERROR(
+          WaitOrGiveUp(lk, deadline, fmt::format("host tier: no room for {} bytes", bytes)));
     }
-    counters_.demotions.fetch_add(demote.size(), std::memory_order_relaxed);
-    Status s = WriteRecords(lk, demote, WriteKind::kDemote);
-    for (Entry* e : demote) {
-      if (e->doomed) {
-        FreeIfUnused(e);
-        continue;
-      }
-      if (e->dirty) {
-        // The write failed: the copy was never acknowledged as durable, drop it.
-        counters_.demote_errors.fetch_add(1, std::memory_order_relaxed);
-        if (e->pins) {
-          Track(*e);
-          continue;
-        }
-        Log(DecisionKind::kEvict, Tier::kHost, Tier::kNone, *e, e->raw_size);
-        DropHostCopy(*e);
-        EraseEntryIfEmpty(e);
-      } else if (e->pins == 0) {
-        DropHostCopy(*e);
-        EraseEntryIfEmpty(e);  // a thinned SWA object has no copy left
-      } else {
-        Track(*e);
-      }
-    }
-    if (!s.ok()) spdlog::warn("strata: demotion to NVMe failed: {}", s.ToString());
   }
 }
 
@@ -436,7 +500,7 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
       return Status::Ok();  // a cache may decline; the object is simply not stored
     }
   }
-  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need));
+  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need, key.ns));
   if (opt_.host_base) {
     lk.unlock();
     std::byte* dst = opt_.host_base + ext.offset;
@@ -513,7 +577,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
         }
         if (!e->on_nvme) break;
         const uint64_t id = e->id;
-        auto ext = MakeRoom(lk, RecordSpan(e->raw_size));  // may release the lock
+        auto ext = MakeRoom(lk, RecordSpan(e->raw_size), ns);  // may release the lock
         Entry* again = Find(v.key, fingerprint);
         if (!ext.ok()) {
           // No room in the host tier (everything pinned): this object is a miss.

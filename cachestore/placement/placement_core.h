@@ -25,6 +25,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -92,6 +93,10 @@ class PlacementCore {
   StoreStats Stats() const;         // O(1): kept up to date with every change
   StoreStats RecountStats() const;  // the same, counted object by object (tests)
   void VisitCounters(const CounterVisitor& visit) const;
+
+  // Per-tenant quota of host-tier bytes (arena extents), overriding host.namespace_quota_bytes
+  // for `ns`; 0: none. A put over quota evicts the namespace's own objects first.
+  void SetNamespaceQuota(NamespaceId ns, uint64_t bytes);
 
   // Recovery (before the store serves): registers a record found in the lower tier.
   void AddRecovered(const IndexEntry& e);
@@ -167,8 +172,18 @@ class PlacementCore {
   void Account(const Entry& e, int sign);
   const CacheLayout* ThinLayout(const Entry& e) const;
   bool WouldDrop(const Entry& e);  // evicting e from DRAM loses its last copy
-  // Allocates a host extent of `bytes`, evicting (and demoting) as needed. May release lk.
-  Result<Extent> MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes);
+  // Allocates a host extent of `bytes` for an object of `ns`, evicting (and demoting) as
+  // needed, within the namespace's quota. May release lk.
+  Result<Extent> MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes, NamespaceId ns);
+  uint64_t EvictRound(std::unique_lock<std::mutex>& lk, uint64_t need,
+                      const std::function<bool()>& done,
+                      const std::function<bool(const Entry&)>& accept);
+  Status WaitOrGiveUp(std::unique_lock<std::mutex>& lk,
+                      std::chrono::steady_clock::time_point deadline, const std::string& what);
+  // Evicts `ns`'s own objects until `need` more bytes fit its host-tier quota.
+  Status EnforceQuota(std::unique_lock<std::mutex>& lk, NamespaceId ns, uint64_t need);
+  uint64_t QuotaOf(NamespaceId ns) const;
+  uint64_t HostBytesOf(NamespaceId ns) const;
   void DropForRoom(Entry* e, uint64_t& freed);
   BlockSlot& SlotFor(const ObjectKey& key, const PutHints& hints);
   void EraseSlot(std::unordered_map<BlockId, BlockSlot, BlockIdHash>::iterator it);
@@ -178,6 +193,8 @@ class PlacementCore {
   void FreeIfUnused(Entry* e);
   void EraseEntryIfEmpty(Entry* e);
 
+  static IndexEntry IndexEntryOf(const ObjectKey& key, uint64_t fingerprint, uint64_t raw_size,
+                                 const LowerLoc& at, uint64_t last_access);
   enum class WriteKind : uint8_t { kDemote, kWriteBack };
   // Writes the host copies of `batch` (flagged writing) as lower-tier records, then indexes
   // them. Returns the first error; failed entries stay dirty. Releases lk for the I/O.
@@ -211,6 +228,8 @@ class PlacementCore {
   std::deque<uint64_t> refused_order_;              // GUARDED_BY(mu_)
   PlacementCounters counters_;
   StoreStats stats_;  // GUARDED_BY(mu_); objects and bytes per tier and family
+  std::unordered_map<NamespaceId, uint64_t> ns_host_bytes_;  // GUARDED_BY(mu_); arena bytes
+  std::unordered_map<NamespaceId, uint64_t> quotas_;         // GUARDED_BY(mu_)
 };
 
 }  // namespace strata::cachestore

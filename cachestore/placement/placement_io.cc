@@ -9,6 +9,22 @@
 
 namespace strata::cachestore {
 
+IndexEntry PlacementCore::IndexEntryOf(const ObjectKey& key, uint64_t fingerprint,
+                                       uint64_t raw_size, const LowerLoc& at,
+                                       uint64_t last_access) {
+  IndexEntry ie;
+  ie.key = key;
+  ie.codec = at.codec;
+  ie.fingerprint = fingerprint;
+  ie.sequence = at.sequence;
+  ie.offset = at.offset;
+  ie.raw_size = raw_size;
+  ie.stored_size = at.stored_size;
+  ie.checksum = at.checksum;
+  ie.last_access = last_access;
+  return ie;
+}
+
 Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
                                    const std::vector<Entry*>& batch, WriteKind kind) {
   ++writes_inflight_;
@@ -84,17 +100,10 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
   for (size_t i = 0; i < ios.size(); ++i) {
     const RecordIo& io = ios[i];
     if (!allocated[i] || !io.status.ok() || batch[i]->doomed) continue;
-    IndexEntry ie;
-    ie.key = io.key;
-    ie.codec = io.codec;
-    ie.fingerprint = io.fingerprint;
-    ie.sequence = io.sequence;
-    ie.offset = io.offset;
-    ie.raw_size = io.raw_size;
-    ie.stored_size = io.stored_size;
-    ie.checksum = io.checksum;
-    ie.last_access = thin[i] ? now : batch[i]->last_access;
-    index_puts.push_back(ie);
+    index_puts.push_back(
+        IndexEntryOf(io.key, io.fingerprint, io.raw_size,
+                     LowerLoc{io.offset, io.stored_size, io.checksum, io.sequence, io.codec},
+                     thin[i] ? now : batch[i]->last_access));
   }
   if (!index_puts.empty()) {
     if (Status is = opt_.index->Put(index_puts); !is.ok()) {
@@ -233,17 +242,9 @@ Status PlacementCore::ReclaimSegment() {
     for (size_t i = 0; i < moves.size(); ++i) {
       Entry* e = movers[i];
       if (!moves[i].ok) continue;
-      IndexEntry ie;
-      ie.key = e->key;
-      ie.codec = e->nv.codec;
-      ie.fingerprint = e->fingerprint;
-      ie.sequence = e->nv.sequence;
-      ie.offset = moves[i].to;
-      ie.raw_size = e->raw_size;
-      ie.stored_size = e->nv.stored_size;
-      ie.checksum = e->nv.checksum;
-      ie.last_access = e->last_access;
-      puts.push_back(ie);
+      LowerLoc at = e->nv;
+      at.offset = moves[i].to;
+      puts.push_back(IndexEntryOf(e->key, e->fingerprint, e->raw_size, at, e->last_access));
     }
     if (!puts.empty() && !(opt_.index->Put(puts).ok() && opt_.index->Sync().ok()))
       for (RecordMove& m : moves) m.ok = false;

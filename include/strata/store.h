@@ -100,6 +100,9 @@ struct HostTierConfig {
   // "cost") and which objects it takes ("all"; "second-use": only objects already hit).
   std::string eviction = "lru";
   std::string admission = "all";
+  // Host-tier bytes one namespace (tenant) may hold; 0: no limit. A put over it evicts the
+  // namespace's own objects first.
+  uint64_t namespace_quota_bytes = 0;
 };
 
 struct NvmeTierConfig {

@@ -170,6 +170,35 @@ TEST(PlacementTest, HostSecondUseAdmitsAnObjectPutTwice) {
   EXPECT_EQ(rejected, 1u);
 }
 
+TEST(PlacementTest, ATenantOverItsQuotaEvictsItsOwnObjects) {
+  SimConfig c;
+  c.store.host.capacity_bytes = 256 * kKiB;
+  c.store.host.namespace_quota_bytes = 64 * kKiB;  // four 16 KiB objects per tenant
+  auto opened = SimStore::Open(c);
+  ASSERT_TRUE(opened.ok());
+  SimStore& s = **opened;
+  auto put = [&](NamespaceId ns, uint64_t b) {
+    return s.Put(ObjectKey{ns, K(b), Family::kCsa}, kFp, Obj(16));
+  };
+  for (uint64_t b = 1; b <= 4; ++b) ASSERT_TRUE(put(2, b).ok());
+  for (uint64_t b = 1; b <= 6; ++b) ASSERT_TRUE(put(1, b).ok());
+  // Tenant 1 went over its quota twice and lost its own oldest objects; tenant 2 lost nothing,
+  // though its objects are older and the tier had room to spare.
+  auto has = [&](NamespaceId ns, uint64_t b) {
+    auto r = s.Lookup(ns, kFp, std::vector<BlockKey>{K(b)}, FamilyMask{Family::kCsa});
+    return r->hit_blocks == 1;
+  };
+  for (uint64_t b = 1; b <= 4; ++b) EXPECT_TRUE(has(2, b)) << b;
+  EXPECT_FALSE(has(1, 1));
+  EXPECT_FALSE(has(1, 2));
+  for (uint64_t b = 3; b <= 6; ++b) EXPECT_TRUE(has(1, b)) << b;
+  EXPECT_EQ(s.Stats()[Tier::kHost].used, 128 * kKiB);
+  // An object larger than the quota is refused with a clear error.
+  Status big = s.Put(ObjectKey{1, K(9), Family::kSwa}, kFp, Obj(128));
+  EXPECT_EQ(big.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(big.message().find("quota"), std::string::npos) << big.ToString();
+}
+
 TEST(PlacementTest, UnknownPolicyNamesAreClearErrors) {
   SimConfig c;
   c.store.host.eviction = "clock";

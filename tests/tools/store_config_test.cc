@@ -49,12 +49,13 @@ TEST(StoreConfigTest, BadConfigsAreClearErrors) {
 
 TEST(StoreConfigTest, PlacementPoliciesPerTier) {
   auto c = ParseStoreConfig(
-      R"({"host": {"eviction": "s3fifo", "admission": "second-use"},
+      R"({"host": {"eviction": "s3fifo", "admission": "second-use", "namespace_quota": "64MiB"},
           "nvme": {"data_dir": "d", "admission": "second-use"}, "thin_swa_on_demotion": true})",
       "t");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->host.eviction, "s3fifo");
   EXPECT_EQ(c->host.admission, "second-use");
+  EXPECT_EQ(c->host.namespace_quota_bytes, 64ull << 20);
   EXPECT_EQ(c->nvme.admission, "second-use");
   EXPECT_TRUE(c->thin_swa_on_demotion);
   auto d = LoadStoreConfig(std::string(STRATA_SOURCE_DIR) + "/configs/store/default.json");
