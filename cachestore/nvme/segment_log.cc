@@ -5,7 +5,9 @@
 namespace strata::cachestore {
 
 SegmentLog::SegmentLog(uint64_t segment_bytes, uint32_t segment_count)
-    : segment_bytes_(segment_bytes), segs_(segment_count), reserve_(segment_count >= 4 ? 1 : 0) {}
+    : segment_bytes_(segment_bytes), segs_(segment_count), reserve_(segment_count >= 4 ? 1 : 0) {
+  for (uint32_t i = 0; i < segment_count; ++i) free_.insert(free_.end(), i);
+}
 
 void SegmentLog::AddLive(uint64_t offset, uint64_t span) {
   Seg& s = segs_[SegmentOf(offset)];
@@ -16,12 +18,15 @@ void SegmentLog::AddLive(uint64_t offset, uint64_t span) {
 }
 
 void SegmentLog::FinishRecovery() {
-  for (Seg& s : segs_) {
+  free_.clear();
+  for (uint32_t i = 0; i < segs_.size(); ++i) {
+    Seg& s = segs_[i];
     if (s.live > 0) {
       s.state = State::kSealed;
       s.sealed_at = ++seal_counter_;
     } else {
       s = Seg{};
+      free_.insert(free_.end(), i);
     }
   }
   active_.reset();
@@ -36,15 +41,12 @@ std::optional<uint64_t> SegmentLog::Allocate(uint64_t span, bool use_reserve) {
   }
   if (!active_) {
     if (!use_reserve && free_segments() <= reserve_) return std::nullopt;
-    for (uint32_t i = 0; i < segs_.size(); ++i) {
-      if (segs_[i].state == State::kFree) {
-        segs_[i].state = State::kActive;
-        segs_[i].write_ptr = 0;
-        active_ = i;
-        break;
-      }
-    }
-    if (!active_) return std::nullopt;
+    if (free_.empty()) return std::nullopt;
+    const uint32_t i = *free_.begin();  // the lowest free segment
+    free_.erase(free_.begin());
+    segs_[i].state = State::kActive;
+    segs_[i].write_ptr = 0;
+    active_ = i;
   }
   Seg& s = segs_[*active_];
   const uint64_t offset = uint64_t(*active_) * segment_bytes_ + s.write_ptr;
@@ -79,12 +81,7 @@ void SegmentLog::FreeSegment(uint32_t seg) {
   if (active_ && *active_ == seg) active_.reset();
   live_bytes_ -= s.live;
   s = Seg{};
-}
-
-uint32_t SegmentLog::free_segments() const {
-  uint32_t n = 0;
-  for (const Seg& s : segs_) n += (s.state == State::kFree);
-  return n;
+  free_.insert(seg);
 }
 
 }  // namespace strata::cachestore

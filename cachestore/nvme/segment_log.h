@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace strata::cachestore {
@@ -39,7 +40,7 @@ class SegmentLog {
   uint32_t SegmentOf(uint64_t offset) const { return uint32_t(offset / segment_bytes_); }
   uint64_t segment_bytes() const { return segment_bytes_; }
   uint32_t segment_count() const { return uint32_t(segs_.size()); }
-  uint32_t free_segments() const;
+  uint32_t free_segments() const { return uint32_t(free_.size()); }
   uint64_t live_bytes() const { return live_bytes_; }
 
  private:
@@ -58,6 +59,7 @@ class SegmentLog {
   uint64_t seal_counter_ = 0;
   uint64_t live_bytes_ = 0;
   uint32_t reserve_ = 0;
+  std::set<uint32_t> free_;  // free segments; the lowest is opened next
 };
 
 }  // namespace strata::cachestore

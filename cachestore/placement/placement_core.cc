@@ -46,6 +46,8 @@ Result<std::unique_ptr<PlacementCore>> PlacementCore::Create(PlacementOptions op
   STRATA_ASSIGN_OR_RETURN(core->eviction_, MakeEvictionPolicy(c.host.eviction));
   STRATA_ASSIGN_OR_RETURN(core->host_admit_, MakeAdmissionPolicy(c.host.admission));
   STRATA_ASSIGN_OR_RETURN(core->nvme_admit_, MakeAdmissionPolicy(c.nvme.admission));
+  core->admit_all_ = c.host.admission == "all";
+  core->quotas_active_ = c.host.namespace_quota_bytes > 0;
   if (core->opt_.lower) {
     const uint32_t segments = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
     core->log_ = std::make_unique<SegmentLog>(c.nvme.segment_bytes, segments);
@@ -121,9 +123,11 @@ void PlacementCore::Account(const Entry& e, int sign) {
   if (e.resident) {
     stats_[Tier::kHost].families[f].objects += n;
     stats_[Tier::kHost].families[f].bytes += bytes;
-    uint64_t& used = ns_host_bytes_[e.key.ns];
-    used += e.ext.size * n;
-    if (used == 0) ns_host_bytes_.erase(e.key.ns);
+    if (quotas_active_) {
+      uint64_t& used = ns_host_bytes_[e.key.ns];
+      used += e.ext.size * n;
+      if (used == 0) ns_host_bytes_.erase(e.key.ns);
+    }
   }
   if (e.on_nvme) {
     stats_[Tier::kNvme].families[f].objects += n;
@@ -365,6 +369,7 @@ Status PlacementCore::WaitOrGiveUp(std::unique_lock<std::mutex>& lk,
 }
 
 uint64_t PlacementCore::QuotaOf(NamespaceId ns) const {
+  if (!quotas_active_) return 0;
   auto it = quotas_.find(ns);
   return it != quotas_.end() ? it->second : opt_.config.host.namespace_quota_bytes;
 }
@@ -400,6 +405,16 @@ Status PlacementCore::EnforceQuota(std::unique_lock<std::mutex>& lk, NamespaceId
 void PlacementCore::SetNamespaceQuota(NamespaceId ns, uint64_t bytes) {
   std::lock_guard lk(mu_);
   quotas_[ns] = bytes;
+  if (!quotas_active_) CountNamespaceBytes();
+}
+
+// Usage per namespace is kept only once a quota exists (it costs a hash update per change).
+void PlacementCore::CountNamespaceBytes() {
+  quotas_active_ = true;
+  ns_host_bytes_.clear();
+  for (const auto& [id, slot] : blocks_)
+    for (const auto& e : slot.fam)
+      if (e && e->resident) ns_host_bytes_[e->key.ns] += e->ext.size;
 }
 
 Result<Extent> PlacementCore::MakeRoom(std::unique_lock<std::mutex>& lk, uint64_t bytes,
@@ -480,10 +495,10 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
     f.depth = hints.depth;
     f.value_per_byte = hints.value_per_byte;
     // Earlier puts of this object that the policy refused count as its uses so far.
-    const uint64_t h = ObjectKeyHash{}(key);
-    auto seen = refused_.find(h);
+    const uint64_t h = admit_all_ ? 0 : ObjectKeyHash{}(key);
+    auto seen = admit_all_ ? refused_.end() : refused_.find(h);
     f.hits = seen == refused_.end() ? 0 : seen->second;
-    if (!host_admit_->Admit(f)) {
+    if (!admit_all_ && !host_admit_->Admit(f)) {
       if (seen != refused_.end()) {
         ++seen->second;
       } else {

@@ -184,6 +184,7 @@ class PlacementCore {
   Status EnforceQuota(std::unique_lock<std::mutex>& lk, NamespaceId ns, uint64_t need);
   uint64_t QuotaOf(NamespaceId ns) const;
   uint64_t HostBytesOf(NamespaceId ns) const;
+  void CountNamespaceBytes();
   void DropForRoom(Entry* e, uint64_t& freed);
   BlockSlot& SlotFor(const ObjectKey& key, const PutHints& hints);
   void EraseSlot(std::unordered_map<BlockId, BlockSlot, BlockIdHash>::iterator it);
@@ -230,6 +231,8 @@ class PlacementCore {
   StoreStats stats_;  // GUARDED_BY(mu_); objects and bytes per tier and family
   std::unordered_map<NamespaceId, uint64_t> ns_host_bytes_;  // GUARDED_BY(mu_); arena bytes
   std::unordered_map<NamespaceId, uint64_t> quotas_;         // GUARDED_BY(mu_)
+  bool quotas_active_ = false;  // GUARDED_BY(mu_); ns_host_bytes_ is kept from then on
+  bool admit_all_ = true;       // the host tier admits everything: no history needed
 };
 
 }  // namespace strata::cachestore
