@@ -58,10 +58,42 @@ Result<std::unique_ptr<PlacementCore>> PlacementCore::Create(PlacementOptions op
 
 // --- bookkeeping -----------------------------------------------------------------------------
 
+// Entries live in a pool with stable addresses; an id is the entry's slot in the pool with the
+// slot's generation above it, so a stale id (a pin released twice, an old victim) finds nothing.
+PlacementCore::Entry* PlacementCore::NewEntry() {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = uint32_t(pool_.size());
+    pool_.emplace_back();
+  }
+  Entry& e = pool_[slot];
+  const uint32_t generation = e.generation + 1;
+  e = Entry{};
+  e.generation = generation;
+  e.live = true;
+  e.id = (uint64_t(generation) << 32) | slot;
+  return &e;
+}
+
+void PlacementCore::FreeEntry(Entry* e) {
+  e->live = false;
+  free_slots_.push_back(uint32_t(e->id));
+}
+
+PlacementCore::Entry* PlacementCore::ById(uint64_t id) {
+  const uint64_t slot = id & 0xffffffffu;
+  if (slot >= pool_.size()) return nullptr;
+  Entry& e = pool_[slot];
+  return e.live && e.id == id ? &e : nullptr;
+}
+
 PlacementCore::Entry* PlacementCore::FindAny(const ObjectKey& key) {
   auto it = blocks_.find(BlockId{key.ns, key.block});
   if (it == blocks_.end()) return nullptr;
-  return it->second.fam[int(key.family)].get();
+  return it->second.fam[int(key.family)];
 }
 
 PlacementCore::Entry* PlacementCore::Find(const ObjectKey& key, uint64_t fingerprint) {
@@ -182,7 +214,7 @@ void PlacementCore::EraseSlot(std::unordered_map<BlockId, BlockSlot, BlockIdHash
 
 void PlacementCore::Remove(Entry* e) {
   auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
-  std::unique_ptr<Entry> owned = std::move(it->second.fam[int(e->key.family)]);
+  it->second.fam[int(e->key.family)] = nullptr;
   bool empty = true;
   for (auto& f : it->second.fam) empty &= (f == nullptr);
   if (empty) EraseSlot(it);
@@ -190,10 +222,10 @@ void PlacementCore::Remove(Entry* e) {
   Account(*e, -1);  // a doomed object no longer counts
   e->doomed = true;
   if (e->pins || e->loading || e->writing) {
-    doomed_[e->id] = std::move(owned);
+    doomed_.insert(e->id);
     return;
   }
-  FreeIfUnused(owned.release());
+  FreeIfUnused(e);
 }
 
 // Frees a doomed entry once nothing uses it.
@@ -202,12 +234,8 @@ void PlacementCore::FreeIfUnused(Entry* e) {
   if (e->resident) host_.Free(e->ext);
   e->resident = false;
   if (e->on_nvme) DropNvmeCopy(*e, nullptr);  // index entry already replaced or deleted
-  by_id_.erase(e->id);
-  auto it = doomed_.find(e->id);
-  if (it != doomed_.end())
-    doomed_.erase(it);  // deletes e
-  else
-    delete e;
+  doomed_.erase(e->id);
+  FreeEntry(e);
 }
 
 void PlacementCore::EraseEntryIfEmpty(Entry* e) {
@@ -233,7 +261,7 @@ void PlacementCore::DropForRoom(Entry* e, uint64_t& freed) {
   if (Compressed(e->key.family)) {
     auto it = blocks_.find(BlockId{e->key.ns, e->key.block});
     for (auto& f : it->second.fam) {
-      Entry* o = f.get();
+      Entry* o = f;
       if (!o || o == e || !o->resident || o->pins || o->loading || o->writing) continue;
       if (!WouldDrop(*o)) continue;
       freed += o->ext.size;
@@ -269,7 +297,7 @@ uint64_t PlacementCore::EvictRound(std::unique_lock<std::mutex>& lk, uint64_t ne
   while (freed < need && demote_bytes < kDemoteBatchBytes) {
     auto victim = eviction_->Victim();
     if (!victim) break;
-    Entry* e = by_id_.at(*victim);
+    Entry* e = ById(*victim);
     if (e->pins || e->writing || e->loading || !accept(*e)) {
       if (++skips > skip_limit) break;
       eviction_->Skip(e->id);
@@ -293,7 +321,7 @@ uint64_t PlacementCore::EvictRound(std::unique_lock<std::mutex>& lk, uint64_t ne
       // The block's SWA and checkpoint go before its compressed state.
       bool dropped_window = false;
       for (Family f : {Family::kSwa, Family::kCheckpoint}) {
-        Entry* w = it->second.fam[int(f)].get();
+        Entry* w = it->second.fam[int(f)];
         if (!w || !w->resident || w->pins || w->loading || w->writing || !WouldDrop(*w)) continue;
         DropForRoom(w, freed);
         dropped_window = true;
@@ -455,7 +483,7 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
     auto it = blocks_.find(BlockId{ns, k});
     if (it != blocks_.end()) {
       for (Family f : kAllFamilies) {
-        const Entry* e = it->second.fam[int(f)].get();
+        const Entry* e = it->second.fam[int(f)];
         if (!e || e->fingerprint != fingerprint) continue;
         if (e->resident && !e->loading) {
           p.families.Add(f);
@@ -524,8 +552,7 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
     lk.lock();
   }
 
-  auto e = std::make_unique<Entry>();
-  e->id = next_id_++;
+  Entry* e = NewEntry();
   e->key = key;
   e->fingerprint = fingerprint;
   e->raw_size = size;
@@ -535,16 +562,15 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   e->last_access = opt_.clock->NowSeconds();
   e->depth = hints.depth;
   e->value_per_byte = hints.value_per_byte;
-  Entry* raw = e.get();
+  Entry* raw = e;
   BlockSlot& slot = SlotFor(key, hints);
-  if (Entry* old = slot.fam[int(key.family)].get()) {
+  if (Entry* old = slot.fam[int(key.family)]) {
     std::vector<ObjectKey> unused;
     if (old->on_nvme) DropNvmeCopy(*old, &unused);  // the new record's index entry replaces it
     Remove(old);
   }
   // Remove may have erased the slot (its only object was the old one).
-  SlotFor(key, hints).fam[int(key.family)] = std::move(e);
-  by_id_[raw->id] = raw;
+  SlotFor(key, hints).fam[int(key.family)] = e;
   Account(*raw, +1);
   Track(*raw);
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
@@ -672,9 +698,8 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
 void PlacementCore::Release(std::span<const uint64_t> pins) {
   std::lock_guard lk(mu_);
   for (uint64_t pin : pins) {
-    auto it = by_id_.find(pin);
-    if (it == by_id_.end()) continue;
-    Entry* e = it->second;
+    Entry* e = ById(pin);
+    if (!e) continue;
     if (e->pins == 0) continue;
     if (--e->pins > 0) continue;
     if (e->doomed) FreeIfUnused(e);
@@ -689,7 +714,7 @@ Status PlacementCore::Delete(NamespaceId ns, const std::function<Status(uint64_t
   for (auto& [id, slot] : blocks_)
     if (id.ns == ns)
       for (auto& f : slot.fam)
-        if (f) victims.push_back(f.get());
+        if (f) victims.push_back(f);
   for (Entry* e : victims) {
     if (e->on_nvme) DropNvmeCopy(*e, nullptr);
     Remove(e);
@@ -706,7 +731,7 @@ Result<uint64_t> PlacementCore::FlushWrites() {
     for (auto& f : slot.fam)
       if (f && f->dirty && f->resident && !f->writing) {
         f->writing = true;
-        batch.push_back(f.get());
+        batch.push_back(f);
       }
   Status s = batch.empty() ? Status::Ok() : WriteRecords(lk, batch, WriteKind::kWriteBack);
   for (Entry* e : batch)

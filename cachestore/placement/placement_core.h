@@ -117,7 +117,9 @@ class PlacementCore {
   };
 
   struct Entry {
-    uint64_t id = 0;
+    uint64_t id = 0;  // (generation << 32) | pool slot
+    uint32_t generation = 0;
+    bool live = false;  // the pool slot holds an object
     ObjectKey key;
     uint64_t fingerprint = 0;
     uint64_t raw_size = 0;
@@ -152,7 +154,7 @@ class PlacementCore {
     }
   };
   struct BlockSlot {
-    std::array<std::unique_ptr<Entry>, kNumFamilies> fam;
+    std::array<Entry*, kNumFamilies> fam{};  // owned by the pool
     uint64_t slot_id = 0;
     BlockId parent{};
     uint64_t parent_slot = 0;  // 0: no parent counted
@@ -162,6 +164,9 @@ class PlacementCore {
   explicit PlacementCore(PlacementOptions options);
 
   // All below: called with mu_ held (lk), unless said otherwise.
+  Entry* NewEntry();
+  void FreeEntry(Entry* e);
+  Entry* ById(uint64_t id);  // null for an unknown or stale id
   Entry* Find(const ObjectKey& key, uint64_t fingerprint);
   Entry* FindAny(const ObjectKey& key);
   void Log(DecisionKind kind, Tier tier, Tier to, const Entry& e, uint64_t bytes);
@@ -216,14 +221,14 @@ class PlacementCore {
 
   mutable std::mutex mu_;
   std::condition_variable io_cv_;  // signalled when a load or write finishes
-  std::unordered_map<BlockId, BlockSlot, BlockIdHash> blocks_;   // GUARDED_BY(mu_)
-  std::unordered_map<uint64_t, Entry*> by_id_;                   // GUARDED_BY(mu_)
-  std::unordered_map<uint64_t, std::unique_ptr<Entry>> doomed_;  // GUARDED_BY(mu_)
-  std::vector<std::unordered_set<Entry*>> seg_members_;          // GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;                                         // GUARDED_BY(mu_)
-  uint64_t next_slot_ = 1;                                       // GUARDED_BY(mu_)
-  uint64_t next_sequence_ = 1;                                   // GUARDED_BY(mu_)
-  uint32_t writes_inflight_ = 0;                                 // GUARDED_BY(mu_)
+  std::unordered_map<BlockId, BlockSlot, BlockIdHash> blocks_;  // GUARDED_BY(mu_)
+  std::deque<Entry> pool_;               // GUARDED_BY(mu_); every entry, at a stable address
+  std::vector<uint32_t> free_slots_;     // GUARDED_BY(mu_); pool slots free for reuse
+  std::unordered_set<uint64_t> doomed_;  // GUARDED_BY(mu_); ids of doomed entries still in use
+  std::vector<std::unordered_set<Entry*>> seg_members_;  // GUARDED_BY(mu_)
+  uint64_t next_slot_ = 1;                               // GUARDED_BY(mu_)
+  uint64_t next_sequence_ = 1;                           // GUARDED_BY(mu_)
+  uint32_t writes_inflight_ = 0;                         // GUARDED_BY(mu_)
   // Objects the host tier's admission refused (by key hash): how often, oldest first.
   std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
   std::deque<uint64_t> refused_order_;              // GUARDED_BY(mu_)

@@ -143,17 +143,15 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
         e.dirty = false;
         continue;
       }
-      auto c = std::make_unique<Entry>();
-      c->id = next_id_++;
+      Entry* c = NewEntry();
       c->key = io.key;
       c->fingerprint = io.fingerprint;
       c->raw_size = io.raw_size;
       c->last_access = now;
       c->depth = e.depth;
       c->value_per_byte = e.value_per_byte;
-      target = c.get();
-      by_id_[c->id] = c.get();
-      blocks_.at(BlockId{io.key.ns, io.key.block}).fam[int(Family::kCheckpoint)] = std::move(c);
+      target = c;
+      blocks_.at(BlockId{io.key.ns, io.key.block}).fam[int(Family::kCheckpoint)] = c;
       e.dirty = false;  // its content lives on as the checkpoint; the caller drops it
       counters_.swa_thinned.fetch_add(1, std::memory_order_relaxed);
       Log(DecisionKind::kThin, Tier::kHost, Tier::kNvme, e, io.raw_size);
@@ -293,8 +291,7 @@ Status PlacementCore::ReclaimSegment() {
 
 void PlacementCore::AddRecovered(const IndexEntry& ie) {
   std::lock_guard lk(mu_);
-  auto e = std::make_unique<Entry>();
-  e->id = next_id_++;
+  Entry* e = NewEntry();
   e->key = ie.key;
   e->fingerprint = ie.fingerprint;
   e->raw_size = ie.raw_size;
@@ -304,9 +301,8 @@ void PlacementCore::AddRecovered(const IndexEntry& ie) {
   e->hits = ie.hits;
   Account(*e, +1);
   log_->AddLive(ie.offset, e->nv.span());
-  seg_members_[log_->SegmentOf(ie.offset)].insert(e.get());
-  by_id_[e->id] = e.get();
-  SlotFor(ie.key, PutHints{}).fam[int(ie.key.family)] = std::move(e);
+  seg_members_[log_->SegmentOf(ie.offset)].insert(e);
+  SlotFor(ie.key, PutHints{}).fam[int(ie.key.family)] = e;
   next_sequence_ = std::max(next_sequence_, ie.sequence + 1);
 }
 
@@ -320,8 +316,9 @@ void PlacementCore::FinishRecovery(uint64_t recovered, uint64_t dropped) {
 void PlacementCore::ResetLower() {
   std::lock_guard lk(mu_);
   blocks_.clear();
-  by_id_.clear();
   doomed_.clear();
+  pool_.clear();
+  free_slots_.clear();
   seg_members_.assign(seg_members_.size(), {});
   stats_ = StoreStats{};
   log_ =
