@@ -5,12 +5,12 @@
 // Thread safety: none; the placement core serialises calls.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 #include "strata/family.h"
 #include "strata/status.h"
@@ -49,35 +49,77 @@ class EvictionPolicy {
   virtual size_t size() const = 0;
 };
 
-// Least recently used; Skip counts as a use.
+// Least recently used; Skip counts as a use. An intrusive list over a vector indexed by the
+// id's low 32 bits (the placement core's ids are pool slots there, with a generation above), so
+// no operation allocates or hashes. Ids must be small in their low 32 bits.
 class LruPolicy final : public EvictionPolicy {
  public:
   std::string_view name() const override { return "lru"; }
   void Track(uint64_t id, const ObjectFacts&) override {
-    if (pos_.count(id)) return Touch(id);
-    order_.push_front(id);
-    pos_[id] = order_.begin();
+    const uint32_t i = uint32_t(id);
+    if (i >= nodes_.size()) nodes_.resize(std::max<size_t>(size_t(i) + 1, nodes_.size() * 2));
+    Node& n = nodes_[i];
+    if (n.in) {
+      if (n.id == id) return Touch(id);
+      Unlink(i);  // a stale id in the same slot: replaced
+    }
+    n.id = id;
+    n.in = true;
+    ++size_;
+    PushFront(i);
   }
   void Touch(uint64_t id) override {
-    auto it = pos_.find(id);
-    if (it != pos_.end()) order_.splice(order_.begin(), order_, it->second);
+    const uint32_t i = uint32_t(id);
+    if (!Has(i, id) || head_ == i) return;
+    Unlink(i);
+    nodes_[i].in = true;
+    ++size_;
+    PushFront(i);
   }
   void Untrack(uint64_t id) override {
-    auto it = pos_.find(id);
-    if (it == pos_.end()) return;
-    order_.erase(it->second);
-    pos_.erase(it);
+    if (Has(uint32_t(id), id)) Unlink(uint32_t(id));
   }
   std::optional<uint64_t> Victim() override {
-    if (order_.empty()) return std::nullopt;
-    return order_.back();
+    if (tail_ == kNil) return std::nullopt;
+    return nodes_[tail_].id;
   }
   void Skip(uint64_t id) override { Touch(id); }
-  size_t size() const override { return pos_.size(); }
+  size_t size() const override { return size_; }
 
  private:
-  std::list<uint64_t> order_;  // front: most recent
-  std::unordered_map<uint64_t, std::list<uint64_t>::iterator> pos_;
+  static constexpr uint32_t kNil = 0xffffffffu;
+  struct Node {
+    uint64_t id = 0;
+    uint32_t prev = kNil, next = kNil;  // towards the most / least recent
+    bool in = false;
+  };
+  bool Has(uint32_t i, uint64_t id) const {
+    return i < nodes_.size() && nodes_[i].in && nodes_[i].id == id;
+  }
+  void PushFront(uint32_t i) {
+    Node& n = nodes_[i];
+    n.prev = kNil;
+    n.next = head_;
+    if (head_ != kNil) nodes_[head_].prev = i;
+    head_ = i;
+    if (tail_ == kNil) tail_ = i;
+  }
+  void Unlink(uint32_t i) {
+    Node& n = nodes_[i];
+    if (n.prev != kNil)
+      nodes_[n.prev].next = n.next;
+    else
+      head_ = n.next;
+    if (n.next != kNil)
+      nodes_[n.next].prev = n.prev;
+    else
+      tail_ = n.prev;
+    n.in = false;
+    --size_;
+  }
+  std::vector<Node> nodes_;
+  uint32_t head_ = kNil, tail_ = kNil;  // most / least recently used
+  size_t size_ = 0;
 };
 
 // Whether a tier takes an object at all (Navy's `accept`). Asked when the core would place the

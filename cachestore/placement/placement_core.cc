@@ -51,7 +51,7 @@ Result<std::unique_ptr<PlacementCore>> PlacementCore::Create(PlacementOptions op
   if (core->opt_.lower) {
     const uint32_t segments = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
     core->log_ = std::make_unique<SegmentLog>(c.nvme.segment_bytes, segments);
-    core->seg_members_.resize(segments);
+    core->seg_members_.assign(segments, nullptr);
   }
   return core;
 }
@@ -81,6 +81,32 @@ PlacementCore::Entry* PlacementCore::NewEntry() {
 void PlacementCore::FreeEntry(Entry* e) {
   e->live = false;
   free_slots_.push_back(uint32_t(e->id));
+}
+
+void PlacementCore::SegInsert(Entry* e) {
+  Entry*& head = seg_members_[log_->SegmentOf(e->nv.offset)];
+  e->seg_prev = nullptr;
+  e->seg_next = head;
+  if (head) head->seg_prev = e;
+  head = e;
+}
+
+void PlacementCore::SegErase(Entry* e) {
+  Entry*& head = seg_members_[log_->SegmentOf(e->nv.offset)];
+  if (e->seg_prev)
+    e->seg_prev->seg_next = e->seg_next;
+  else
+    head = e->seg_next;
+  if (e->seg_next) e->seg_next->seg_prev = e->seg_prev;
+  e->seg_prev = e->seg_next = nullptr;
+}
+
+std::vector<PlacementCore::Entry*> PlacementCore::SegMembers(uint32_t seg) const {
+  std::vector<Entry*> out;
+  for (Entry* e = seg_members_[seg]; e; e = e->seg_next) out.push_back(e);
+  std::sort(out.begin(), out.end(),
+            [](const Entry* a, const Entry* b) { return a->nv.sequence < b->nv.sequence; });
+  return out;
 }
 
 PlacementCore::Entry* PlacementCore::ById(uint64_t id) {
@@ -179,7 +205,7 @@ void PlacementCore::DropHostCopy(Entry& e) {
 void PlacementCore::DropNvmeCopy(Entry& e, std::vector<ObjectKey>* index_deletes) {
   if (!e.on_nvme) return;
   log_->Release(e.nv.offset, e.nv.span());
-  seg_members_[log_->SegmentOf(e.nv.offset)].erase(&e);
+  SegErase(&e);
   Account(e, -1);
   e.on_nvme = false;
   Account(e, +1);

@@ -119,7 +119,9 @@ class PlacementCore {
   struct Entry {
     uint64_t id = 0;  // (generation << 32) | pool slot
     uint32_t generation = 0;
-    bool live = false;  // the pool slot holds an object
+    bool live = false;          // the pool slot holds an object
+    Entry* seg_prev = nullptr;  // the other entries with a record in the same segment
+    Entry* seg_next = nullptr;
     ObjectKey key;
     uint64_t fingerprint = 0;
     uint64_t raw_size = 0;
@@ -167,6 +169,9 @@ class PlacementCore {
   Entry* NewEntry();
   void FreeEntry(Entry* e);
   Entry* ById(uint64_t id);  // null for an unknown or stale id
+  void SegInsert(Entry* e);  // e's record (e->nv) is in its segment
+  void SegErase(Entry* e);
+  std::vector<Entry*> SegMembers(uint32_t seg) const;  // ordered by sequence
   Entry* Find(const ObjectKey& key, uint64_t fingerprint);
   Entry* FindAny(const ObjectKey& key);
   void Log(DecisionKind kind, Tier tier, Tier to, const Entry& e, uint64_t bytes);
@@ -225,10 +230,12 @@ class PlacementCore {
   std::deque<Entry> pool_;               // GUARDED_BY(mu_); every entry, at a stable address
   std::vector<uint32_t> free_slots_;     // GUARDED_BY(mu_); pool slots free for reuse
   std::unordered_set<uint64_t> doomed_;  // GUARDED_BY(mu_); ids of doomed entries still in use
-  std::vector<std::unordered_set<Entry*>> seg_members_;  // GUARDED_BY(mu_)
-  uint64_t next_slot_ = 1;                               // GUARDED_BY(mu_)
-  uint64_t next_sequence_ = 1;                           // GUARDED_BY(mu_)
-  uint32_t writes_inflight_ = 0;                         // GUARDED_BY(mu_)
+  // Per segment, the entries with a record in it: an intrusive list through Entry::seg_prev /
+  // seg_next (no allocation per record).
+  std::vector<Entry*> seg_members_;  // GUARDED_BY(mu_); list heads
+  uint64_t next_slot_ = 1;           // GUARDED_BY(mu_)
+  uint64_t next_sequence_ = 1;       // GUARDED_BY(mu_)
+  uint32_t writes_inflight_ = 0;     // GUARDED_BY(mu_)
   // Objects the host tier's admission refused (by key hash): how often, oldest first.
   std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
   std::deque<uint64_t> refused_order_;              // GUARDED_BY(mu_)

@@ -164,7 +164,7 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
     target->on_nvme = true;
     Account(*target, +1);
     target->nv = LowerLoc{io.offset, io.stored_size, io.checksum, io.sequence, io.codec};
-    seg_members_[log_->SegmentOf(io.offset)].insert(target);
+    SegInsert(target);
     target->dirty = false;
     target->hits = 0;
   }
@@ -214,9 +214,7 @@ Status PlacementCore::ReclaimSegment() {
     opt_.log->Add(d);
   }
   // Members in a fixed order (by sequence), so that a simulation decides as the store does.
-  std::vector<Entry*> members(seg_members_[*victim].begin(), seg_members_[*victim].end());
-  std::sort(members.begin(), members.end(),
-            [](const Entry* a, const Entry* b) { return a->nv.sequence < b->nv.sequence; });
+  std::vector<Entry*> members = SegMembers(*victim);
 
   // Records read since they were last written move to another segment (the reserve if need
   // be), byte for byte: header and payload are unchanged, so the copy verifies like the
@@ -253,18 +251,16 @@ Status PlacementCore::ReclaimSegment() {
         continue;
       }
       log_->Release(e->nv.offset, e->nv.span());
-      seg_members_[*victim].erase(e);
+      SegErase(e);
       e->nv.offset = moves[i].to;
-      seg_members_[log_->SegmentOf(e->nv.offset)].insert(e);
+      SegInsert(e);
       e->hits = 0;
       counters_.records_relocated.fetch_add(1, std::memory_order_relaxed);
       Log(DecisionKind::kRelocate, Tier::kNvme, Tier::kNvme, *e, e->raw_size);
     }
   }
 
-  std::vector<Entry*> rest(seg_members_[*victim].begin(), seg_members_[*victim].end());
-  std::sort(rest.begin(), rest.end(),
-            [](const Entry* a, const Entry* b) { return a->nv.sequence < b->nv.sequence; });
+  std::vector<Entry*> rest = SegMembers(*victim);
   std::vector<ObjectKey> deletes;
   for (Entry* e : rest) {
     const bool hot = e->hits > 0;
@@ -301,7 +297,7 @@ void PlacementCore::AddRecovered(const IndexEntry& ie) {
   e->hits = ie.hits;
   Account(*e, +1);
   log_->AddLive(ie.offset, e->nv.span());
-  seg_members_[log_->SegmentOf(ie.offset)].insert(e);
+  SegInsert(e);
   SlotFor(ie.key, PutHints{}).fam[int(ie.key.family)] = e;
   next_sequence_ = std::max(next_sequence_, ie.sequence + 1);
 }
@@ -319,7 +315,7 @@ void PlacementCore::ResetLower() {
   doomed_.clear();
   pool_.clear();
   free_slots_.clear();
-  seg_members_.assign(seg_members_.size(), {});
+  seg_members_.assign(seg_members_.size(), nullptr);
   stats_ = StoreStats{};
   log_ =
       std::make_unique<SegmentLog>(opt_.config.nvme.segment_bytes, uint32_t(seg_members_.size()));
