@@ -25,19 +25,6 @@ void Emit(std::ostream& out, nlohmann::json j) {
   out << j.dump() << std::endl;
 }
 
-const char* PlanName(RestorePlan::Kind k) {
-  switch (k) {
-    case RestorePlan::kFull:
-      return "full";
-    case RestorePlan::kCheckpoint:
-      return "checkpoint";
-    case RestorePlan::kRecompute:
-      return "recompute";
-    default:
-      return "cold";
-  }
-}
-
 // Bytes stored per token by each policy, from the layout, against V4-FACTS.md.
 void BytesPerToken(std::ostream& out, const std::string& dir) {
   struct Facts {
@@ -322,7 +309,7 @@ Status RunRehydrateBench(const RehydrateBenchOptions& opt, std::ostream& out) {
         std::string best_plan;
         for (int k = 0; k < 4; ++k) {
           const std::vector<Sample>& v = samples[tier][size_t(k)];
-          const std::string plan = k < 3 ? PlanName(kinds[k]) : "planner";
+          const std::string plan = k < 3 ? engine::RestorePlanKindName(kinds[k]) : "planner";
           const std::string where = name + " " + std::to_string(n) + " " + tier_name + " " + plan;
           // Every repetition: bit-exact next logits, the labelled plan and tier, no fallback.
           bool exact = true, tier_ok = true;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/restore_planner.h"
 #include "strata/layout.h"
 #include "strata/status.h"
 #include "strata/store.h"
@@ -39,10 +40,13 @@ namespace strata::tools {
 
 // An SWA policy as `strata compare` spells it: full, checkpoint:K, recompute, auto.
 struct ComparePolicy {
-  enum Kind : uint8_t { kFull, kCheckpoint, kRecompute, kAuto };
-  Kind kind = kAuto;
-  int64_t every = 0;  // checkpoint:K (a multiple of the block size); 0: request ends only
+  // false: one of the engine's SWA policies, restored by its own kind of plan where the stored
+  // bytes allow one. true (`auto`): stored like full (thinned to checkpoints on NVMe) and
+  // restored by the planner's cheapest plan.
+  bool automatic = true;
+  engine::SwaPolicy stored{engine::SwaPolicy::kFull, 0};  // what the replay puts
   std::string ToString() const;
+  std::string KindName() const;  // full, checkpoint, recompute or auto
   static Result<ComparePolicy> Parse(const std::string& text, uint32_t block_size);
 };
 

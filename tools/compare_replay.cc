@@ -22,35 +22,17 @@ std::string Size(uint64_t b) {
   return fmt::format("{:.1f}GiB", double(b) / double(1ull << 30));
 }
 
-// The planner's policy for what a ComparePolicy stores. auto stores like full (and thins to
-// checkpoints on demotion, where the simulator does that).
-engine::SwaPolicy Storage(const ComparePolicy& p) {
-  engine::SwaPolicy s;
-  switch (p.kind) {
-    case ComparePolicy::kFull:
-    case ComparePolicy::kAuto:
-      s.kind = engine::SwaPolicy::kFull;
-      break;
-    case ComparePolicy::kCheckpoint:
-      s.kind = engine::SwaPolicy::kCheckpoint;
-      s.every = p.every;
-      break;
-    case ComparePolicy::kRecompute:
-      s.kind = engine::SwaPolicy::kRecompute;
-      break;
-  }
-  return s;
-}
-
-RestorePlan::Kind OwnKind(ComparePolicy::Kind k) {
+// The kind of plan that restores what a policy of kind `k` stores.
+RestorePlan::Kind OwnKind(engine::SwaPolicy::Kind k) {
   switch (k) {
-    case ComparePolicy::kFull:
+    case engine::SwaPolicy::kFull:
       return RestorePlan::kFull;
-    case ComparePolicy::kCheckpoint:
+    case engine::SwaPolicy::kCheckpoint:
       return RestorePlan::kCheckpoint;
-    default:
+    case engine::SwaPolicy::kRecompute:
       return RestorePlan::kRecompute;
   }
+  return RestorePlan::kRecompute;
 }
 
 // Read bandwidth of each tier into a GPU: HBM in place; DRAM and NVMe over the GPU's PCIe link.
@@ -66,28 +48,17 @@ engine::CostModel Costs(const CompareSetup& s) {
 
 }  // namespace
 
-std::string ComparePolicy::ToString() const {
-  switch (kind) {
-    case kFull:
-      return "full";
-    case kCheckpoint:
-      return every ? fmt::format("checkpoint:{}", every) : "checkpoint";
-    case kRecompute:
-      return "recompute";
-    case kAuto:
-      return "auto";
-  }
-  return "?";
+std::string ComparePolicy::ToString() const { return automatic ? "auto" : stored.ToString(); }
+
+std::string ComparePolicy::KindName() const {
+  return automatic ? "auto" : engine::RestorePlanKindName(OwnKind(stored.kind));
 }
 
 Result<ComparePolicy> ComparePolicy::Parse(const std::string& text, uint32_t block_size) {
   ComparePolicy p;
   if (text == "auto") return p;
-  STRATA_ASSIGN_OR_RETURN(engine::SwaPolicy s, engine::SwaPolicy::Parse(text, block_size));
-  p.kind = s.kind == engine::SwaPolicy::kFull         ? kFull
-           : s.kind == engine::SwaPolicy::kCheckpoint ? kCheckpoint
-                                                      : kRecompute;
-  p.every = s.every;
+  p.automatic = false;
+  STRATA_ASSIGN_OR_RETURN(p.stored, engine::SwaPolicy::Parse(text, block_size));
   return p;
 }
 
@@ -140,7 +111,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
                                                trace.block_size, lay.block_size()));
   const int64_t B = lay.block_size();
   const uint64_t fp = lay.fingerprint();
-  const engine::SwaPolicy storage = Storage(cfg.policy);
+  const engine::SwaPolicy& storage = cfg.policy.stored;
   const engine::CostModel cost = Costs(setup);
   const FamilyMask hit_families = engine::HitFamilies(lay);
 
@@ -154,7 +125,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     sc.store.nvme.data_dir = "sim";  // enables the tier; the simulator creates nothing
     sc.store.nvme.capacity_bytes = cfg.nvme_bytes;
   }
-  sc.store.thin_swa_on_demotion = cfg.policy.kind == ComparePolicy::kAuto && cfg.nvme_bytes;
+  sc.store.thin_swa_on_demotion = cfg.policy.automatic && cfg.nvme_bytes;
   if (sc.store.thin_swa_on_demotion) sc.layouts = {lay};
   const Hardware& hw = setup.hardware;
   sc.timing[size_t(Tier::kHost)] = {cost[Tier::kHost], hw.dram_bytes_per_s, 0};
@@ -209,9 +180,9 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     r.block_ops += found.blocks.size();
     const int64_t hit_blocks = std::min<int64_t>(int64_t(found.hit_blocks), usable);
     std::vector<RestorePlan> plans = engine::PlanRestores(lay, found, q.input_tokens, cost);
-    if (cfg.policy.kind != ComparePolicy::kAuto) {
+    if (!cfg.policy.automatic) {
       // The policy's own kind first (cheapest of it), then the rest as the planner ordered them.
-      const RestorePlan::Kind own = OwnKind(cfg.policy.kind);
+      const RestorePlan::Kind own = OwnKind(cfg.policy.stored.kind);
       std::stable_partition(plans.begin(), plans.end(),
                             [&](const RestorePlan& p) { return p.kind == own; });
     }
@@ -333,10 +304,10 @@ std::vector<NodeCapacity> NodeCapacities(const CompareSetup& s,
     NodeCapacity c;
     c.policy = p.ToString();
     c.bytes_per_token = compressed;
-    if (p.kind == ComparePolicy::kFull || p.kind == ComparePolicy::kAuto)
+    if (p.stored.kind == engine::SwaPolicy::kFull)
       c.bytes_per_token += l.BytesPerToken(Family::kSwa);
-    if (p.kind == ComparePolicy::kCheckpoint && p.every > 0)
-      c.bytes_per_token += double(l.FamilyBlockBytes(Family::kCheckpoint)) / double(p.every);
+    if (p.stored.kind == engine::SwaPolicy::kCheckpoint && p.stored.every > 0)
+      c.bytes_per_token += double(l.FamilyBlockBytes(Family::kCheckpoint)) / double(p.stored.every);
     c.tokens = left > 0 ? left / (c.bytes_per_token * double(std::max(1, s.kv_replicas))) : 0;
     out.push_back(c);
   }

@@ -48,11 +48,8 @@ std::string ResultJson(const CompareResult& r) {
   json j = {{"kind", "result"},
             {"model", r.model},
             {"policy", c.policy.ToString()},
-            {"policy_kind", c.policy.kind == ComparePolicy::kFull         ? "full"
-                            : c.policy.kind == ComparePolicy::kCheckpoint ? "checkpoint"
-                            : c.policy.kind == ComparePolicy::kRecompute  ? "recompute"
-                                                                          : "auto"},
-            {"checkpoint_every", c.policy.every},
+            {"policy_kind", c.policy.KindName()},
+            {"checkpoint_every", c.policy.stored.every},
             {"hbm_bytes", c.hbm_bytes},
             {"dram_bytes", c.dram_bytes},
             {"nvme_bytes", c.nvme_bytes},

@@ -589,14 +589,14 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   e->depth = hints.depth;
   e->value_per_byte = hints.value_per_byte;
   Entry* raw = e;
-  BlockSlot& slot = SlotFor(key, hints);
-  if (Entry* old = slot.fam[int(key.family)]) {
+  BlockSlot* slot = &SlotFor(key, hints);
+  if (Entry* old = slot->fam[int(key.family)]) {
     std::vector<ObjectKey> unused;
     if (old->on_nvme) DropNvmeCopy(*old, &unused);  // the new record's index entry replaces it
     Remove(old);
+    slot = &SlotFor(key, hints);  // Remove erased the slot if the old object was its only one
   }
-  // Remove may have erased the slot (its only object was the old one).
-  SlotFor(key, hints).fam[int(key.family)] = e;
+  slot->fam[int(key.family)] = e;
   Account(*raw, +1);
   Track(*raw);
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);

@@ -14,31 +14,16 @@
 #include "cachestore/nvme/record.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/tiny_model.h"
 
 namespace strata::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::shared_ptr<const Model> TinyModel(const std::string& config_name) {
-  static std::map<std::string, std::shared_ptr<const Model>> models;
-  auto& m = models[config_name];
-  if (!m) {
-    auto config = LoadModelConfig(STRATA_SOURCE_DIR "/configs/models/" + config_name);
-    EXPECT_TRUE(config.ok()) << config.status().ToString();
-    auto model = Model::Create(*config, ModelWeights::Random(*config, 21));
-    EXPECT_TRUE(model.ok()) << model.status().ToString();
-    m = std::shared_ptr<const Model>(std::move(*model));
-  }
-  return m;
-}
+using testing::TinyModel;
 
-std::vector<int32_t> Tokens(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = int32_t(rng() % 512);
-  return t;
-}
+std::vector<int32_t> Tokens(size_t n, uint32_t seed) { return testing::RandomTokens(n, seed); }
 
 // `a` followed by `b`.
 std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {

@@ -15,34 +15,14 @@
 #include "engine/session.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/tiny_model.h"
 
 namespace strata::engine {
 namespace {
 
-// `config_name` from configs/models; without_mtp drops its MTP layer.
-std::shared_ptr<const Model> TinyModel(const std::string& config_name, bool without_mtp = false) {
-  static std::map<std::pair<std::string, bool>, std::shared_ptr<const Model>> models;
-  auto& m = models[{config_name, without_mtp}];
-  if (!m) {
-    auto config = LoadModelConfig(STRATA_SOURCE_DIR "/configs/models/" + config_name);
-    EXPECT_TRUE(config.ok()) << config.status().ToString();
-    if (without_mtp) {
-      config->shape.compress_ratios.resize(size_t(config->shape.n_layers));
-      config->shape.n_mtp_layers = 0;
-    }
-    auto model = Model::Create(*config, ModelWeights::Random(*config, 21));
-    EXPECT_TRUE(model.ok()) << model.status().ToString();
-    m = std::shared_ptr<const Model>(std::move(*model));
-  }
-  return m;
-}
+using testing::TinyModel;
 
-std::vector<int32_t> Tokens(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = int32_t(rng() % 512);
-  return t;
-}
+std::vector<int32_t> Tokens(size_t n, uint32_t seed) { return testing::RandomTokens(n, seed); }
 
 bool Same(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
