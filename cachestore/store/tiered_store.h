@@ -36,8 +36,14 @@ struct TieredStoreOptions {
   DecisionLog* decision_log = nullptr;
   // Layouts whose full SWA objects may be thinned into checkpoints on demotion.
   std::vector<CacheLayout> layouts;
+  // Every host copy carries an XXH3 checksum of its payload (taken at Put, Commit and load),
+  // verified before Get serves it and before it is demoted: bytes a client changed in the
+  // shared arena after Commit are a counted corrupt miss, never served or written (the daemon
+  // turns this on; the in-process store's memory is its own).
+  bool host_checksums = false;
 };
 
+// The Store it returns is a TieredStore (the daemon uses its arena and Reserve/Commit).
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
                                                TieredStoreOptions options);
 
@@ -57,6 +63,30 @@ class TieredStore final : public Store {
   Status Flush() override;
   StoreStats Stats() const override;
   void VisitCounters(const CounterVisitor& visit) const override;
+
+  // The daemon's data plane (cachestore/server/): the host arena, which clients map.
+  int arena_fd() const { return arena_->fd(); }
+  std::byte* arena_base() const { return arena_->base(); }
+  uint64_t arena_bytes() const { return arena_->capacity(); }
+
+  // Put without a copy: Reserve arena space for an object's payload (`payload_offset` into the
+  // arena, `size` bytes), let the writer fill it, then Commit (the object becomes visible,
+  // replacing any of the same key) or Abort. A reservation holds its space until then; it is not
+  // an object (Lookup and Get do not see it, eviction does not touch it).
+  struct Reservation {
+    ObjectKey key;
+    uint64_t fingerprint = 0;
+    uint64_t size = 0;
+    PutHints hints;
+    Extent ext;
+    uint64_t payload_offset = 0;
+  };
+  Result<Reservation> Reserve(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+                              const PutHints& hints);
+  // Ok(true): stored. Ok(false): the host tier's admission declined it. The reservation is used
+  // up either way (its space freed when not stored).
+  Result<bool> Commit(const Reservation& r);
+  void Abort(const Reservation& r);
 
  private:
   friend Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig&, TieredStoreOptions);
