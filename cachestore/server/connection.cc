@@ -104,16 +104,11 @@ void Connection::ReadHeader() {
   asio::async_read(socket_, asio::buffer(header_buf_),
                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                      if (ec) return self->Shutdown();  // EOF, reset, or closed by Stop
+                     // DecodeHeader refuses unknown verbs, set flags and bodies over kMaxBody.
                      auto h = wire::DecodeHeader(self->header_buf_);
                      if (!h.ok())
                        return self->FrameError(WireStatus::kFrame, h.status().message(), 0, 0);
                      self->header_ = *h;
-                     if (!wire::IsKnownVerb(h->opcode))
-                       return self->FrameError(WireStatus::kFrame, "unknown verb", h->request_id,
-                                               h->opcode);
-                     if (h->body_len > wire::kMaxBody)
-                       return self->FrameError(WireStatus::kFrame, "body over kMaxBody",
-                                               h->request_id, h->opcode);
                      self->ReadBody();
                    });
 }
@@ -147,7 +142,10 @@ void Connection::FrameError(WireStatus status, const std::string& message, uint6
     tenant_->metrics->errors[opcode].fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("connection: closing after {} ({})", wire::WireStatusName(status), message);
   out_.clear();
-  wire::EncodeError(id, static_cast<Verb>(opcode & ~wire::kResponseBit),
+  // A header that could not be decoded has no verb to echo: the answer is a PING response with
+  // request id 0, which every client can decode.
+  if (!wire::IsKnownVerb(opcode)) opcode = uint16_t(Verb::kPing);
+  wire::EncodeError(id, static_cast<Verb>(opcode),
                     wire::ResponseHead{status, message.substr(0, 1024)}, out_);
   Reply(/*close_after=*/true);
 }

@@ -36,6 +36,7 @@ constexpr const char* kTenantKeys[] = {"name",       "secret",     "uids",
 
 Status UnknownKeys(const json& j, std::span<const char* const> allowed, const std::string& where) {
   for (auto& [key, _] : j.items()) {
+    if (!key.empty() && key[0] == '_') continue;  // "_comment" and the like: notes for people
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
       return Status::InvalidArgument(where + ": unknown key '" + key + "'");
   }

@@ -2,11 +2,11 @@
 // NVMe capacity shared by the tenants, and the tenants themselves. Parsed from JSON here, in the
 // daemon's own config unit, so the server itself (server.h) only sees these structs.
 //
-// Tenant credentials: a tenant with a non-empty `secret` requires the HELLO to carry it; a tenant
-// with `uids` or `gids` requires the peer's SO_PEERCRED uid or gid to be listed. When both are
-// set, both must match. A tenant with neither accepts any local process that can open the socket
-// (its mode, 0660 by default, is then the only gate): the default config's "default" tenant.
-// Thread safety: values only.
+// Tenant credentials: a tenant with a non-empty `secret` requires the HELLO to carry it; `uids`
+// requires the peer's SO_PEERCRED uid to be listed, `gids` its gid; every one given must match. A
+// tenant with neither accepts any local process that can open the socket (its mode, 0660 by
+// default, is then the only gate): the default config's "default" tenant. Keys starting with "_"
+// (e.g. "_comment") are ignored, so a config can carry notes. Thread safety: values only.
 #pragma once
 
 #include <cstdint>

@@ -548,6 +548,47 @@ TEST_F(ServerTest, SwaPolicyRefusesFamiliesTheTenantDoesNotStore) {
   EXPECT_EQ(r->Stats()["server.reservations_held"], 0u);
 }
 
+TEST_F(ServerTest, NvmeObjectsAreServedAndPrefetchedIntoTheArena) {
+  StartServer(TwoTenantConfig());
+  auto b = Hello(server_->socket_path(), "beta", "beta-secret");  // 2 MiB of host
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(b->Put(Key(i), Family::kCsa, Pattern(65536, i)), WireStatus::kOk) << i;
+  const uint8_t csa = FamilyMask{Family::kCsa}.bits();
+  auto look = b->Lookup({Key(0), Key(1)}, csa);
+  ASSERT_EQ(look.blocks.size(), 2u);
+  ASSERT_EQ(look.blocks[0].tier[0], uint8_t(Tier::kNvme));
+  ASSERT_EQ(look.blocks[1].tier[0], uint8_t(Tier::kNvme));
+
+  // GET reads an NVMe object into the arena and serves it from there.
+  auto got = b->Get({Key(0)}, csa);
+  ASSERT_EQ(got[0].status, WireStatus::kOk);
+  EXPECT_EQ(got[0].tier, uint8_t(Tier::kNvme));
+  EXPECT_EQ(b->Bytes(got[0]), Pattern(65536, 0));
+
+  // PREFETCH answers at once (pending), and a later GET finds the object in DRAM.
+  std::vector<std::byte> out;
+  wire::EncodeGet(1000, Verb::kPrefetch, {kNs, kFp, csa, 0, {Key(1), Key(1000)}}, out);
+  auto f = b->Call(out);
+  std::span<const std::byte> payload;
+  ASSERT_EQ(Head(f, &payload).status, WireStatus::kOk);
+  auto st = wire::DecodeStatusList(payload);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->statuses.size(), 2u);
+  EXPECT_EQ(st->statuses[0], WireStatus::kPending);
+  EXPECT_EQ(st->statuses[1], WireStatus::kNotFound);
+  bool in_dram = false;
+  for (int i = 0; i < 200 && !in_dram; ++i) {
+    in_dram = b->Lookup({Key(1)}, csa).blocks[0].tier[0] == uint8_t(Tier::kHost);
+    if (!in_dram) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(in_dram);
+  auto again = b->Get({Key(1)}, csa);
+  ASSERT_EQ(again[0].status, WireStatus::kOk);
+  EXPECT_EQ(again[0].tier, uint8_t(Tier::kHost));
+  EXPECT_EQ(b->Bytes(again[0]), Pattern(65536, 1));
+}
+
 // Polls STATS until `pred` holds (reclaiming after a disconnect runs on the server's strand).
 template <typename Pred>
 std::map<std::string, uint64_t> StatsWhen(Session& s, Pred pred) {
@@ -575,7 +616,7 @@ TEST_F(ServerTest, DisconnectReleasesLeasesAndAbortsReservations) {
     it.ns = kNs;
     it.key = Key(2);
     it.fingerprint = kFp;
-    it.size = 1 << 20;
+    it.size = 512 << 10;  // under the NVMe segment size (1 MiB)
     it.family = uint8_t(Family::kCsa);
     ASSERT_EQ(c->Reserve({it})[0].status, WireStatus::kOk);
     auto st = watcher->Stats();
