@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -796,6 +797,144 @@ TEST_F(ServerTest, SigtermFlushesAndARestartReadsTheSameBytes) {
     ASSERT_EQ(items[i].status, WireStatus::kOk) << i;
     EXPECT_EQ(s->Bytes(items[i]), payloads[i]) << i;
   }
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// A client process killed with SIGKILL while it holds a lease and a half-written reservation:
+// both are reclaimed, and another client is unaffected.
+TEST_F(ServerTest, KilledClientsLeasesAndReservationsAreReclaimed) {
+  StartServer(ServerProcess::DefaultConfig());
+  auto other = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(other->Put(Key(1), Family::kCsa, Pattern(65536, 1)), WireStatus::kOk);
+  auto mine = other->Get({Key(1)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(mine[0].status, WireStatus::kOk);
+  const uint64_t used_before = other->Stats()["host.used"];
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const std::string sock = server_->socket_path();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Hello(sock, "default", "");
+    if (!s) _exit(1);
+    if (s->Get({Key(1)}, FamilyMask{Family::kCsa}.bits())[0].status != WireStatus::kOk) _exit(2);
+    wire::ReserveItem it;
+    it.ns = kNs;
+    it.key = Key(2);
+    it.fingerprint = kFp;
+    it.size = 256 << 10;
+    it.family = uint8_t(Family::kCsa);
+    auto r = s->Reserve({it});
+    if (r.empty() || r[0].status != WireStatus::kOk) _exit(3);
+    std::memset(s->arena + r[0].offset, 0x5a, it.size / 2);  // half written
+    char c = 1;
+    if (write(ready[1], &c, 1) != 1) _exit(4);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  EXPECT_EQ(other->Stats()["server.leases_held"], 2u);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  auto st = StatsWhen(*other, [](auto& m) {
+    return m["server.leases_held"] == 1 && m["server.reservations_held"] == 0;
+  });
+  EXPECT_EQ(st["server.leases_held"], 1u);  // `other`'s own lease
+  EXPECT_EQ(st["server.reservations_held"], 0u);
+  EXPECT_EQ(st["host.used"], used_before);
+  EXPECT_EQ(other->Bytes(mine[0]), Pattern(65536, 1));
+  EXPECT_EQ(other->Ids(Verb::kRelease, {mine[0].lease})[0], WireStatus::kOk);
+  EXPECT_EQ(other->Get({Key(2)}, FamilyMask{Family::kCsa}.bits())[0].status, WireStatus::kNotFound);
+}
+
+// Objects acknowledged by FLUSH survive a SIGKILL of the server, bit for bit.
+TEST_F(ServerTest, FlushedObjectsSurviveAServerKill) {
+  StartServer(ServerProcess::DefaultConfig());
+  std::vector<std::vector<std::byte>> payloads;
+  {
+    auto s = Hello(server_->socket_path(), "default", "");
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 4; ++i) {
+      payloads.push_back(Pattern(50000 + i, 200 + i));
+      ASSERT_EQ(s->Put(Key(i), Family::kHca, payloads.back()), WireStatus::kOk);
+    }
+    ASSERT_EQ(s->Simple(Verb::kFlush), WireStatus::kOk);
+    server_->Kill();
+    // The client sees the connection end, not a hang.
+    std::vector<std::byte> out;
+    wire::EncodeEmpty(1, Verb::kPing, out);
+    s->conn->Send(out);
+    EXPECT_FALSE(s->conn->Recv().has_value());
+  }
+  ASSERT_TRUE(server_->Start().ok()) << server_->Log();
+  auto s = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(s, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    auto items = s->Get({Key(i)}, FamilyMask{Family::kHca}.bits());
+    ASSERT_EQ(items[0].status, WireStatus::kOk) << i;
+    EXPECT_EQ(s->Bytes(items[0]), payloads[i]) << i;
+  }
+}
+
+// Several clients at once, each on its own connection and thread: every read returns the bytes
+// its writer committed, and no lease or reservation is left behind.
+TEST_F(ServerTest, ConcurrentClientsReadWhatTheyWrote) {
+  StartServer(ServerProcess::DefaultConfig());
+  constexpr int kClients = 6, kRounds = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  const std::string sock = server_->socket_path();
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      auto s = Hello(sock, "default", "");
+      if (!s) return void(++failures);
+      for (int r = 0; r < kRounds; ++r) {
+        const BlockKey key = Key(1000 * (c + 1) + r);
+        const auto bytes = Pattern(4096 + 64 * r, c * 1000 + r);
+        if (s->Put(key, Family::kCsa, bytes) != WireStatus::kOk) ++failures;
+        auto items = s->Get({key}, FamilyMask{Family::kCsa}.bits());
+        if (items.size() != 1 || items[0].status != WireStatus::kOk || s->Bytes(items[0]) != bytes)
+          ++failures;
+        else if (s->Ids(Verb::kRelease, {items[0].lease})[0] != WireStatus::kOk)
+          ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto s = Hello(sock, "default", "");
+  ASSERT_NE(s, nullptr);
+  auto st = StatsWhen(*s, [](auto& m) { return m["server.leases_held"] == 0; });
+  EXPECT_EQ(st["server.leases_held"], 0u);
+  EXPECT_EQ(st["server.reservations_held"], 0u);
+  EXPECT_EQ(st["server.commits"], uint64_t(kClients * kRounds));
+}
+
+// SIGHUP reopens the log file given with --log (after logrotate moved it away).
+TEST_F(ServerTest, SighupReopensTheLogFile) {
+  server_ = std::make_unique<ServerProcess>(ServerProcess::DefaultConfig());
+  const std::string log = server_->dir() + "/strata-server.log";
+  server_->set_extra_args({"--log", log});
+  ASSERT_TRUE(server_->Start().ok()) << server_->Log();
+  ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
+  kill(server_->pid(), SIGHUP);
+  bool reopened = false;
+  for (int i = 0; i < 200 && !reopened; ++i) {
+    reopened = access(log.c_str(), F_OK) == 0;
+    if (!reopened) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(reopened);
+  ExpectServes();
+  const int st = server_->Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 }  // namespace

@@ -85,6 +85,11 @@ ServerProcess::~ServerProcess() {
 Status ServerProcess::Start(std::chrono::milliseconds timeout) {
   if (pid_ > 0) return Status::FailedPrecondition("server already running");
   const std::string bin = ServerBinary();
+  std::vector<std::string> args = {bin, "--config", config_path_, "--log-level", "debug"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return Status::IoError(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
@@ -94,8 +99,7 @@ Status ServerProcess::Start(std::chrono::milliseconds timeout) {
       dup2(log, 1);
       dup2(log, 2);
     }
-    execl(bin.c_str(), bin.c_str(), "--config", config_path_.c_str(), "--log-level", "debug",
-          static_cast<char*>(nullptr));
+    execv(bin.c_str(), argv.data());
     _exit(127);
   }
   setpgid(pid, pid);  // as the child does: whichever runs first, the group exists

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "strata/status.h"
 #include "tests/testing/temp_dir.h"
@@ -43,6 +44,9 @@ class ServerProcess {
     return Start();
   }
 
+  // Arguments added after `--config FILE --log-level debug` at the next Start (e.g. --log FILE).
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_.path(); }
@@ -57,6 +61,7 @@ class ServerProcess {
   std::string socket_path_;
   std::string config_path_;
   std::string log_path_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
 };
 
