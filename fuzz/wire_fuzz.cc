@@ -2,10 +2,11 @@
 //
 // Every input is offered to DecodeRequestFrame whole, to DecodeHeader (its first 16 bytes), and
 // to every body decoder (the bytes after those 16; all of it when shorter), requests and
-// responses alike. Where a decoder accepts, the value is encoded again and decoded again: the
-// second decode must succeed and equal the first, and encoding that must give the same bytes
-// (the encoding is a fixed point). Where DecodeRequestFrame accepts, the header and the verb's
-// own body decoder must accept too. Any violation aborts, which libFuzzer reports as a crash.
+// responses alike. Where a decoder accepts, the value is encoded again: that must give back the
+// very bytes it was decoded from (the decoders accept only the canonical encoding: zero padding,
+// exact lengths), and decoding those must give an equal value. Where DecodeRequestFrame
+// accepts, the header and the verb's own body decoder must accept too. Any violation aborts,
+// which libFuzzer reports as a crash.
 //
 // Built alone with clang (tools/fuzz.sh): api/wire.cc and this file, nothing else.
 #include <algorithm>
@@ -117,28 +118,6 @@ View BodyOf(const Bytes& frame, uint16_t opcode) {
   return View(frame).subspan(w::kHeaderSize);
 }
 
-// decode(encode(v)) == v, and encode is a fixed point: encode(decode(encode(v))) == encode(v).
-template <typename T, typename Encode, typename Decode>
-void RoundTrip(const T& v, uint16_t opcode, Encode encode, Decode decode, const char* name) {
-  Bytes once;
-  encode(v, once);
-  auto again = decode(BodyOf(once, opcode));
-  if (!again.ok()) {
-    fprintf(stderr, "%s: %s\n", name, again.status().ToString().c_str());
-    Fail("a re-encoded value does not decode");
-  }
-  if (!Eq(v, *again)) {
-    fprintf(stderr, "%s\n", name);
-    Fail("a re-encoded value decodes to something else");
-  }
-  Bytes twice;
-  encode(*again, twice);
-  if (once != twice) {
-    fprintf(stderr, "%s\n", name);
-    Fail("encoding is not a fixed point");
-  }
-}
-
 uint16_t Op(w::Verb v) { return static_cast<uint16_t>(v); }
 uint16_t RespOp(w::Verb v) {
   return static_cast<uint16_t>(static_cast<uint16_t>(v) | w::kResponseBit);
@@ -154,133 +133,133 @@ View PayloadOf(const Bytes& frame, w::Verb verb) {
   return payload;
 }
 
+bool SameBytes(View a, View b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// `v` was decoded from `original` (a request body or a response payload). Encoding it again
+// must give back `original` byte for byte (the decoders accept only the canonical encoding:
+// zero padding, exact lengths), and decoding that must give `v`.
+//   encode(v, frame) writes a whole frame; part(frame) is the frame's body or payload.
+template <typename T, typename Encode, typename Part, typename Decode>
+void RoundTrip(const T& v, View original, Encode encode, Part part, Decode decode,
+               const char* name) {
+  Bytes frame;
+  encode(v, frame);
+  const View bytes = part(frame);
+  if (!SameBytes(bytes, original)) {
+    fprintf(stderr, "%s: %zu bytes decoded, %zu re-encoded\n", name, original.size(), bytes.size());
+    Fail("a decoded value does not re-encode to the bytes it came from");
+  }
+  auto again = decode(bytes);
+  if (!again.ok()) {
+    fprintf(stderr, "%s: %s\n", name, again.status().ToString().c_str());
+    Fail("a re-encoded value does not decode");
+  }
+  if (!Eq(v, *again)) {
+    fprintf(stderr, "%s\n", name);
+    Fail("a re-encoded value decodes to something else");
+  }
+}
+
+auto Body(w::Verb verb) {
+  return [verb](const Bytes& frame) { return BodyOf(frame, Op(verb)); };
+}
+auto Payload(w::Verb verb) {
+  return [verb](const Bytes& frame) { return PayloadOf(frame, verb); };
+}
+
 void Requests(View body) {
+  using w::Verb;
   if (auto r = w::DecodeHello(body); r.ok())
     RoundTrip(
-        *r, Op(w::Verb::kHello), [](const auto& v, Bytes& o) { w::EncodeHello(7, v, o); },
-        [](View b) { return w::DecodeHello(b); }, "hello");
+        *r, body, [](const auto& v, Bytes& o) { w::EncodeHello(7, v, o); }, Body(Verb::kHello),
+        w::DecodeHello, "hello");
   if (auto r = w::DecodeLookup(body); r.ok())
     RoundTrip(
-        *r, Op(w::Verb::kLookup), [](const auto& v, Bytes& o) { w::EncodeLookup(7, v, o); },
-        [](View b) { return w::DecodeLookup(b); }, "lookup");
-  if (auto r = w::DecodeGet(body); r.ok()) {
-    RoundTrip(
-        *r, Op(w::Verb::kGet),
-        [](const auto& v, Bytes& o) { w::EncodeGet(7, w::Verb::kGet, v, o); },
-        [](View b) { return w::DecodeGet(b); }, "get");
-    RoundTrip(
-        *r, Op(w::Verb::kPrefetch),
-        [](const auto& v, Bytes& o) { w::EncodeGet(7, w::Verb::kPrefetch, v, o); },
-        [](View b) { return w::DecodeGet(b); }, "prefetch");
-  }
+        *r, body, [](const auto& v, Bytes& o) { w::EncodeLookup(7, v, o); }, Body(Verb::kLookup),
+        w::DecodeLookup, "lookup");
+  if (auto r = w::DecodeGet(body); r.ok())
+    for (Verb verb : {Verb::kGet, Verb::kPrefetch})
+      RoundTrip(
+          *r, body, [verb](const auto& v, Bytes& o) { w::EncodeGet(7, verb, v, o); }, Body(verb),
+          w::DecodeGet, "get");
   if (auto r = w::DecodeReserve(body); r.ok())
     RoundTrip(
-        *r, Op(w::Verb::kReserve), [](const auto& v, Bytes& o) { w::EncodeReserve(7, v, o); },
-        [](View b) { return w::DecodeReserve(b); }, "reserve");
+        *r, body, [](const auto& v, Bytes& o) { w::EncodeReserve(7, v, o); }, Body(Verb::kReserve),
+        w::DecodeReserve, "reserve");
   if (auto r = w::DecodeIds(body); r.ok())
-    for (w::Verb verb : {w::Verb::kCommit, w::Verb::kAbort, w::Verb::kRelease})
+    for (Verb verb : {Verb::kCommit, Verb::kAbort, Verb::kRelease})
       RoundTrip(
-          *r, Op(verb), [verb](const auto& v, Bytes& o) { w::EncodeIds(7, verb, v, o); },
-          [](View b) { return w::DecodeIds(b); }, "ids");
+          *r, body, [verb](const auto& v, Bytes& o) { w::EncodeIds(7, verb, v, o); }, Body(verb),
+          w::DecodeIds, "ids");
   if (auto r = w::DecodeDelete(body); r.ok())
     RoundTrip(
-        *r, Op(w::Verb::kDelete), [](const auto& v, Bytes& o) { w::EncodeDelete(7, v, o); },
-        [](View b) { return w::DecodeDelete(b); }, "delete");
+        *r, body, [](const auto& v, Bytes& o) { w::EncodeDelete(7, v, o); }, Body(Verb::kDelete),
+        w::DecodeDelete, "delete");
   if (w::DecodeEmpty(body).ok()) {
     Require(body.empty(), "DecodeEmpty accepted a non-empty body");
-    for (w::Verb verb : {w::Verb::kFlush, w::Verb::kStats, w::Verb::kPing}) {
+    for (Verb verb : {Verb::kFlush, Verb::kStats, Verb::kPing}) {
       Bytes f;
       w::EncodeEmpty(7, verb, f);
-      Require(w::DecodeEmpty(BodyOf(f, Op(verb))).ok(), "an encoded empty body does not decode");
+      Require(BodyOf(f, Op(verb)).empty() && w::DecodeEmpty(BodyOf(f, Op(verb))).ok(),
+              "an encoded empty body does not decode");
     }
   }
 }
 
 void Responses(View body) {
+  using w::Verb;
   View payload;
   auto head = w::DecodeResponseHead(body, &payload);
   if (!head.ok()) return;
-  Require(payload.data() == nullptr || payload.empty() ||
-              (payload.data() >= body.data() &&
-               payload.data() + payload.size() <= body.data() + body.size()),
+  Require(payload.empty() || (payload.data() >= body.data() &&
+                              payload.data() + payload.size() <= body.data() + body.size()),
           "the payload is not inside the body");
   if (head->status != w::WireStatus::kOk) {
     Require(payload.empty(), "an error response has a payload");
-    // The error frame carries the head alone; DELETE stands for any verb.
+    // An error frame is the head alone, so it re-encodes to the whole body (GET stands for any
+    // verb).
     Bytes f;
-    w::EncodeError(7, w::Verb::kDelete, *head, f);
+    w::EncodeError(7, Verb::kGet, *head, f);
+    const View b = BodyOf(f, RespOp(Verb::kGet));
+    Require(SameBytes(b, body), "an error head does not re-encode to its bytes");
     View p2;
-    auto again = w::DecodeResponseHead(BodyOf(f, RespOp(w::Verb::kDelete)), &p2);
+    auto again = w::DecodeResponseHead(b, &p2);
     Require(again.ok() && Eq(*head, *again) && p2.empty(), "an error head does not round-trip");
     return;
   }
   if (auto r = w::DecodeHelloResponse(payload); r.ok())
     RoundTrip(
-        *r, RespOp(w::Verb::kHello),
-        [](const auto& v, Bytes& o) { w::EncodeHelloResponse(7, v, o); },
-        [](View b) {
-          View p;
-          auto h = w::DecodeResponseHead(b, &p);
-          Require(h.ok(), "hello response head");
-          return w::DecodeHelloResponse(p);
-        },
-        "hello response");
-  // The other payloads decode through PayloadOf; one lambda per decoder keeps RoundTrip generic.
+        *r, payload, [](const auto& v, Bytes& o) { w::EncodeHelloResponse(7, v, o); },
+        Payload(Verb::kHello), w::DecodeHelloResponse, "hello response");
   if (auto r = w::DecodeLookupResponse(payload); r.ok())
     RoundTrip(
-        *r, RespOp(w::Verb::kLookup),
-        [](const auto& v, Bytes& o) { w::EncodeLookupResponse(7, v, o); },
-        [](View b) {
-          View p;
-          Require(w::DecodeResponseHead(b, &p).ok(), "lookup response head");
-          return w::DecodeLookupResponse(p);
-        },
-        "lookup response");
+        *r, payload, [](const auto& v, Bytes& o) { w::EncodeLookupResponse(7, v, o); },
+        Payload(Verb::kLookup), w::DecodeLookupResponse, "lookup response");
   if (auto r = w::DecodeGetResponse(payload); r.ok())
     RoundTrip(
-        *r, RespOp(w::Verb::kGet), [](const auto& v, Bytes& o) { w::EncodeGetResponse(7, v, o); },
-        [](View b) {
-          View p;
-          Require(w::DecodeResponseHead(b, &p).ok(), "get response head");
-          return w::DecodeGetResponse(p);
-        },
-        "get response");
+        *r, payload, [](const auto& v, Bytes& o) { w::EncodeGetResponse(7, v, o); },
+        Payload(Verb::kGet), w::DecodeGetResponse, "get response");
   if (auto r = w::DecodeReserveResponse(payload); r.ok())
     RoundTrip(
-        *r, RespOp(w::Verb::kReserve),
-        [](const auto& v, Bytes& o) { w::EncodeReserveResponse(7, v, o); },
-        [](View b) {
-          View p;
-          Require(w::DecodeResponseHead(b, &p).ok(), "reserve response head");
-          return w::DecodeReserveResponse(p);
-        },
-        "reserve response");
+        *r, payload, [](const auto& v, Bytes& o) { w::EncodeReserveResponse(7, v, o); },
+        Payload(Verb::kReserve), w::DecodeReserveResponse, "reserve response");
   if (auto r = w::DecodeStatusList(payload); r.ok())
-    for (w::Verb verb : {w::Verb::kCommit, w::Verb::kAbort, w::Verb::kRelease, w::Verb::kPrefetch})
+    for (Verb verb : {Verb::kCommit, Verb::kAbort, Verb::kRelease, Verb::kPrefetch})
       RoundTrip(
-          *r, RespOp(verb), [verb](const auto& v, Bytes& o) { w::EncodeStatusList(7, verb, v, o); },
-          [](View b) {
-            View p;
-            Require(w::DecodeResponseHead(b, &p).ok(), "status list head");
-            return w::DecodeStatusList(p);
-          },
-          "status list");
+          *r, payload, [verb](const auto& v, Bytes& o) { w::EncodeStatusList(7, verb, v, o); },
+          Payload(verb), w::DecodeStatusList, "status list");
   if (auto r = w::DecodeStatsResponse(payload); r.ok())
     RoundTrip(
-        *r, RespOp(w::Verb::kStats),
-        [](const auto& v, Bytes& o) { w::EncodeStatsResponse(7, v, o); },
-        [](View b) {
-          View p;
-          Require(w::DecodeResponseHead(b, &p).ok(), "stats response head");
-          return w::DecodeStatsResponse(p);
-        },
-        "stats response");
-  for (w::Verb verb : {w::Verb::kDelete, w::Verb::kFlush, w::Verb::kPing}) {
-    if (!payload.empty()) break;
-    Bytes f;
-    w::EncodeOkEmpty(7, verb, f);
-    Require(PayloadOf(f, verb).empty(), "an ok-empty response has a payload");
-  }
+        *r, payload, [](const auto& v, Bytes& o) { w::EncodeStatsResponse(7, v, o); },
+        Payload(Verb::kStats), w::DecodeStatsResponse, "stats response");
+  if (payload.empty())
+    for (Verb verb : {Verb::kDelete, Verb::kFlush, Verb::kPing}) {
+      Bytes f;
+      w::EncodeOkEmpty(7, verb, f);
+      Require(PayloadOf(f, verb).empty(), "an ok-empty response has a payload");
+    }
 }
 
 // Where the whole frame decodes, its parts must too.

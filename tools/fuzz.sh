@@ -59,8 +59,8 @@ set +e
   "$out/wire-corpus" "$src/fuzz/corpus" >"$out/wire_fuzz.log" 2>&1
 status=$?
 set -e
-# The progress lines (#N ...) stay in the log; the findings and the final stats are shown.
-grep -v '^#[0-9]' "$out/wire_fuzz.log" | tail -n 80 >&2 || true
+# Progress lines and the recommended dictionary stay in the log; findings and final stats show.
+grep -v -E '^(#[0-9]|"|###### )' "$out/wire_fuzz.log" | tail -n 60 >&2 || true
 runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/wire_fuzz.log")"
 echo "fuzz.sh: exit $status, ${runs:-?} inputs in ${seconds} s, corpus $(ls "$out/wire-corpus" | wc -l) files" >&2
 exit "$status"

@@ -1,7 +1,6 @@
 #include "cachestore/server/metrics.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -35,7 +34,9 @@ std::array<uint64_t, Histogram::kBounds.size() + 1> Histogram::Cumulative() cons
 
 uint64_t Histogram::count() const { return Cumulative().back(); }
 
-double Histogram::sum() const { return sum_ns_.load(std::memory_order_relaxed) * 1e-9; }
+double Histogram::sum() const {
+  return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+}
 
 // --- MetricsRegistry -------------------------------------------------------------------------
 
@@ -78,7 +79,9 @@ void AppendInt(std::string& out, int64_t v) {
   out.append(buf, end);
 }
 
-// Shortest round-trip form ("2.5e-05", "0.25", "10"), which Prometheus parses exactly.
+// Shortest round-trip digits, laid out as Go's strconv.FormatFloat(v, 'g', -1, 64) does (what
+// the Prometheus client libraries print, so `le` values match theirs: "2.5e-05", "0.0005",
+// "0.25", "10", "1e+06").
 void AppendDouble(std::string& out, double v) {
   if (std::isinf(v)) {
     out += v > 0 ? "+Inf" : "-Inf";
@@ -88,9 +91,17 @@ void AppendDouble(std::string& out, double v) {
     out += "NaN";
     return;
   }
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, end);
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const char* e = std::find(buf, end, 'e');
+  int exp = 0;
+  if (e != end) std::from_chars(e + (e[1] == '+' ? 2 : 1), end, exp);
+  if (v != 0 && (exp < -4 || exp >= 6)) {
+    out.append(buf, end);
+    return;
+  }
+  auto [fend, fec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  out.append(buf, fend);
 }
 
 // Builds the exposition one metric family at a time: Family() writes # HELP and # TYPE, then
@@ -169,12 +180,8 @@ struct TenantSnapshot {
 // a - b for counters read one after the other (b counts a subset of a), never below 0.
 uint64_t Minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-// The verbs a request can name (wire::Verb values 1 .. kNumVerbs - 1).
-std::string VerbLabel(int v) {
-  std::string name(wire::VerbName(static_cast<wire::Verb>(v)));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
+// The verbs a request can name (wire::Verb values 1 .. kNumVerbs - 1), as their wire names.
+std::string VerbLabel(int v) { return std::string(wire::VerbName(static_cast<wire::Verb>(v))); }
 
 // Eviction reasons, from the placement core's counters (placement_core.h, PlacementCounters).
 // They partition what left a tier to make room: demoted (host -> NVMe, still cached),
@@ -399,12 +406,19 @@ std::string MetricsRegistry::RenderPrometheus(std::span<const TenantView> tenant
   for (const auto& t : snaps)
     if (t.has_store)
       e.Sample("strata_swa_thinned_total", {{"tenant", t.m->tenant}}, t.Counter("swa_thinned"));
-  e.Family("strata_store_corrupt_records_total", "counter",
-           "Records the store found corrupt on read (host checksum or NVMe record) and dropped.");
-  for (const auto& t : snaps)
-    if (t.has_store)
-      e.Sample("strata_store_corrupt_records_total", {{"tenant", t.m->tenant}},
-               t.Counter("corrupt_records"));
+  e.Family(
+      "strata_store_corrupt_records_total", "counter",
+      "Objects the store found corrupt and dropped, by tier: host copies changed in the shared "
+      "arena after Commit, NVMe records failing their checksum on read.");
+  for (const auto& t : snaps) {
+    if (!t.has_store) continue;
+    e.Sample("strata_store_corrupt_records_total",
+             {{"tenant", t.m->tenant}, {"tier", TierName(Tier::kHost)}},
+             t.Counter("host_copies_corrupt"));
+    e.Sample("strata_store_corrupt_records_total",
+             {{"tenant", t.m->tenant}, {"tier", TierName(Tier::kNvme)}},
+             t.Counter("corrupt_records"));
+  }
   e.Family("strata_store_recovery_dropped_total", "counter",
            "NVMe records dropped at open because they did not verify.");
   for (const auto& t : snaps)

@@ -376,7 +376,9 @@ TEST_P(MetricsExpositionTest, PassesPromtoolAndCarriesWhatWasCounted) {
             demotions - testing::CounterOf(store, "demote_errors"));
   EXPECT_EQ(Value(e, "strata_evictions_total", {{"tenant", "alpha"}, {"reason", "dropped"}}),
             dropped - testing::CounterOf(store, "demotions_refused"));
-  EXPECT_EQ(Value(e, "strata_store_corrupt_records_total", {{"tenant", "alpha"}}), 0);
+  for (const char* tier : {"host", "nvme"})
+    EXPECT_EQ(Value(e, "strata_store_corrupt_records_total", {{"tenant", "alpha"}, {"tier", tier}}),
+              0);
   if (GetParam().nvme) {
     EXPECT_GT(demotions, 0u);
     EXPECT_GT(Value(e, "strata_nvme_write_bytes_total", {{"tenant", "alpha"}}), 0);
