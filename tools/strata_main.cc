@@ -15,7 +15,8 @@ usage: strata <command> [options]     (strata <command> --help for its options)
 
 commands:
   run            the main job: agent sessions through the engine with an in-process store
-                 (host DRAM + NVMe tier under ./strata-data); restores cached prefixes bit-exactly
+                 (host DRAM + NVMe tier under ./strata-data), or a strata-server (--server);
+                 restores cached prefixes bit-exactly
   gen-sessions   write an agent-session workload for run
   demo           store-only demo: agent-style prefix state through an in-process store
                  (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
@@ -25,7 +26,9 @@ commands:
                  sizes: hit rate, prefill saved, bytes per tier, TTFT; table, JSON or plots
   layout         bytes per block and per token of every state family for a model config
   fsck           check every record of a data directory against its index
-  stats          what a data directory stores, per family
+  stats          what a data directory stores, per family; --server SOCKET: a tenant's
+                 counters on a running strata-server
+  top            live view of a running strata-server: hit rate, traffic, occupancy
   bench store    the store's benchmark figures as JSON lines
   bench engine   the engine's benchmark figures as JSON lines
   bench rehydrate  restore time per plan and tier against cold prefill, as JSON lines
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "fsck") return CmdFsck(args);
   if (cmd == "stats") return CmdStats(args);
+  if (cmd == "top") return CmdTop(args);
   if (cmd == "compare") return CmdCompare(args);
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "store") {
