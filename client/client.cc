@@ -438,7 +438,8 @@ void Client::Impl::ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind
     if (Live(it->second.generation) && it->second.server_id) live.push_back(it->second.server_id);
     EraseHandle(it);
   }
-  const size_t chunk = ChunkItems(hello_.max_body, hello_.max_batch, 8, 8, 8, 1);
+  const size_t chunk =
+      ChunkItems(hello_.max_body, hello_.max_batch, 8, 8, 16, 1);  // statuses padded to 8
   for (size_t i = 0; i < live.size() && sock_.connected(); i += chunk) {
     wire::IdList ids;
     ids.ids.assign(live.begin() + long(i), live.begin() + long(std::min(live.size(), i + chunk)));
@@ -525,7 +526,7 @@ Status Client::Impl::Prefetch(NamespaceId ns, uint64_t fp, std::span<const Block
   std::lock_guard l(mu_);
   STRATA_RETURN_IF_ERROR(EnsureConnected(Clock::now() + opts_.deadline).WithContext("prefetch"));
   const size_t chunk = std::max<size_t>(
-      std::min(ChunkItems(hello_.max_body, hello_.max_batch, 32, 16, 8, kNumFamilies),
+      std::min(ChunkItems(hello_.max_body, hello_.max_batch, 32, 16, 16, kNumFamilies),
                size_t(hello_.max_batch) / kNumFamilies),
       1);
   size_t i = 0;
