@@ -44,5 +44,6 @@ Result<std::unique_ptr<Client>> ConnectServer(const cxxopts::ParseResult& r, uin
                                               uint32_t block_size, bool read_only = false);
 int CmdServerStats(std::vector<std::string> args);  // strata stats --server
 int CmdTop(std::vector<std::string> args);
+int CmdBenchServer(std::vector<std::string> args);
 
 }  // namespace strata::tools

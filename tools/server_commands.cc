@@ -11,10 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/server_bench.h"
 #include "engine/model_config.h"
 #include "strata/client.h"
 #include "strata/layout.h"
 #include "tools/commands.h"
+#include "tools/store_config.h"
 
 namespace strata::tools {
 namespace {
@@ -56,16 +58,19 @@ struct Snapshot {
   uint64_t host_used = 0, host_cap = 0, nvme_used = 0, nvme_cap = 0;
 };
 
+// strata-server's STATS: the store's counters (placement core: puts, put_bytes, gets, ...),
+// occupancy ("host.used", "host.csa.objects", ...) and the server's per tenant ("server.hits",
+// "server.commits", ...). Bytes served are taken from "server.bytes_out" where a server reports
+// it.
 Snapshot Summarise(const Counters& c) {
   Snapshot s;
-  s.hits = First(c, {"hits"});
+  s.hits = First(c, {"server.hits", "hits"});
   if (s.hits == 0) s.hits = First(c, {"get_hits_host"}) + First(c, {"get_hits_nvme"});
-  s.misses = First(c, {"misses", "get_misses"});
-  s.gets = First(c, {"gets"});
-  if (s.gets < s.hits + s.misses) s.gets = s.hits + s.misses;
-  s.puts = First(c, {"commits", "puts"});
-  s.bytes_in = First(c, {"bytes_in", "put_bytes"});
-  s.bytes_out = First(c, {"bytes_out"});
+  s.misses = First(c, {"server.misses", "misses", "get_misses"});
+  s.gets = s.hits + s.misses ? s.hits + s.misses : First(c, {"gets"});  // items
+  s.puts = First(c, {"server.commits", "commits", "puts"});
+  s.bytes_in = First(c, {"server.bytes_in", "bytes_in", "put_bytes"});
+  s.bytes_out = First(c, {"server.bytes_out", "bytes_out"});
   s.host_used = First(c, {"host.used"}), s.host_cap = First(c, {"host.capacity"});
   s.nvme_used = First(c, {"nvme.used"}), s.nvme_cap = First(c, {"nvme.capacity"});
   return s;
@@ -237,6 +242,73 @@ int CmdTop(std::vector<std::string> args) {
     t_prev = now;
     std::cout << out << std::flush;
   }
+  return 0;
+}
+
+int CmdBenchServer(std::vector<std::string> args) {
+  cxxopts::Options opts(
+      args[0],
+      "strata-server against the in-process store, each figure with its peer "
+      "measured in the same run, as JSON lines on stdout (bench/server_bench.h).");
+  opts.add_options()("dir", "scratch directory",
+                     cxxopts::value<std::string>()->default_value("./strata-bench-server"))(
+      "model", "model config for object sizes",
+      cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-pro.json")))(
+      "block-size", "tokens per block", cxxopts::value<uint32_t>()->default_value("256"))(
+      "bytes-per-family", "objects of each family: as many as this holds",
+      cxxopts::value<std::string>()->default_value("64MiB"))(
+      "rounds", "rounds per figure", cxxopts::value<uint32_t>()->default_value("5"))(
+      "latency-samples", "samples per round of the latency figures",
+      cxxopts::value<uint32_t>()->default_value("20000"))(
+      "clients", "client counts of the many-clients figure",
+      cxxopts::value<std::string>()->default_value("1,2,4,8"))(
+      "clients-seconds", "seconds per round and side of the many-clients figure",
+      cxxopts::value<double>()->default_value("1"))("io-threads", "the daemon's io threads",
+                                                    cxxopts::value<uint32_t>()->default_value("4"))(
+      "only", "run only figures whose name starts with this (server.get, server.lookup64, ...)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "quick", "small sizes and few samples (a smoke run)");
+  int rc = 0;
+  auto r = Parse(opts, args, &rc);
+  if (!r) return rc;
+  bench::ServerBenchOptions o;
+  o.dir = (*r)["dir"].as<std::string>();
+  auto shape = engine::LoadModelShape((*r)["model"].as<std::string>());
+  if (!shape.ok()) return Fail(args[0], shape.status());
+  LayoutOptions lo;
+  lo.block_size = (*r)["block-size"].as<uint32_t>();
+  auto layout = CacheLayout::Make(*shape, lo);
+  if (!layout.ok()) return Fail(args[0], layout.status());
+  o.layout = *layout;
+  auto bpf = ParseBytes((*r)["bytes-per-family"].as<std::string>());
+  if (!bpf.ok()) return Fail(args[0], bpf.status().WithContext("--bytes-per-family"));
+  o.bytes_per_family = *bpf;
+  o.rounds = (*r)["rounds"].as<uint32_t>();
+  o.latency_samples = (*r)["latency-samples"].as<uint32_t>();
+  o.clients_seconds = (*r)["clients-seconds"].as<double>();
+  o.io_threads = (*r)["io-threads"].as<uint32_t>();
+  o.only = (*r)["only"].as<std::string>();
+  o.clients.clear();
+  const std::string list = (*r)["clients"].as<std::string>();
+  for (size_t pos = 0; pos <= list.size();) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const int n = std::atoi(list.substr(pos, comma - pos).c_str());
+    if (n < 1 || n > 256)
+      return Fail(args[0], Status::InvalidArgument("--clients: counts from 1 to 256"));
+    o.clients.push_back(n);
+    pos = comma + 1;
+  }
+  if ((*r)["quick"].as<bool>()) {
+    o.bytes_per_family = 8ull << 20;
+    o.rounds = 3;
+    o.latency_samples = 2000;
+    o.clients_seconds = 0.2;
+  }
+  Status s = bench::RunServerBench(o, [](const std::string& line) {
+    std::fputs((line + "\n").c_str(), stdout);
+    std::fflush(stdout);
+  });
+  if (!s.ok()) return Fail(args[0], s);
   return 0;
 }
 

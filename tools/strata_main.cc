@@ -33,6 +33,8 @@ commands:
   bench engine   the engine's benchmark figures as JSON lines
   bench rehydrate  restore time per plan and tier against cold prefill, as JSON lines
   bench compare  the simulator's trace replay speed per policy, as JSON lines
+  bench server   strata-server against the in-process store (get, reserve/commit, small-verb
+                 latency, many clients), as JSON lines
 )";
 
 }  // namespace
@@ -78,7 +80,12 @@ int main(int argc, char** argv) {
       args[0] = "strata bench compare";
       return CmdBenchCompare(args);
     }
-    std::fputs("usage: strata bench store|engine|rehydrate|compare [options]\n", stderr);
+    if (args.size() >= 2 && args[1] == "server") {
+      args.erase(args.begin());
+      args[0] = "strata bench server";
+      return CmdBenchServer(args);
+    }
+    std::fputs("usage: strata bench store|engine|rehydrate|compare|server [options]\n", stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);
