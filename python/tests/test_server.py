@@ -243,3 +243,16 @@ def test_connection_end_releases_leases(server):
         while held_leases(watcher) != 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert held_leases(watcher) == 0
+
+
+def test_lease_timeout_expires(server):
+    with connect(server) as c:
+        k = c.block_keys(tokens(1, seed=17))[0]
+        c.put(k, Family.CSA, payload(9, 64))
+        leases = c.get([k], Family.CSA, lease_ms=100)
+        assert leases.all_found
+        deadline = time.monotonic() + 5
+        while held_leases(c) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held_leases(c) == 0
+        assert c.release(leases) == [WireStatus.EXPIRED]
