@@ -123,8 +123,8 @@ def test_broken_connection_is_a_miss_and_the_next_call_reconnects(sock_path):
     calls = {"lookup": 0}
 
     def handler(verb, rid, body, arena):
-        if verb == wire.Verb.LOOKUP:
-            calls["lookup"] += 1
+        if verb in (wire.Verb.LOOKUP, wire.Verb.RESERVE):
+            calls["lookup"] += verb == wire.Verb.LOOKUP
             return CLOSE  # dies while the request is in flight
         return ping_ok(verb, rid, body, arena)
 
@@ -136,8 +136,10 @@ def test_broken_connection_is_a_miss_and_the_next_call_reconnects(sock_path):
             assert c.batch_exists([KEY], Family.CSA) == 0
             c.ping()
             assert c.reconnects == 2 and srv.epoch == 3
-            with pytest.raises(StrataConnectionError):
+            t0 = time.monotonic()
+            with pytest.raises(StrataConnectionError) as e:
                 c.reserve([(KEY, Family.CSA, 16)])  # writes report the error
+            assert not isinstance(e.value, StrataTimeoutError) and time.monotonic() - t0 < 2
     finally:
         srv.close()
 
