@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
     uint64_t fingerprint = 0;
     if (!ParseU64(argv[3], 0, &fingerprint)) return Usage();
     const std::string secret = argv[2];
-    const auto key = strata::RootKey(std::as_bytes(std::span(secret.data(), secret.size())),
-                                     fingerprint);
+    const auto key =
+        strata::RootKey(std::as_bytes(std::span(secret.data(), secret.size())), fingerprint);
     std::printf("%s\n", key.ToHex().c_str());
     return 0;
   }
