@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
@@ -533,51 +534,41 @@ Result<LookupResult> PlacementCore::Lookup(NamespaceId ns, uint64_t fingerprint,
   return r;
 }
 
-Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
-                          std::span<const std::byte> bytes, const PutHints& hints) {
-  if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
-  if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
-    return Status::InvalidArgument("object of " + std::to_string(size) +
-                                   " bytes is larger than an NVMe segment (" +
-                                   std::to_string(opt_.config.nvme.segment_bytes) + " bytes)");
-  const uint64_t need = RecordSpan(size);
-  std::unique_lock lk(mu_);
-  {
-    ObjectFacts f;
-    f.bytes = ExtentAllocator::SizeClass(need);
-    f.family = key.family;
-    f.depth = hints.depth;
-    f.value_per_byte = hints.value_per_byte;
-    // Earlier puts of this object that the policy refused count as its uses so far.
-    const uint64_t h = admit_all_ ? 0 : ObjectKeyHash{}(key);
-    auto seen = admit_all_ ? refused_.end() : refused_.find(h);
-    f.hits = seen == refused_.end() ? 0 : seen->second;
-    if (!admit_all_ && !host_admit_->Admit(f)) {
-      if (seen != refused_.end()) {
-        ++seen->second;
-      } else {
-        if (refused_order_.size() >= kRefusedMemory) {
-          refused_.erase(refused_order_.front());
-          refused_order_.pop_front();
-        }
-        refused_.emplace(h, 1);
-        refused_order_.push_back(h);
-      }
-      counters_.puts_rejected.fetch_add(1, std::memory_order_relaxed);
-      if (opt_.log)
-        opt_.log->Add(Decision{DecisionKind::kReject, Tier::kHost, Tier::kNone, key, size, 0});
-      return Status::Ok();  // a cache may decline; the object is simply not stored
+bool PlacementCore::AdmitToHost(const ObjectKey& key, uint64_t size, const PutHints& hints) {
+  if (admit_all_) return true;
+  ObjectFacts f;
+  f.bytes = ExtentAllocator::SizeClass(RecordSpan(size));
+  f.family = key.family;
+  f.depth = hints.depth;
+  f.value_per_byte = hints.value_per_byte;
+  // Earlier puts of this object that the policy refused count as its uses so far.
+  const uint64_t h = ObjectKeyHash{}(key);
+  auto seen = refused_.find(h);
+  f.hits = seen == refused_.end() ? 0 : seen->second;
+  if (host_admit_->Admit(f)) return true;
+  if (seen != refused_.end()) {
+    ++seen->second;
+  } else {
+    if (refused_order_.size() >= kRefusedMemory) {
+      refused_.erase(refused_order_.front());
+      refused_order_.pop_front();
     }
+    refused_.emplace(h, 1);
+    refused_order_.push_back(h);
   }
-  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need, key.ns));
-  if (opt_.host_base) {
-    lk.unlock();
-    std::byte* dst = opt_.host_base + ext.offset;
-    std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
-    std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
-    lk.lock();
-  }
+  counters_.puts_rejected.fetch_add(1, std::memory_order_relaxed);
+  if (opt_.log)
+    opt_.log->Add(Decision{DecisionKind::kReject, Tier::kHost, Tier::kNone, key, size, 0});
+  return false;
+}
 
+uint64_t PlacementCore::HostSum(const Extent& ext, uint64_t size) const {
+  return XXH3_64bits(opt_.host_base + ext.offset + kRecordHeaderSize, size);
+}
+
+void PlacementCore::InsertResident(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+                                   const Extent& ext, const PutHints& hints,
+                                   std::optional<uint64_t> sum) {
   Entry* e = NewEntry();
   e->key = key;
   e->fingerprint = fingerprint;
@@ -585,6 +576,8 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   e->resident = true;
   e->ext = ext;
   e->dirty = true;
+  e->host_summed = sum.has_value();
+  e->host_sum = sum.value_or(0);
   e->last_access = opt_.clock->NowSeconds();
   e->depth = hints.depth;
   e->value_per_byte = hints.value_per_byte;
@@ -602,7 +595,89 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
   counters_.puts.fetch_add(1, std::memory_order_relaxed);
   counters_.put_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+void PlacementCore::DropCorruptHostCopy(Entry* e) {
+  counters_.host_copies_corrupt.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("strata: host copy of {}/{} changed after it was stored: dropped",
+               e->key.block.ToHex(), FamilyName(e->key.family));
+  Log(DecisionKind::kCorrupt, Tier::kHost, Tier::kNone, *e, e->raw_size);
+  e->host_bad = true;
+  if (e->doomed) return;
+  if (e->on_nvme && opt_.index) {
+    Status s = opt_.index->Delete(std::span<const ObjectKey>(&e->key, 1));
+    if (!s.ok()) spdlog::warn("strata: index delete failed: {}", s.ToString());
+  }
+  Remove(e);
+}
+
+Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+                          std::span<const std::byte> bytes, const PutHints& hints) {
+  if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
+  if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
+    return Status::InvalidArgument("object of " + std::to_string(size) +
+                                   " bytes is larger than an NVMe segment (" +
+                                   std::to_string(opt_.config.nvme.segment_bytes) + " bytes)");
+  const uint64_t need = RecordSpan(size);
+  std::unique_lock lk(mu_);
+  // A cache may decline; the object is simply not stored.
+  if (!AdmitToHost(key, size, hints)) return Status::Ok();
+  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, need, key.ns));
+  std::optional<uint64_t> sum;
+  if (opt_.host_base) {
+    lk.unlock();
+    std::byte* dst = opt_.host_base + ext.offset;
+    std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
+    std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
+    if (opt_.host_checksums) sum = HostSum(ext, size);
+    lk.lock();
+  }
+  InsertResident(key, fingerprint, size, ext, hints, sum);
   return Status::Ok();
+}
+
+Result<Extent> PlacementCore::Reserve(NamespaceId ns, uint64_t size) {
+  if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
+    return Status::InvalidArgument("object of " + std::to_string(size) +
+                                   " bytes is larger than an NVMe segment (" +
+                                   std::to_string(opt_.config.nvme.segment_bytes) + " bytes)");
+  std::unique_lock lk(mu_);
+  STRATA_ASSIGN_OR_RETURN(Extent ext, MakeRoom(lk, RecordSpan(size), ns));
+  counters_.reservations.fetch_add(1, std::memory_order_relaxed);
+  return ext;
+}
+
+Result<bool> PlacementCore::Commit(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
+                                   const Extent& ext, const PutHints& hints) {
+  if (int(key.family) >= kNumFamilies || RecordSpan(size) > ext.size) {
+    Abort(ext);
+    return Status::InvalidArgument("commit: bad family or size for the reservation");
+  }
+  std::optional<uint64_t> sum;
+  if (opt_.host_base) {
+    // The writer fills the payload only: the padding up to the record span is ours to zero
+    // (the record written to the lower tier covers it).
+    std::byte* dst = opt_.host_base + ext.offset;
+    const uint64_t need = RecordSpan(size);
+    std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
+    if (opt_.host_checksums) sum = HostSum(ext, size);
+  }
+  std::unique_lock lk(mu_);
+  if (!AdmitToHost(key, size, hints)) {
+    host_.Free(ext);
+    io_cv_.notify_all();
+    return false;
+  }
+  InsertResident(key, fingerprint, size, ext, hints, sum);
+  counters_.reservations_committed.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void PlacementCore::Abort(const Extent& ext) {
+  std::lock_guard lk(mu_);
+  host_.Free(ext);
+  counters_.reservations_aborted.fetch_add(1, std::memory_order_relaxed);
+  io_cv_.notify_all();
 }
 
 Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fingerprint,
@@ -611,6 +686,11 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
   std::vector<ObjectView> views;
   std::vector<Entry*> to_load;
   std::vector<size_t> load_view;  // views index per to_load entry
+  struct Check {
+    size_t view;
+    uint64_t id, sum;
+  };
+  std::vector<Check> verify;  // host copies to verify before they are served
   auto payload = [&](const Entry& e) -> const std::byte* {
     return opt_.host_base ? opt_.host_base + e.ext.offset + kRecordHeaderSize : nullptr;
   };
@@ -629,7 +709,9 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
           io_cv_.wait(lk);  // another Get is loading it
           continue;
         }
+        if (e->resident && e->host_bad) break;  // changed after it was stored: a miss
         if (e->resident) {
+          if (e->host_summed) verify.push_back({views.size(), e->id, e->host_sum});
           ++e->pins;
           ++e->hits;
           ++e->total_hits;
@@ -686,6 +768,10 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
         e->resident = true;
         Account(*e, +1);
         Track(*e);
+        if (opt_.host_checksums) {  // verified by the record's checksum just now
+          e->host_summed = true;
+          e->host_sum = HostSum(e->ext, e->raw_size);
+        }
         Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, *e, e->raw_size);
         v.data = payload(*e);
         v.size = e->raw_size;
@@ -717,6 +803,29 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
       if (!s.ok()) spdlog::warn("strata: index delete failed: {}", s.ToString());
     }
     io_cv_.notify_all();
+  }
+  if (!verify.empty()) {
+    // Pinned, so the extents stay put while the lock is released for hashing.
+    lk.unlock();
+    std::vector<Check> bad;
+    for (const Check& c : verify) {
+      const ObjectView& v = views[c.view];
+      if (XXH3_64bits(v.data, v.size) != c.sum) bad.push_back(c);
+    }
+    lk.lock();
+    for (const Check& c : bad) {
+      ObjectView& v = views[c.view];
+      Entry* e = ById(c.id);
+      if (e) {
+        --e->pins;
+        if (!e->host_bad) DropCorruptHostCopy(e);
+        FreeIfUnused(e);
+      }
+      counters_.get_hits_host.fetch_sub(1, std::memory_order_relaxed);
+      counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
+      v = ObjectView{v.key};
+    }
+    if (!bad.empty()) io_cv_.notify_all();
   }
   return views;
 }
@@ -755,7 +864,7 @@ Result<uint64_t> PlacementCore::FlushWrites() {
   std::vector<Entry*> batch;
   for (auto& [id, slot] : blocks_)
     for (auto& f : slot.fam)
-      if (f && f->dirty && f->resident && !f->writing) {
+      if (f && f->dirty && f->resident && !f->writing && !f->host_bad) {
         f->writing = true;
         batch.push_back(f);
       }
@@ -829,6 +938,10 @@ void PlacementCore::VisitCounters(const CounterVisitor& visit) const {
   v("nvme_bytes_read", c.nvme_bytes_read);
   v("segments_reclaimed", c.segments_reclaimed);
   v("records_relocated", c.records_relocated);
+  v("host_copies_corrupt", c.host_copies_corrupt);  // changed in the shared arena after Commit
+  v("reservations", c.reservations);
+  v("reservations_committed", c.reservations_committed);
+  v("reservations_aborted", c.reservations_aborted);
   v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);
   v("recovered_records", c.recovered_records);
   v("recovery_dropped", c.recovery_dropped);

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -57,6 +58,9 @@ struct PlacementOptions {
   DecisionLog* log = nullptr;       // optional
   // Layouts known for thinning, by fingerprint (objects of other fingerprints are not thinned).
   std::vector<CacheLayout> layouts;
+  // Every host copy carries an XXH3-64 of its payload, verified before Get serves it and before
+  // it is written to the lower tier (TieredStoreOptions::host_checksums). Needs host_base.
+  bool host_checksums = false;
 };
 
 // The core's counters (names as VisitCounters reports them).
@@ -65,7 +69,8 @@ struct PlacementCounters {
       get_hits_nvme{0}, get_misses{0}, lookups{0}, lookup_blocks_hit{0}, evictions_dropped{0},
       demotions{0}, demote_errors{0}, demotions_refused{0}, swa_thinned{0}, corrupt_records{0},
       nvme_read_errors{0}, nvme_records_written{0}, nvme_bytes_written{0}, nvme_records_read{0},
-      nvme_bytes_read{0}, segments_reclaimed{0}, records_relocated{0},
+      nvme_bytes_read{0}, segments_reclaimed{0}, records_relocated{0}, host_copies_corrupt{0},
+      reservations{0}, reservations_committed{0}, reservations_aborted{0},
       records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
 };
 
@@ -81,6 +86,14 @@ class PlacementCore {
                               FamilyMask required);
   Status Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
              std::span<const std::byte> bytes, const PutHints& hints);
+  // Put in place: an extent for an object of `size` payload bytes (at ext.offset +
+  // kRecordHeaderSize), evicting as needed within `ns`'s quota; then Commit makes the bytes
+  // written there an object (Ok(false): the host tier's admission declined it and the extent
+  // is freed), or Abort frees the extent. Between the two the extent is nobody's object.
+  Result<Extent> Reserve(NamespaceId ns, uint64_t size);
+  Result<bool> Commit(const ObjectKey& key, uint64_t fingerprint, uint64_t size, const Extent& ext,
+                      const PutHints& hints);
+  void Abort(const Extent& ext);
   Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fingerprint,
                                       std::span<const BlockKey> keys, FamilyMask families);
   void Release(std::span<const uint64_t> pins);
@@ -133,6 +146,11 @@ class PlacementCore {
     bool loading = false;  // being read from the lower tier into ext
     bool writing = false;  // host copy being written to the lower tier
     bool tracked = false;  // in the host tier's eviction policy
+    // With host_checksums: the payload's XXH3-64 when it entered the host tier; host_bad once a
+    // verification failed (the copy is never served or written again).
+    bool host_summed = false;
+    bool host_bad = false;
+    uint64_t host_sum = 0;
     // lower tier
     bool on_nvme = false;
     LowerLoc nv;
@@ -216,6 +234,16 @@ class PlacementCore {
   // Reads the records of `batch` (flagged loading, extents allocated) into the host tier.
   void LoadRecords(std::unique_lock<std::mutex>& lk, const std::vector<Entry*>& batch,
                    std::vector<Status>& results);
+
+  // The host admission policy's verdict on a new object (records refusals); under mu_.
+  bool AdmitToHost(const ObjectKey& key, uint64_t size, const PutHints& hints);
+  // Makes a host extent holding `size` payload bytes the object `key` (replacing any), dirty.
+  void InsertResident(const ObjectKey& key, uint64_t fingerprint, uint64_t size, const Extent& ext,
+                      const PutHints& hints, std::optional<uint64_t> sum);
+  // XXH3-64 of a host copy's payload (no lock needed: the caller keeps the extent in place).
+  uint64_t HostSum(const Extent& ext, uint64_t size) const;
+  // A host copy found changed after its checksum was taken: counted, dropped, never served.
+  void DropCorruptHostCopy(Entry* e);
 
   PlacementOptions opt_;
   ExtentAllocator& host_;

@@ -31,6 +31,9 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
   std::vector<RecordIo> ios(batch.size());
   std::vector<const CacheLayout*> thin(batch.size(), nullptr);
   std::vector<bool> covered(batch.size(), false);  // thinning found the checkpoint present
+  // Host copies to verify before they are written (host_checksums): expected sums.
+  std::vector<std::optional<uint64_t>> expect(batch.size());
+  std::vector<bool> changed(batch.size(), false);  // the host copy failed verification
   for (size_t i = 0; i < batch.size(); ++i) {
     Entry& e = *batch[i];
     RecordIo& io = ios[i];
@@ -38,6 +41,7 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
     io.fingerprint = e.fingerprint;
     io.raw_size = e.raw_size;
     io.host_offset = e.ext.offset;
+    if (e.host_summed) expect[i] = e.host_sum;
     if (kind == WriteKind::kDemote) thin[i] = ThinLayout(e);
     if (thin[i]) {
       // The block's checkpoint, unless it has one already: then the SWA object just goes.
@@ -54,7 +58,17 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
   }
   lk.unlock();
 
-  // 1. Encode (no lock: the host copies of entries flagged `writing` do not move).
+  // 1. Verify and encode (no lock: the host copies of entries flagged `writing` do not move).
+  // A copy changed since its checksum was taken (a client wrote into the shared arena after
+  // Commit) is never written.
+  for (size_t i = 0; i < ios.size(); ++i) {
+    if (!expect[i] || !ios[i].status.ok()) continue;
+    const Entry& e = *batch[i];
+    if (HostSum(e.ext, e.raw_size) != *expect[i]) {
+      changed[i] = true;
+      ios[i].status = Status::Corruption("host copy changed after it was stored");
+    }
+  }
   opt_.lower->Encode(ios);
 
   // 2. Allocate space (reclaiming segments as needed) and sequence numbers.
@@ -122,6 +136,18 @@ Status PlacementCore::WriteRecords(std::unique_lock<std::mutex>& lk,
       continue;
     }
     if (allocated[i]) log_->RemoveReader(io.offset);
+    if (changed[i]) {
+      // Not a write error: the object is dropped (demotion drops a copy still dirty; Flush
+      // skips it), counted, and never served again.
+      if (!e.host_bad) {
+        counters_.host_copies_corrupt.fetch_add(1, std::memory_order_relaxed);
+        Log(DecisionKind::kCorrupt, Tier::kHost, Tier::kNone, e, e.raw_size);
+        spdlog::warn("strata: host copy of {}/{} changed after it was stored: dropped",
+                     e.key.block.ToHex(), FamilyName(e.key.family));
+      }
+      e.host_bad = true;
+      continue;
+    }
     if (!io.status.ok()) {
       if (allocated[i]) log_->Release(io.offset, RecordSpan(io.stored_size));
       Log(DecisionKind::kWriteFailed, Tier::kHost, Tier::kNvme, e, io.raw_size);

@@ -44,6 +44,7 @@ Status TieredStore::OpenCore(TieredStoreOptions& options) {
   po.clock = options.clock ? options.clock : &system_clock_;
   po.log = options.decision_log;
   po.layouts = std::move(options.layouts);
+  po.host_checksums = options.host_checksums;
   STRATA_ASSIGN_OR_RETURN(core_, PlacementCore::Create(std::move(po)));
   return Status::Ok();
 }
@@ -247,6 +248,26 @@ Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,
                         std::span<const std::byte> bytes, const PutHints& hints) {
   return core_->Put(key, fingerprint, bytes.size(), bytes, hints);
 }
+
+Result<TieredStore::Reservation> TieredStore::Reserve(const ObjectKey& key, uint64_t fingerprint,
+                                                      uint64_t size, const PutHints& hints) {
+  if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
+  STRATA_ASSIGN_OR_RETURN(Extent ext, core_->Reserve(key.ns, size));
+  Reservation r;
+  r.key = key;
+  r.fingerprint = fingerprint;
+  r.size = size;
+  r.hints = hints;
+  r.ext = ext;
+  r.payload_offset = ext.offset + kRecordHeaderSize;
+  return r;
+}
+
+Result<bool> TieredStore::Commit(const Reservation& r) {
+  return core_->Commit(r.key, r.fingerprint, r.size, r.ext, r.hints);
+}
+
+void TieredStore::Abort(const Reservation& r) { core_->Abort(r.ext); }
 
 Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t fingerprint,
                                                  std::span<const BlockKey> keys,
