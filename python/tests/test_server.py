@@ -1,5 +1,6 @@
 """The client against a real strata-server process (the `server` fixture in conftest.py)."""
 
+import threading
 import time
 
 import numpy as np
@@ -256,3 +257,34 @@ def test_lease_timeout_expires(server):
             time.sleep(0.05)
         assert held_leases(c) == 0
         assert c.release(leases) == [WireStatus.EXPIRED]
+
+
+def test_bad_layout_is_a_clear_error(server):
+    with pytest.raises(StrataError) as e:
+        Client.connect(server.socket_path, "alpha", "alpha-secret", fingerprint=FINGERPRINT,
+                       block_tokens=0)
+    assert e.value.status == WireStatus.LAYOUT
+
+
+def test_threads_share_one_client(server):
+    errors = []
+    with connect(server) as c:
+        def worker(t):
+            try:
+                keys = c.block_keys(tokens(4, seed=100 + t))
+                for i, k in enumerate(keys):
+                    c.put(k, Family.CSA, payload(1000 * t + i, 2048))
+                for _ in range(10):
+                    with c.get(keys, Family.CSA) as leases:
+                        for i, it in enumerate(leases):
+                            assert np.array_equal(it.view, payload(1000 * t + i, 2048))
+            except BaseException as e:  # noqa: BLE001 - reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert held_leases(c) == 0
