@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 
+#include "cachestore/server/http_endpoint.h"
 #include "cachestore/server/server.h"
 #include "cachestore/server/server_config.h"
 #include "tools/data_paths.h"
@@ -79,11 +80,30 @@ int main(int argc, char** argv) {
   }
   spdlog::info("config {}: {}", config_path, strata::server::DescribeServerConfig(*config));
   const std::string socket_path = config->socket_path;
+  const uint16_t metrics_port = config->metrics_port;
   auto server = strata::server::Server::Start(std::move(*config));
   if (!server.ok()) {
     spdlog::error("start: {}", server.status().ToString());
     std::fprintf(stderr, "strata-server: %s\n", server.status().ToString().c_str());
     return 1;
+  }
+  // Metrics in the Prometheus text format on a loopback port (0: off).
+  std::unique_ptr<strata::server::HttpEndpoint> http;
+  if (metrics_port != 0) {
+    strata::server::HttpEndpointOptions ho;
+    ho.port = metrics_port;
+    strata::server::Server* srv = server->get();
+    auto h = strata::server::HttpEndpoint::Start(
+        ho, [srv] { return srv->metrics().RenderPrometheus(srv->TenantViews()); });
+    if (!h.ok()) {
+      spdlog::error("metrics endpoint on port {}: {}", metrics_port, h.status().ToString());
+      std::fprintf(stderr, "strata-server: metrics endpoint on port %u: %s\n", metrics_port,
+                   h.status().ToString().c_str());
+      return 1;
+    }
+    http = std::move(h).value();
+    std::printf("strata-server: metrics on http://127.0.0.1:%u/metrics\n", http->port());
+    spdlog::info("metrics on http://127.0.0.1:{}/metrics", http->port());
   }
   std::printf("strata-server: listening on %s\n", socket_path.c_str());
   std::fflush(stdout);
@@ -106,6 +126,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping (flushing every tenant store)", sig);
     break;
   }
+  if (http) http->Stop();
   strata::Status s = (*server)->Stop();
   server->reset();
   if (!s.ok()) {
