@@ -22,6 +22,7 @@ import mmap
 import os
 import select
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -172,11 +173,11 @@ class Client:
                                         wire.HELLO_READ_ONLY if self.read_only else 0)
                 self._send(sock, wire.encode_hello(0, req), deadline, "HELLO")
                 head = self._read_response(sock, Verb.HELLO, 0, wire.MAX_BODY, deadline, fds)
+                if head.status != WireStatus.OK:
+                    raise StrataError(head.status, head.message, "HELLO")
+                hello = wire.decode_hello_response(head.payload)
             except (OSError, wire.WireFormatError) as e:
                 raise self._transport_error(e, "HELLO") from e
-            if head.status != WireStatus.OK:
-                raise StrataError(head.status, head.message, "HELLO")
-            hello = wire.decode_hello_response(head.payload)
             if hello.version != wire.WIRE_VERSION:
                 raise StrataError(WireStatus.VERSION,
                                   f"server speaks version {hello.version}", "HELLO")
@@ -288,7 +289,11 @@ class Client:
             rid = conn.next_id
             conn.next_id += 1
             try:
-                self._send(conn.sock, encode(rid), deadline, verb.name)
+                frame = encode(rid)
+            except (wire.WireFormatError, struct.error) as e:  # a bad argument, not the link
+                raise StrataError(WireStatus.INVALID, str(e), verb.name) from e
+            try:
+                self._send(conn.sock, frame, deadline, verb.name)
                 head = self._read_response(conn.sock, verb, rid, conn.hello.max_body + 4096,
                                            deadline)
             except (OSError, wire.WireFormatError, StrataConnectionError) as e:
