@@ -370,20 +370,20 @@ class Client:
             raise StrataError(WireStatus.FRAME,
                               f"{len(items)} GET items for {len(ks)} keys x {len(fams)} families",
                               "GET")
-        out = []
+        out, bad = [], []
         for i, it in enumerate(items):
-            status = wire.status_of(it.status)
+            status, lease = wire.status_of(it.status), it.lease
             view = None
             if status == WireStatus.OK:
                 view = self._view(conn, it.offset, it.size)
-                if view is None:
-                    status = WireStatus.INVALID
+                if view is None:  # outside the mapping: a miss, its lease given back
+                    status, lease = WireStatus.INVALID, 0
+                    bad.append(it.lease)
                 else:
                     view.flags.writeable = False
             out.append(LeaseItem(ks[i // len(fams)], fams[i % len(fams)], status,
                                  Tier(it.tier) if it.tier < wire.NUM_TIERS else Tier.NONE,
-                                 it.offset, it.size, it.lease, view))
-        bad = [it.lease for it in out if it.lease and it.view is None]
+                                 it.offset, it.size, lease, view))
         if bad:
             self.release(bad)
         return Leases(self, out, len(fams), conn.generation)
@@ -439,15 +439,15 @@ class Client:
         if len(results) != len(wire_items):
             raise StrataError(WireStatus.FRAME,
                               f"{len(results)} results for {len(wire_items)} items", "RESERVE")
-        out = []
+        out, stray = [], []
         for w, r in zip(wire_items, results):
-            status = wire.status_of(r.status)
+            status, rid = wire.status_of(r.status), r.reservation
             view = self._view(conn, r.offset, w.size) if status == WireStatus.OK else None
-            if status == WireStatus.OK and view is None:
-                status = WireStatus.INVALID
+            if status == WireStatus.OK and view is None:  # outside the mapping: given back
+                status, rid = WireStatus.INVALID, 0
+                stray.append(r.reservation)
             out.append(ReservedItem(BlockKey(*w.key), Family(w.family), w.ns, w.size, status,
-                                    r.offset, r.reservation, view))
-        stray = [it.id for it in out if it.id and it.view is None]
+                                    r.offset, rid, view))
         if stray:
             self._ids_call(Verb.ABORT, stray)
         return Reservations(self, out, conn.generation)
@@ -458,6 +458,8 @@ class Client:
             if reservations.generation != self._generation:
                 raise StrataConnectionError(
                     "the reservations died with an earlier connection", verb.name)
+            if not pending:
+                return []
             statuses = self._ids_call(verb, [it.id for it in pending])
             for it in pending:
                 it.done = True
