@@ -105,6 +105,20 @@ class ClientTest : public ::testing::Test {
   testing::ServerProcess server_;
 };
 
+// Polls /proc/PID/stat until the process's state letter is `state` (at most 5 s).
+bool WaitForProcessState(pid_t pid, char state) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == state)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 TEST_F(ClientTest, PutThenGetReturnsTheSameBytes) {
   auto c = Connect();
   ASSERT_TRUE(c);
@@ -212,6 +226,7 @@ TEST_F(ClientTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
   ASSERT_TRUE(held.ok() && SameBytes((*held)[0], flushed[2].bytes));
 
   ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(WaitForProcessState(server_.pid(), 'T')) << "the server did not stop";
   auto in_flight = std::async(std::launch::async, [&] {
     const auto t = Clock::now();
     const Status s = c->Ping();
@@ -239,20 +254,6 @@ TEST_F(ClientTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
   ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, flushed, Tier::kNvme));
   c->Release(std::vector<uint64_t>{(*held)[0].pin});  // of the dead connection: dropped locally
   ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, flushed));
-}
-
-// Polls /proc/PID/stat until the process's state letter is `state` (at most 5 s).
-bool WaitForProcessState(pid_t pid, char state) {
-  for (int i = 0; i < 500; ++i) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    const size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == state)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
 }
 
 TEST_F(ClientTest, AStoppedServerFailsCallsWithinTheDeadline) {
