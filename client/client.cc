@@ -409,6 +409,7 @@ Result<std::vector<ObjectView>> Client::Impl::Get(NamespaceId ns, uint64_t fp,
     for (size_t j = 0; j < gr->items.size(); ++j) {
       const wire::GetItem& it = gr->items[j];
       ObjectView& v = out[i * nf + j];
+      v.corrupt = it.status == WireStatus::kCorrupt;
       if (it.status != WireStatus::kOk) continue;
       std::byte* data = InArena(it.offset, it.size);
       if (!data || it.family != uint8_t(v.key.family)) {

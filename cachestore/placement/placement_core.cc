@@ -709,7 +709,10 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
           io_cv_.wait(lk);  // another Get is loading it
           continue;
         }
-        if (e->resident && e->host_bad) break;  // changed after it was stored: a miss
+        if (e->resident && e->host_bad) {  // changed after it was stored: a miss
+          v.corrupt = true;
+          break;
+        }
         if (e->resident) {
           if (e->host_summed) verify.push_back({views.size(), e->id, e->host_sum});
           ++e->pins;
@@ -791,6 +794,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
       --e->pins;
       v.pin = 0;
       v.served_from = Tier::kNone;
+      v.corrupt = corrupt;
       host_.Free(e->ext);
       if (!e->doomed && corrupt) DropNvmeCopy(*e, &index_deletes);
       if (e->doomed)
@@ -824,6 +828,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
       counters_.get_hits_host.fetch_sub(1, std::memory_order_relaxed);
       counters_.get_misses.fetch_add(1, std::memory_order_relaxed);
       v = ObjectView{v.key};
+      v.corrupt = true;
     }
     if (!bad.empty()) io_cv_.notify_all();
   }

@@ -77,16 +77,11 @@ void Connection::OnGet() {
   cachestore::TieredStore& store = *tenant_->store;
   TenantMetrics& m = *tenant_->metrics;
   const FamilyMask fams(r->families);
-  // What was there before: a miss of an object that was present is one the store found corrupt
-  // (and dropped), which the client is told apart from a plain miss. Lookup walks the chain up
-  // to its first empty block, so a miss after a gap is reported as not found.
-  auto before = store.Lookup(r->ns, r->fingerprint, r->keys, FamilyMask{});
   auto views = store.Get(r->ns, r->fingerprint, r->keys, fams);
   if (!views.ok()) {
     wire::EncodeError(id, Verb::kGet, {ToWire(views.status()), views.status().message()}, out_);
     return Finish(Verb::kGet, false);
   }
-  const int per_key = std::popcount(fams.bits());
   const uint32_t lease_ms = r->lease_ms ? r->lease_ms : shared_.config->default_lease_ms;
   const Clock::time_point expiry =
       lease_ms ? Clock::now() + std::chrono::milliseconds(lease_ms) : Clock::time_point::max();
@@ -114,9 +109,8 @@ void Connection::OnGet() {
       m.hits[f][int(v.served_from)].fetch_add(1, std::memory_order_relaxed);
       m.bytes_out[f][int(v.served_from)].fetch_add(v.size, std::memory_order_relaxed);
     } else {
-      const size_t k = per_key ? i / per_key : 0;
-      const bool was_present =
-          before.ok() && k < before->blocks.size() && before->blocks[k].families.Has(v.key.family);
+      // The store tells a corrupt object (found, failed verification, dropped) from a miss.
+      const bool was_present = v.corrupt;
       item.status = was_present ? WireStatus::kCorrupt : WireStatus::kNotFound;
       m.misses[f].fetch_add(1, std::memory_order_relaxed);
       if (was_present) m.corrupt[f].fetch_add(1, std::memory_order_relaxed);

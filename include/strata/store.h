@@ -72,6 +72,9 @@ struct ObjectView {
   size_t size = 0;
   Tier served_from = Tier::kNone;  // where the bytes were when Get was called
   uint64_t pin = 0;                // pass to Release; 0 for a miss
+  // A miss because the object failed verification (a bad record, or a host copy changed after
+  // it was stored): counted and dropped. The daemon reports it as such.
+  bool corrupt = false;
   bool found() const { return data != nullptr; }
 };
 
