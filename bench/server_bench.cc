@@ -130,6 +130,9 @@ struct Bench {
   const ServerBenchOptions& o;
   const std::function<void(const std::string&)>& emit;
   cachestore::TieredStore* local = nullptr;  // the in-process peer
+  // The in-process store with the daemon's host checksums (verified before every Get is
+  // served): tells the socket's cost apart from the verification's.
+  cachestore::TieredStore* local_sums = nullptr;
   std::unique_ptr<Client> client;
   ClientOptions copts;
   uint64_t fp = 0;
@@ -150,11 +153,13 @@ struct Bench {
       const ObjectKey k{ns, keys.back(), f};
       STRATA_RETURN_IF_ERROR(client->Put(k, fp, bytes).WithContext("daemon put"));
       STRATA_RETURN_IF_ERROR(local->Put(k, fp, bytes).WithContext("in-process put"));
+      STRATA_RETURN_IF_ERROR(local_sums->Put(k, fp, bytes).WithContext("in-process put"));
     }
     return keys;
   }
   Status Drop(NamespaceId ns) {
     STRATA_RETURN_IF_ERROR(client->Delete(ns));
+    STRATA_RETURN_IF_ERROR(local_sums->Delete(ns));
     return local->Delete(ns);
   }
   size_t Count(Family f) const {
@@ -170,7 +175,7 @@ struct Bench {
     Progress(fmt::format("{}: {} objects of {} B", name, n, o.layout.FamilyBlockBytes(f)));
     STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
     std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
-    Samples daemon, peer;
+    Samples daemon, peer, peer_sums;
     auto run = [&](Store& s, Samples& out) -> Status {
       const auto t = Clock::now();
       STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink));
@@ -183,14 +188,19 @@ struct Bench {
       if (r % 2 == 0) {
         STRATA_RETURN_IF_ERROR(run(*client, daemon));
         STRATA_RETURN_IF_ERROR(run(*local, peer));
+        STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
       } else {
+        STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
         STRATA_RETURN_IF_ERROR(run(*local, peer));
         STRATA_RETURN_IF_ERROR(run(*client, daemon));
       }
     }
-    emit(
-        With(FigureJson(name, daemon, "GB/s", "in_process", peer),
-             fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n)));
+    const std::string sizes =
+        fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
+    emit(With(FigureJson(name + ".vs_checksummed", daemon, "GB/s", "in_process_host_checksums",
+                         peer_sums),
+              sizes));
     return Drop(ns);
   }
 
@@ -396,9 +406,13 @@ Status RunServerBench(const ServerBenchOptions& o,
   lc.host = sc.store.host;
   lc.nvme.data_dir.clear();
   STRATA_ASSIGN_OR_RETURN(auto local, cachestore::OpenTieredStore(lc, {}));
+  cachestore::TieredStoreOptions sums;
+  sums.host_checksums = true;
+  STRATA_ASSIGN_OR_RETURN(auto local_sums, cachestore::OpenTieredStore(lc, std::move(sums)));
 
-  Bench b{o, emit};
+  Bench b{o, emit, nullptr, nullptr, nullptr, ClientOptions{}, 0};
   b.local = static_cast<cachestore::TieredStore*>(local.get());
+  b.local_sums = static_cast<cachestore::TieredStore*>(local_sums.get());
   b.fp = o.layout.fingerprint();
   b.copts.socket_path = sc.socket_path;
   b.copts.fingerprint = b.fp;

@@ -4,6 +4,8 @@
 //   server.get.<family>      Get + copy out + Release of V4 block-family objects, GB/s:
 //                            strata::Client against the in-process TieredStore on the same
 //                            objects; the consumer copies the bytes out in both cases.
+//   server.get.<family>.vs_checksummed  the same against the in-process store with the host
+//                            checksums the daemon verifies before serving (the socket's share).
 //   server.reserve_commit.<family>  Reserve + copy in + Commit, GB/s, against TieredStore's own
 //                            Reserve/Commit.
 //   server.lookup64.p50|p99  Lookup of a 64-block chain, microseconds, against a bare Unix-socket

@@ -2,6 +2,7 @@
 // describe (strata run --server), `strata stats --server` (a tenant's counters for a person) and
 // `strata top --server` (a live view of hit rate, traffic and occupancy).
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -308,6 +309,8 @@ int CmdBenchServer(std::vector<std::string> args) {
     o.latency_samples = 2000;
     o.clients_seconds = 0.2;
   }
+  // stdout carries the JSON lines only; the in-process daemon's info log would interleave.
+  spdlog::set_level(spdlog::level::warn);
   Status s = bench::RunServerBench(o, [](const std::string& line) {
     std::fputs((line + "\n").c_str(), stdout);
     std::fflush(stdout);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -29,6 +30,27 @@ constexpr NamespaceId kNs = 3;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Stops `pid` and returns once every thread of it is stopped: kill() returns before that, and
+// an io thread still running could answer one more request.
+void StopProcess(pid_t pid) {
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    bool all = true;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      std::ifstream f(e.path() / "stat");
+      std::string line;
+      std::getline(f, line);
+      const size_t paren = line.rfind(')');
+      all &= paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'T';
+    }
+    if (all) return;
+    ASSERT_LT(Clock::now(), until) << "the server did not stop";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 bool SameBytes(const ObjectView& v, const std::vector<std::byte>& b) {
@@ -104,20 +126,6 @@ class ClientTest : public ::testing::Test {
 
   testing::ServerProcess server_;
 };
-
-// Polls /proc/PID/stat until the process's state letter is `state` (at most 5 s).
-bool WaitForProcessState(pid_t pid, char state) {
-  for (int i = 0; i < 500; ++i) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    const size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == state)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 
 TEST_F(ClientTest, PutThenGetReturnsTheSameBytes) {
   auto c = Connect();
@@ -225,8 +233,7 @@ TEST_F(ClientTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
       c->Get(kNs, kFp, std::span(&flushed[2].key.block, 1), FamilyMask{flushed[2].key.family});
   ASSERT_TRUE(held.ok() && SameBytes((*held)[0], flushed[2].bytes));
 
-  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
-  ASSERT_TRUE(WaitForProcessState(server_.pid(), 'T')) << "the server did not stop";
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_.pid()));
   auto in_flight = std::async(std::launch::async, [&] {
     const auto t = Clock::now();
     const Status s = c->Ping();
@@ -261,9 +268,7 @@ TEST_F(ClientTest, AStoppedServerFailsCallsWithinTheDeadline) {
   ASSERT_TRUE(c);
   const auto objs = MakeObjects(4, 5);
   ASSERT_NO_FATAL_FAILURE(PutAll(*c, objs));
-  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
-  // kill() only queues the stop: wait until the kernel reports the process stopped ('T').
-  ASSERT_TRUE(WaitForProcessState(server_.pid(), 'T')) << "the server did not stop";
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_.pid()));
   auto t = Clock::now();
   EXPECT_FALSE(c->Ping().ok());
   EXPECT_GE(Since(t), 0.45);
