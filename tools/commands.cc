@@ -180,7 +180,12 @@ int CmdFsck(std::vector<std::string> args) {
 }
 
 int CmdStats(std::vector<std::string> args) {
-  cxxopts::Options opts(args[0], "What a data directory stores, per family (NVMe tier).");
+  for (const std::string& a : args)
+    if (a == "--server" || a.rfind("--server=", 0) == 0) return CmdServerStats(std::move(args));
+  cxxopts::Options opts(
+      args[0],
+      "What a data directory stores, per family (NVMe tier). With --server "
+      "SOCKET: a tenant's counters on a running strata-server (--server --help).");
   opts.add_options()("data-dir", "data directory", cxxopts::value<std::string>())("json",
                                                                                   "print JSON");
   int rc;

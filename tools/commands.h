@@ -2,11 +2,14 @@
 // process exit code and prints its own errors.
 #pragma once
 
+#include <cstdint>
 #include <cxxopts.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "strata/client.h"
 #include "strata/status.h"
 #include "tools/data_paths.h"
 
@@ -33,5 +36,14 @@ int CmdBenchStore(std::vector<std::string> args);
 int CmdCompare(std::vector<std::string> args);
 int CmdBenchCompare(std::vector<std::string> args);
 int CmdBenchCrashChild(std::vector<std::string> args);
+
+// strata-server (tools/server_commands.cc): --server, --tenant, --secret, --deadline-ms, and the
+// client they describe for a layout.
+void AddServerOptions(cxxopts::Options& opts);
+Result<std::unique_ptr<Client>> ConnectServer(const cxxopts::ParseResult& r, uint64_t fingerprint,
+                                              uint32_t block_size, bool read_only = false);
+int CmdServerStats(std::vector<std::string> args);  // strata stats --server
+int CmdTop(std::vector<std::string> args);
+int CmdBenchServer(std::vector<std::string> args);
 
 }  // namespace strata::tools

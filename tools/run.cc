@@ -1,5 +1,6 @@
-// strata run: agent sessions through the engine with an in-process tiered store (the main job),
-// and strata gen-sessions.
+// strata run: agent sessions through the engine with an in-process tiered store or, with
+// --server, a running strata-server through strata::Client (the main job), and strata
+// gen-sessions.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -46,7 +47,8 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 
 int CmdRun(std::vector<std::string> args) {
   cxxopts::Options opts(args[0],
-                        "Run agent sessions through the engine with an in-process tiered store: "
+                        "Run agent sessions through the engine with an in-process tiered store "
+                        "(or a running strata-server: --server SOCKET): "
                         "each turn restores its longest cached prefix, prefills the rest, "
                         "decodes, and offloads its new state. With no options: a built-in "
                         "workload on v4-tiny with data under ./strata-data.");
@@ -71,6 +73,9 @@ int CmdRun(std::vector<std::string> args) {
       "namespace", "namespace name", cxxopts::value<std::string>()->default_value("default"))(
       "verify", "also run every turn cold and check it bit for bit (logits, tokens, state)")(
       "fresh", "delete the data directory first")("json", "JSON lines instead of text");
+  // --server SOCKET: the same job through a running strata-server instead of an in-process
+  // store (the store options above are then the server's business and ignored).
+  AddServerOptions(opts);
   int rc = 0;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -101,37 +106,57 @@ int CmdRun(std::vector<std::string> args) {
   }
 
   StoreConfig cfg;
-  const std::string data_dir = (*r)["data-dir"].as<std::string>();
-  if ((*r)["fresh"].as<bool>()) fs::remove_all(data_dir);
-  for (auto [opt, field] : {std::pair{"host-cache", &cfg.host.capacity_bytes},
-                            std::pair{"nvme-cache", &cfg.nvme.capacity_bytes}}) {
-    auto v = ParseBytes((*r)[opt].as<std::string>());
-    if (!v.ok()) return Fail(args[0], v.status().WithContext(std::string("--") + opt));
-    *field = *v;
-  }
-  cfg.nvme.data_dir = data_dir;
-  cfg.nvme.segment_bytes = std::min<uint64_t>(cfg.nvme.segment_bytes, cfg.nvme.capacity_bytes / 4);
-  cfg.nvme.segment_bytes = std::max<uint64_t>(cfg.nvme.segment_bytes / 4096 * 4096, 4096);
-  cfg.host.eviction = (*r)["eviction"].as<std::string>();
-  cfg.thin_swa_on_demotion = (*r)["thin-swa"].as<bool>();
-  cachestore::TieredStoreOptions so;
-  if (cfg.thin_swa_on_demotion) {
+  const std::string server = (*r)["server"].as<std::string>();
+  std::unique_ptr<Store> store;
+  std::string store_desc;
+  engine::MeasuredCosts costs;
+  if (!server.empty()) {
+    // The engine's layout names the bytes in the handshake; the server keys them by tenant.
     auto layout = engine::CachedEngine::LayoutFor(*model, (*r)["block-size"].as<uint32_t>());
     if (!layout.ok()) return Fail(args[0], layout.status());
-    so.layouts = {*layout};
+    auto client = ConnectServer(*r, layout->fingerprint(), layout->block_size());
+    if (!client.ok()) return Fail(args[0], client.status());
+    store_desc = fmt::format("strata-server {} (tenant {}, server epoch {:016x})", server,
+                             (*r)["tenant"].as<std::string>(), (*client)->server_epoch());
+    store = std::move(*client);
+    // Restores read the shared arena (a memcpy); the server's disk is not this process's to
+    // probe, so the NVMe bandwidth keeps its default.
+    costs.cost[Tier::kHost] = engine::MeasureHostCopy();
+  } else {
+    const std::string data_dir = (*r)["data-dir"].as<std::string>();
+    if ((*r)["fresh"].as<bool>()) fs::remove_all(data_dir);
+    for (auto [opt, field] : {std::pair{"host-cache", &cfg.host.capacity_bytes},
+                              std::pair{"nvme-cache", &cfg.nvme.capacity_bytes}}) {
+      auto v = ParseBytes((*r)[opt].as<std::string>());
+      if (!v.ok()) return Fail(args[0], v.status().WithContext(std::string("--") + opt));
+      *field = *v;
+    }
+    cfg.nvme.data_dir = data_dir;
+    cfg.nvme.segment_bytes =
+        std::min<uint64_t>(cfg.nvme.segment_bytes, cfg.nvme.capacity_bytes / 4);
+    cfg.nvme.segment_bytes = std::max<uint64_t>(cfg.nvme.segment_bytes / 4096 * 4096, 4096);
+    cfg.host.eviction = (*r)["eviction"].as<std::string>();
+    cfg.thin_swa_on_demotion = (*r)["thin-swa"].as<bool>();
+    cachestore::TieredStoreOptions so;
+    if (cfg.thin_swa_on_demotion) {
+      auto layout = engine::CachedEngine::LayoutFor(*model, (*r)["block-size"].as<uint32_t>());
+      if (!layout.ok()) return Fail(args[0], layout.status());
+      so.layouts = {*layout};
+    }
+    auto store_r = cachestore::OpenTieredStore(cfg, std::move(so));
+    if (!store_r.ok()) return Fail(args[0], store_r.status());
+    store = std::move(*store_r);
+    store_desc = DescribeStoreConfig(cfg);
+    auto measured = engine::MeasureStoreCosts(cfg);  // host memcpy; NVMe reads at cfg's depth
+    if (!measured.ok()) return Fail(args[0], measured.status());
+    costs = *measured;
   }
-  auto store_r = cachestore::OpenTieredStore(cfg, std::move(so));
-  if (!store_r.ok()) return Fail(args[0], store_r.status());
-  std::unique_ptr<Store> store = std::move(*store_r);
-
   engine::EngineOptions eo;
   eo.block_size = (*r)["block-size"].as<uint32_t>();
   eo.ns = NamespaceIdFromName((*r)["namespace"].as<std::string>());
   eo.namespace_secret = "strata:" + (*r)["namespace"].as<std::string>();
   eo.policy = *policy;
-  auto costs = engine::MeasureStoreCosts(cfg);  // host memcpy; NVMe reads at cfg's queue depth
-  if (!costs.ok()) return Fail(args[0], costs.status());
-  eo.cost = costs->cost;
+  eo.cost = costs.cost;
   auto engine_r = engine::CachedEngine::Create(model, store.get(), eo);
   if (!engine_r.ok()) return Fail(args[0], engine_r.status());
   engine::CachedEngine& eng = **engine_r;
@@ -142,8 +167,8 @@ int CmdRun(std::vector<std::string> args) {
         "run: cost model: host {:.1f} GB/s (memcpy), NVMe {:.2f} GB/s (O_DIRECT reads, QD {}), "
         "prefill {:.0f} tokens/s (measured)\n",
         model->config().shape.name, eng.layout().fingerprint(), eo.policy.ToString(), eo.block_size,
-        DescribeStoreConfig(cfg), cost[Tier::kHost] / 1e9, cost[Tier::kNvme] / 1e9,
-        costs->nvme.max_inflight, 1.0 / cost.prefill_s_per_token);
+        store_desc, cost[Tier::kHost] / 1e9, cost[Tier::kNvme] / 1e9, costs.nvme.max_inflight,
+        1.0 / cost.prefill_s_per_token);
 
   size_t total_turns = 0;
   for (const auto& s : work.sessions) total_turns += s.turns.size();

@@ -15,7 +15,8 @@ usage: strata <command> [options]     (strata <command> --help for its options)
 
 commands:
   run            the main job: agent sessions through the engine with an in-process store
-                 (host DRAM + NVMe tier under ./strata-data); restores cached prefixes bit-exactly
+                 (host DRAM + NVMe tier under ./strata-data), or a strata-server (--server);
+                 restores cached prefixes bit-exactly
   gen-sessions   write an agent-session workload for run
   demo           store-only demo: agent-style prefix state through an in-process store
                  (host DRAM + NVMe tier under ./strata-data), restart, verify bit-exact
@@ -25,11 +26,15 @@ commands:
                  sizes: hit rate, prefill saved, bytes per tier, TTFT; table, JSON or plots
   layout         bytes per block and per token of every state family for a model config
   fsck           check every record of a data directory against its index
-  stats          what a data directory stores, per family
+  stats          what a data directory stores, per family; --server SOCKET: a tenant's
+                 counters on a running strata-server
+  top            live view of a running strata-server: hit rate, traffic, occupancy
   bench store    the store's benchmark figures as JSON lines
   bench engine   the engine's benchmark figures as JSON lines
   bench rehydrate  restore time per plan and tier against cold prefill, as JSON lines
   bench compare  the simulator's trace replay speed per policy, as JSON lines
+  bench server   strata-server against the in-process store (get, reserve/commit, small-verb
+                 latency, many clients), as JSON lines
 )";
 
 }  // namespace
@@ -52,6 +57,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return CmdGenerate(args);
   if (cmd == "fsck") return CmdFsck(args);
   if (cmd == "stats") return CmdStats(args);
+  if (cmd == "top") return CmdTop(args);
   if (cmd == "compare") return CmdCompare(args);
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "store") {
@@ -74,7 +80,12 @@ int main(int argc, char** argv) {
       args[0] = "strata bench compare";
       return CmdBenchCompare(args);
     }
-    std::fputs("usage: strata bench store|engine|rehydrate|compare [options]\n", stderr);
+    if (args.size() >= 2 && args[1] == "server") {
+      args.erase(args.begin());
+      args[0] = "strata bench server";
+      return CmdBenchServer(args);
+    }
+    std::fputs("usage: strata bench store|engine|rehydrate|compare|server [options]\n", stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);

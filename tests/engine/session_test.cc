@@ -12,6 +12,7 @@
 #include <random>
 
 #include "cachestore/nvme/record.h"
+#include "tests/testing/rehydrate.h"
 #include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/tiny_model.h"
@@ -31,39 +32,8 @@ std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& 
   return a;
 }
 
-bool Same(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
-}
-
-void ExpectSameState(const RequestState& a, const RequestState& b) {
-  ASSERT_EQ(a.pos, b.pos);
-  EXPECT_EQ(a.mtp_pos, b.mtp_pos);
-  EXPECT_TRUE(Same(a.mtp_hidden, b.mtp_hidden));
-  ASSERT_EQ(a.layers.size(), b.layers.size());
-  for (size_t l = 0; l < a.layers.size(); ++l) {
-    const LayerState &x = a.layers[l], &y = b.layers[l];
-    EXPECT_EQ(x.swa_valid_from, y.swa_valid_from) << l;
-    EXPECT_TRUE(Same(x.swa, y.swa)) << "layer " << l << " swa";
-    EXPECT_TRUE(Same(x.entries, y.entries)) << "layer " << l << " entries";
-    EXPECT_TRUE(Same(x.index_keys, y.index_keys)) << "layer " << l << " index keys";
-    EXPECT_TRUE(Same(x.comp.kv, y.comp.kv) && Same(x.comp.score, y.comp.score))
-        << "layer " << l << " carry";
-    EXPECT_TRUE(Same(x.index_comp.kv, y.index_comp.kv) &&
-                Same(x.index_comp.score, y.index_comp.score))
-        << "layer " << l << " indexer carry";
-  }
-}
-
-void ExpectSameAsCold(CachedEngine& e, std::span<const int32_t> prompt, int max_new,
-                      const TurnResult& r, const RequestState& st) {
-  RequestState cold_state;
-  auto cold = e.RunCold(prompt, max_new, &cold_state);
-  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
-  EXPECT_EQ(r.output, cold->output);
-  ASSERT_EQ(r.logits.size(), cold->logits.size());
-  for (size_t i = 0; i < r.logits.size(); ++i) EXPECT_TRUE(Same(r.logits[i], cold->logits[i])) << i;
-  ExpectSameState(st, cold_state);
-}
+using testing::ExpectSameAsCold;
+using testing::TierCase;
 
 // Runs a turn that stores its state and waits until the store has it.
 void StoreTurn(CachedEngine& e, std::span<const int32_t> tokens, int max_new) {
@@ -72,9 +42,8 @@ void StoreTurn(CachedEngine& e, std::span<const int32_t> tokens, int max_new) {
   ASSERT_TRUE(e.WaitOffload().ok());
 }
 
-enum class TierCase { kHost, kNvme, kReopen };
-
-struct Fixture {
+// The in-process store.
+struct Fixture : testing::RehydrateHarness {
   testing::TempDir dir;
   StoreConfig config;
   std::unique_ptr<Store> store;
@@ -89,15 +58,18 @@ struct Fixture {
     }
     Reopen();
   }
-  // Flushes, then fills the host tier with other objects so the engine's are served from NVMe.
-  void PushToNvme() {
+  Store* active() override { return store.get(); }
+  void PushToNvme() override {
     ASSERT_TRUE(store->Flush().ok());
     for (uint64_t i = 0; i < 12; ++i) {
       const ObjectKey k{999, BlockKey{i, i}, Family::kCsa};
       ASSERT_TRUE(store->Put(k, 1, testing::SeededBytes(i, 200 << 10)).ok());
     }
   }
-  void Reopen() {
+  void Reopen() override {
+    if (store && !config.nvme.data_dir.empty()) {
+      ASSERT_TRUE(store->Flush().ok());
+    }
     store.reset();
     auto s = OpenStore(config);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -107,97 +79,18 @@ struct Fixture {
 
 std::unique_ptr<CachedEngine> MakeEngine(Store* store, const std::string& policy,
                                          const std::string& model = "v4-tiny.json") {
-  EngineOptions o;
-  auto p = SwaPolicy::Parse(policy, 256);
-  EXPECT_TRUE(p.ok());
-  o.policy = *p;
-  o.cost.prefill_s_per_token = 5e-4;  // fixed, so plan choices do not depend on the machine
-  auto e = CachedEngine::Create(TinyModel(model), store, o);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return std::move(*e);
+  return testing::MakeTestEngine(store, policy, model);
 }
 
-struct Param {
-  const char* policy;
-  RestorePlan::Kind expect;
-  TierCase tier;
-  const char* model;
-};
+class RehydrateTest : public ::testing::TestWithParam<testing::RehydrateParam> {};
 
-class RehydrateTest : public ::testing::TestWithParam<Param> {};
-
-// An agent turn, then the next turn (previous context + output + new tokens) restores the
-// prefix: bit-exact against a cold run of the second turn.
 TEST_P(RehydrateTest, NextTurnIsBitExactWithCold) {
-  const Param& p = GetParam();
-  Fixture f(p.tier);
-  auto e = MakeEngine(f.store.get(), p.policy, p.model);
-  const std::vector<int32_t> turn1 = Tokens(1100, 1);
-  auto r1 = e->RunTurn(turn1, {.max_new = 3});
-  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
-  EXPECT_EQ(r1->plan.kind, RestorePlan::kCold);
-  ASSERT_TRUE(e->WaitOffload().ok());
-  if (p.tier == TierCase::kNvme) f.PushToNvme();
-  if (p.tier == TierCase::kReopen) {
-    ASSERT_TRUE(f.store->Flush().ok());
-    e.reset();
-    f.Reopen();
-    e = MakeEngine(f.store.get(), p.policy, p.model);
-  }
-  std::vector<int32_t> turn2 = turn1;
-  turn2.insert(turn2.end(), r1->output.begin(), r1->output.end());
-  const auto extra = Tokens(20, 2);  // short: the final rings still hold the restored positions
-  turn2.insert(turn2.end(), extra.begin(), extra.end());
-  RequestState st;
-  TurnOptions o;
-  o.max_new = 4;
-  o.force = &p.expect;
-  o.final_state = &st;
-  auto r2 = e->RunTurn(turn2, o);
-  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
-  EXPECT_EQ(r2->prefix_hit_tokens, 1024);
-  EXPECT_EQ(r2->plan.kind, p.expect) << r2->plan.ToString();
-  EXPECT_EQ(r2->fallbacks, 0);
-  if (p.tier == TierCase::kHost) {
-    EXPECT_GT(r2->read_bytes[size_t(Tier::kHost)], 0u);
-    EXPECT_EQ(r2->read_bytes[size_t(Tier::kNvme)], 0u);
-  } else {
-    EXPECT_GT(r2->read_bytes[size_t(Tier::kNvme)], 0u);
-  }
-  // Tokens computed after the restore: the recompute window or from the checkpoint, then the
-  // prompt's tail.
-  EXPECT_EQ(r2->prefilled_tokens, int64_t(turn2.size()) - 1024);
-  if (p.expect == RestorePlan::kRecompute) {
-    EXPECT_GT(r2->plan.recompute_tokens, 500);
-  }
-  ExpectSameAsCold(*e, turn2, 4, *r2, st);
+  Fixture f(GetParam().tier);
+  testing::CheckNextTurnBitExact(f, GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Policies, RehydrateTest,
-    ::testing::Values(
-        Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny.json"},
-        Param{"full", RestorePlan::kFull, TierCase::kNvme, "v4-tiny.json"},
-        Param{"full", RestorePlan::kFull, TierCase::kReopen, "v4-tiny.json"},
-        Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kHost, "v4-tiny.json"},
-        Param{"checkpoint:512", RestorePlan::kCheckpoint, TierCase::kNvme, "v4-tiny.json"},
-        Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kReopen, "v4-tiny.json"},
-        Param{"recompute", RestorePlan::kRecompute, TierCase::kHost, "v4-tiny.json"},
-        Param{"recompute", RestorePlan::kRecompute, TierCase::kNvme, "v4-tiny.json"},
-        Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen, "v4-tiny.json"},
-        Param{"full", RestorePlan::kFull, TierCase::kHost, "v4-tiny-hca.json"},
-        Param{"checkpoint", RestorePlan::kCheckpoint, TierCase::kNvme, "v4-tiny-hca.json"},
-        Param{"recompute", RestorePlan::kRecompute, TierCase::kReopen, "v4-tiny-hca.json"}),
-    [](const ::testing::TestParamInfo<Param>& info) {
-      std::string name = info.param.policy;
-      for (char& c : name)
-        if (c == ':') c = '_';
-      name += info.param.tier == TierCase::kHost   ? "_host"
-              : info.param.tier == TierCase::kNvme ? "_nvme"
-                                                   : "_reopen";
-      if (std::string(info.param.model) != "v4-tiny.json") name += "_hca_first";
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Policies, RehydrateTest, ::testing::ValuesIn(testing::RehydrateCases()),
+                         testing::RehydrateCaseName);
 
 // A one-block hit, shorter than the recompute window (the recompute starts at position 0).
 TEST(RehydrateEdgeTest, OneBlockHitShorterThanTheRecomputeWindow) {

@@ -1,0 +1,425 @@
+#include "bench/server_bench.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "bench/store_bench.h"
+#include "bench/v4_payload.h"
+#include "cachestore/server/server.h"
+#include "cachestore/store/tiered_store.h"
+#include "strata/client.h"
+#include "strata/wire.h"
+
+namespace strata::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void Progress(const std::string& what) {
+  static const Clock::time_point start = Clock::now();
+  std::cerr << fmt::format("bench server [{:6.1f} s]: ", Seconds(start)) << what << std::endl;
+}
+
+// `json` (an object) with `fields` ("\"k\": v, ...") added at its end.
+std::string With(std::string json, const std::string& fields) {
+  json.insert(json.size() - 1, ", " + fields);
+  return json;
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, size_t(q * double(v.size())));
+  std::nth_element(v.begin(), v.begin() + long(i), v.end());
+  return v[i];
+}
+
+// Reads every object of `keys` (batches of 8 keys) from `s`, copies each out and releases it:
+// what a consumer of restored state does. Returns the bytes read, or an error on a miss.
+Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
+                         Family f, std::vector<std::byte>& sink, size_t start = 0) {
+  uint64_t bytes = 0;
+  std::vector<uint64_t> pins;
+  for (size_t done = 0; done < keys.size();) {
+    const size_t i = (start + done) % keys.size();
+    const size_t n = std::min<size_t>({8, keys.size() - done, keys.size() - i});
+    STRATA_ASSIGN_OR_RETURN(auto views, s.Get(ns, fp, keys.subspan(i, n), FamilyMask{f}));
+    pins.clear();
+    for (const ObjectView& v : views) {
+      if (!v.found()) return Status::NotFound("bench: an object went missing");
+      std::memcpy(sink.data(), v.data, v.size);
+      bytes += v.size;
+      pins.push_back(v.pin);
+    }
+    s.Release(pins);
+    done += n;
+  }
+  return bytes;
+}
+
+// A bare Unix-socket request/response peer: a thread answers every `req` bytes with `resp`
+// bytes; the client side writes and reads with plain blocking calls.
+class EchoPeer {
+ public:
+  static Result<std::unique_ptr<EchoPeer>> Start(const std::string& path, size_t req, size_t resp) {
+    auto p = std::unique_ptr<EchoPeer>(new EchoPeer(req, resp));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return Status::InvalidArgument("echo: path too long");
+    std::memcpy(a.sun_path, path.data(), path.size());
+    ::unlink(path.c_str());
+    const int l = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 1) != 0)
+      return Status::IoError("echo: cannot listen on " + path);
+    p->client_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(p->client_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      return Status::IoError("echo: cannot connect");
+    p->server_ = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    ::close(l);
+    ::unlink(path.c_str());
+    if (p->server_ < 0) return Status::IoError("echo: accept failed");
+    p->thread_ = std::thread([q = p.get()] { q->Serve(); });
+    return p;
+  }
+  ~EchoPeer() {
+    ::shutdown(client_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    ::close(client_);
+    ::close(server_);
+  }
+  // One request/response round trip.
+  bool RoundTrip() { return Xfer(client_, req_, true) && Xfer(client_, resp_, false); }
+
+ private:
+  EchoPeer(size_t req, size_t resp) : req_(req), resp_(resp) {}
+  static bool Xfer(int fd, std::vector<std::byte>& buf, bool send) {
+    size_t done = 0;
+    while (done < buf.size()) {
+      const ssize_t n = send ? ::send(fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL)
+                             : ::recv(fd, buf.data() + done, buf.size() - done, 0);
+      if (n <= 0) return false;
+      done += size_t(n);
+    }
+    return true;
+  }
+  void Serve() {
+    std::vector<std::byte> in(req_.size()), out(resp_.size());
+    while (Xfer(server_, in, false) && Xfer(server_, out, true)) {
+    }
+  }
+  std::vector<std::byte> req_, resp_;
+  int client_ = -1, server_ = -1;
+  std::thread thread_;
+};
+
+struct Bench {
+  const ServerBenchOptions& o;
+  const std::function<void(const std::string&)>& emit;
+  cachestore::TieredStore* local = nullptr;  // the in-process peer
+  std::unique_ptr<Client> client;
+  ClientOptions copts;
+  uint64_t fp = 0;
+
+  bool Want(const std::string& figure) const {
+    return o.only.empty() || figure.compare(0, o.only.size(), o.only) == 0 ||
+           o.only.compare(0, figure.size(), figure) == 0;
+  }
+
+  // n objects of family f in namespace ns of both stores; their keys.
+  Result<std::vector<BlockKey>> Fill(NamespaceId ns, Family f, size_t n) {
+    const uint64_t size = o.layout.FamilyBlockBytes(f);
+    std::vector<std::byte> bytes(size);
+    std::vector<BlockKey> keys;
+    for (size_t i = 0; i < n; ++i) {
+      keys.push_back(BlockKey{ns, i});
+      FillPseudoRandom(bytes.data(), size, ns * 100000 + i);
+      const ObjectKey k{ns, keys.back(), f};
+      STRATA_RETURN_IF_ERROR(client->Put(k, fp, bytes).WithContext("daemon put"));
+      STRATA_RETURN_IF_ERROR(local->Put(k, fp, bytes).WithContext("in-process put"));
+    }
+    return keys;
+  }
+  Status Drop(NamespaceId ns) {
+    STRATA_RETURN_IF_ERROR(client->Delete(ns));
+    return local->Delete(ns);
+  }
+  size_t Count(Family f) const {
+    const uint64_t size = o.layout.FamilyBlockBytes(f);
+    return size_t(std::clamp<uint64_t>(o.bytes_per_family / size, 8, 4096));
+  }
+
+  Status GetFigure(Family f) {
+    const std::string name = fmt::format("server.get.{}", FamilyName(f));
+    if (!Want(name)) return Status::Ok();
+    const NamespaceId ns = 10 + uint64_t(f);
+    const size_t n = Count(f);
+    Progress(fmt::format("{}: {} objects of {} B", name, n, o.layout.FamilyBlockBytes(f)));
+    STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
+    std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
+    Samples daemon, peer;
+    auto run = [&](Store& s, Samples& out) -> Status {
+      const auto t = Clock::now();
+      STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink));
+      out.Add(double(bytes) / Seconds(t) / 1e9);
+      return Status::Ok();
+    };
+    STRATA_RETURN_IF_ERROR(run(*client, daemon));  // warm-up
+    daemon.v.clear();
+    for (uint32_t r = 0; r < o.rounds; ++r) {
+      if (r % 2 == 0) {
+        STRATA_RETURN_IF_ERROR(run(*client, daemon));
+        STRATA_RETURN_IF_ERROR(run(*local, peer));
+      } else {
+        STRATA_RETURN_IF_ERROR(run(*local, peer));
+        STRATA_RETURN_IF_ERROR(run(*client, daemon));
+      }
+    }
+    emit(
+        With(FigureJson(name, daemon, "GB/s", "in_process", peer),
+             fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n)));
+    return Drop(ns);
+  }
+
+  Status ReserveCommitFigure(Family f) {
+    const std::string name = fmt::format("server.reserve_commit.{}", FamilyName(f));
+    if (!Want(name)) return Status::Ok();
+    const NamespaceId ns = 20 + uint64_t(f);
+    const uint64_t size = o.layout.FamilyBlockBytes(f);
+    const size_t n = Count(f);
+    Progress(fmt::format("{}: {} objects of {} B", name, n, size));
+    std::vector<std::byte> src(size);
+    FillPseudoRandom(src.data(), size, 7);
+    Samples daemon, peer;
+    auto run_daemon = [&]() -> Status {
+      const auto t = Clock::now();
+      for (size_t i = 0; i < n; ++i) {
+        STRATA_ASSIGN_OR_RETURN(auto r, client->Reserve({ns, BlockKey{ns, i}, f}, fp, size));
+        std::memcpy(r.data, src.data(), size);
+        STRATA_RETURN_IF_ERROR(client->Commit(r));
+      }
+      daemon.Add(double(n * size) / Seconds(t) / 1e9);
+      return Status::Ok();
+    };
+    auto run_local = [&]() -> Status {
+      const auto t = Clock::now();
+      for (size_t i = 0; i < n; ++i) {
+        STRATA_ASSIGN_OR_RETURN(auto r, local->Reserve({ns, BlockKey{ns, i}, f}, fp, size, {}));
+        std::memcpy(local->arena_base() + r.payload_offset, src.data(), size);
+        STRATA_ASSIGN_OR_RETURN(bool stored, local->Commit(r));
+        if (!stored) return Status::Internal("bench: the in-process store declined an object");
+      }
+      peer.Add(double(n * size) / Seconds(t) / 1e9);
+      return Status::Ok();
+    };
+    STRATA_RETURN_IF_ERROR(run_daemon());  // warm-up: the objects exist from here on
+    STRATA_RETURN_IF_ERROR(run_local());
+    daemon.v.clear(), peer.v.clear();
+    for (uint32_t r = 0; r < o.rounds; ++r) {
+      STRATA_RETURN_IF_ERROR(r % 2 ? run_local() : run_daemon());
+      STRATA_RETURN_IF_ERROR(r % 2 ? run_daemon() : run_local());
+    }
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer),
+              fmt::format(R"("object_bytes": {}, "objects": {})", size, n)));
+    return Drop(ns);
+  }
+
+  // p50 and p99 in microseconds of `op` against the echo peer of the same frame sizes.
+  Status LatencyFigure(const std::string& name, size_t req_bytes, size_t resp_bytes,
+                       const std::function<Result<double>()>& op) {
+    STRATA_ASSIGN_OR_RETURN(auto echo,
+                            EchoPeer::Start(o.dir + "/echo.sock", req_bytes, resp_bytes));
+    Samples d50, d99, e50, e99;
+    auto run_daemon = [&]() -> Status {
+      std::vector<double> us;
+      for (uint32_t i = 0; i < o.latency_samples; ++i) {
+        STRATA_ASSIGN_OR_RETURN(double s, op());
+        us.push_back(s * 1e6);
+      }
+      d50.Add(Percentile(us, 0.5)), d99.Add(Percentile(us, 0.99));
+      return Status::Ok();
+    };
+    auto run_echo = [&]() -> Status {
+      std::vector<double> us;
+      for (uint32_t i = 0; i < o.latency_samples; ++i) {
+        const auto t = Clock::now();
+        if (!echo->RoundTrip()) return Status::IoError("echo round trip failed");
+        us.push_back(Seconds(t) * 1e6);
+      }
+      e50.Add(Percentile(us, 0.5)), e99.Add(Percentile(us, 0.99));
+      return Status::Ok();
+    };
+    for (uint32_t r = 0; r < o.rounds; ++r) {
+      STRATA_RETURN_IF_ERROR(r % 2 ? run_echo() : run_daemon());
+      STRATA_RETURN_IF_ERROR(r % 2 ? run_daemon() : run_echo());
+    }
+    const std::string sizes = fmt::format(
+        R"("request_frame_bytes": {}, "response_frame_bytes": {})", req_bytes, resp_bytes);
+    emit(With(FigureJson(name + ".p50", d50, "us", "unix_echo", e50, false), sizes));
+    emit(With(FigureJson(name + ".p99", d99, "us", "unix_echo", e99, false), sizes));
+    return Status::Ok();
+  }
+
+  Status SmallVerbFigures() {
+    const NamespaceId ns = 30;
+    const Family f = Family::kHca;
+    if (Want("server.lookup64")) {
+      Progress("server.lookup64");
+      STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, 64));
+      std::vector<std::byte> req, resp;
+      wire::EncodeLookup(1, {ns, fp, FamilyMask{f}.bits(), keys}, req);
+      wire::LookupResponse lr;
+      lr.blocks.resize(64);
+      wire::EncodeLookupResponse(1, lr, resp);
+      STRATA_RETURN_IF_ERROR(
+          LatencyFigure("server.lookup64", req.size(), resp.size(), [&]() -> Result<double> {
+            const auto t = Clock::now();
+            STRATA_ASSIGN_OR_RETURN(auto l, client->Lookup(ns, fp, keys, FamilyMask{f}));
+            const double s = Seconds(t);
+            if (l.hit_blocks != 64) return Status::NotFound("bench: the chain went missing");
+            return s;
+          }));
+      STRATA_RETURN_IF_ERROR(Drop(ns));
+    }
+    if (Want("server.release")) {
+      Progress("server.release");
+      STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, 1));
+      std::vector<std::byte> req, resp;
+      wire::EncodeIds(1, wire::Verb::kRelease, {{1}}, req);
+      wire::EncodeStatusList(1, wire::Verb::kRelease, {{wire::WireStatus::kOk}}, resp);
+      STRATA_RETURN_IF_ERROR(
+          LatencyFigure("server.release", req.size(), resp.size(), [&]() -> Result<double> {
+            STRATA_ASSIGN_OR_RETURN(auto v, client->Get(ns, fp, keys, FamilyMask{f}));
+            if (!v[0].found()) return Status::NotFound("bench: the object went missing");
+            const uint64_t pin = v[0].pin;
+            const auto t = Clock::now();
+            client->Release(std::span(&pin, 1));
+            return Seconds(t);
+          }));
+      STRATA_RETURN_IF_ERROR(Drop(ns));
+    }
+    return Status::Ok();
+  }
+
+  Status ClientsFigures() {
+    if (!Want("server.clients")) return Status::Ok();
+    const NamespaceId ns = 40;
+    const Family f = Family::kCsa;
+    const size_t n = Count(f);
+    Progress(fmt::format("server.clients: {} csa objects", n));
+    STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
+    const uint64_t size = o.layout.FamilyBlockBytes(f);
+    for (int threads : o.clients) {
+      std::vector<std::unique_ptr<Client>> clients;
+      for (int i = 0; i < threads; ++i) {
+        STRATA_ASSIGN_OR_RETURN(auto c, Client::Connect(copts));
+        clients.push_back(std::move(c));
+      }
+      // `threads` readers for clients_seconds, each from its own start in the key list.
+      auto run = [&](bool daemon) -> Result<double> {
+        std::atomic<uint64_t> bytes{0};
+        std::atomic<bool> failed{false};
+        std::vector<std::thread> ts;
+        const auto t = Clock::now();
+        for (int i = 0; i < threads; ++i)
+          ts.emplace_back([&, i] {
+            Store& s = daemon ? static_cast<Store&>(*clients[size_t(i)]) : *local;
+            std::vector<std::byte> sink(size);
+            while (Seconds(t) < o.clients_seconds) {
+              auto b = ReadAll(s, ns, fp, keys, f, sink, size_t(i) * keys.size() / size_t(threads));
+              if (!b.ok()) {
+                failed = true;
+                return;
+              }
+              bytes += *b;
+            }
+          });
+        for (auto& th : ts) th.join();
+        if (failed) return Status::NotFound("bench: an object went missing");
+        return double(bytes) / Seconds(t) / 1e9;
+      };
+      Samples d, p;
+      for (uint32_t r = 0; r < o.rounds; ++r) {
+        for (bool daemon : {r % 2 == 0, r % 2 != 0}) {
+          STRATA_ASSIGN_OR_RETURN(double gbs, run(daemon));
+          (daemon ? d : p).Add(gbs);
+        }
+      }
+      emit(With(
+          FigureJson(fmt::format("server.clients.{}", threads), d, "GB/s", "in_process_threads", p),
+          fmt::format(R"("clients": {}, "object_bytes": {}, "daemon_io_threads": {})", threads,
+                      size, o.io_threads)));
+    }
+    return Drop(ns);
+  }
+};
+
+}  // namespace
+
+Status RunServerBench(const ServerBenchOptions& o,
+                      const std::function<void(const std::string& json_line)>& emit) {
+  if (o.rounds == 0 || o.latency_samples == 0)
+    return Status::InvalidArgument("rounds and samples > 0");
+  std::error_code ec;
+  fs::create_directories(o.dir, ec);
+  if (ec) return Status::IoError("cannot create " + o.dir + ": " + ec.message());
+  uint64_t biggest = 0;
+  for (Family f : kAllFamilies) biggest = std::max(biggest, o.layout.FamilyBlockBytes(f));
+  // Room for one family's objects and a second copy while Commit replaces them, with slack.
+  const uint64_t host = 3 * o.bytes_per_family + 64 * biggest + (64ull << 20);
+
+  server::ServerConfig sc;
+  sc.socket_path = (fs::absolute(o.dir) / "bench.sock").string();
+  sc.data_dir = (fs::absolute(o.dir) / "data").string();
+  sc.io_threads = o.io_threads;
+  sc.metrics_port = 0;
+  sc.store.host.capacity_bytes = host;
+  sc.store.nvme.data_dir.clear();  // DRAM only: the figures compare the data plane, not disks
+  server::TenantConfig tenant;
+  tenant.name = "default";
+  sc.tenants.push_back(tenant);
+  Progress(fmt::format("daemon and in-process store with {} MiB of DRAM each", host >> 20));
+  STRATA_ASSIGN_OR_RETURN(auto daemon, server::Server::Start(sc));
+
+  StoreConfig lc;
+  lc.host = sc.store.host;
+  lc.nvme.data_dir.clear();
+  STRATA_ASSIGN_OR_RETURN(auto local, cachestore::OpenTieredStore(lc, {}));
+
+  Bench b{o, emit};
+  b.local = static_cast<cachestore::TieredStore*>(local.get());
+  b.fp = o.layout.fingerprint();
+  b.copts.socket_path = sc.socket_path;
+  b.copts.fingerprint = b.fp;
+  b.copts.block_tokens = o.layout.block_size();
+  STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
+
+  Status s;
+  for (Family f : kAllFamilies) {
+    if (o.layout.FamilyBlockBytes(f) == 0) continue;
+    if (s.ok()) s = b.GetFigure(f);
+    if (s.ok()) s = b.ReserveCommitFigure(f);
+  }
+  if (s.ok()) s = b.SmallVerbFigures();
+  if (s.ok()) s = b.ClientsFigures();
+  b.client.reset();
+  Status stop = daemon->Stop();
+  fs::remove_all(o.dir, ec);
+  if (!s.ok()) return s;
+  return stop;
+}
+
+}  // namespace strata::bench

@@ -1,0 +1,297 @@
+#include "cachestore/server/server_config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <span>
+#include <sstream>
+
+#include "tools/store_config.h"
+
+namespace strata::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTopKeys[] = {"socket",
+                                    "socket_mode",
+                                    "data_dir",
+                                    "io_threads",
+                                    "blocking_threads",
+                                    "metrics_port",
+                                    "default_lease_ms",
+                                    "host",
+                                    "nvme",
+                                    "codec",
+                                    "thin_swa_on_demotion",
+                                    "tenants"};
+constexpr const char* kTenantKeys[] = {"name",       "secret",     "uids",
+                                       "gids",       "key_secret", "host_quota",
+                                       "nvme_quota", "swa_policy", "weight"};
+
+Status UnknownKeys(const json& j, std::span<const char* const> allowed, const std::string& where) {
+  for (auto& [key, _] : j.items()) {
+    if (!key.empty() && key[0] == '_') continue;  // "_comment" and the like: notes for people
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
+      return Status::InvalidArgument(where + ": unknown key '" + key + "'");
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> Bytes(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_string()) {
+    auto r = tools::ParseBytes(v.get<std::string>());
+    if (!r.ok()) return r.status().WithContext(where + "." + key);
+    return r;
+  }
+  return Status::InvalidArgument(where + "." + key + " must be a byte count or a size string");
+}
+
+Result<std::vector<uint32_t>> Ids(const json& j, const char* key, const std::string& where) {
+  std::vector<uint32_t> out;
+  const json& v = j.at(key);
+  if (!v.is_array()) return Status::InvalidArgument(where + "." + key + " must be a list of ids");
+  for (const json& e : v) {
+    if (!e.is_number_unsigned() || e.get<uint64_t>() > UINT32_MAX)
+      return Status::InvalidArgument(where + "." + key + " holds a value that is not an id");
+    out.push_back(e.get<uint32_t>());
+  }
+  return out;
+}
+
+Result<TenantConfig> ParseTenant(const json& j, size_t index) {
+  std::string where = fmt::format("tenants[{}]", index);
+  if (!j.is_object()) return Status::InvalidArgument(where + " must be an object");
+  STRATA_RETURN_IF_ERROR(UnknownKeys(j, kTenantKeys, where));
+  TenantConfig t;
+  if (!j.contains("name") || !j["name"].is_string())
+    return Status::InvalidArgument(where + ".name is required (a string)");
+  t.name = j["name"].get<std::string>();
+  where = "tenant '" + t.name + "'";
+  if (j.contains("secret")) t.secret = j["secret"].get<std::string>();
+  if (j.contains("uids")) {
+    STRATA_ASSIGN_OR_RETURN(t.uids, Ids(j, "uids", where));
+  }
+  if (j.contains("gids")) {
+    STRATA_ASSIGN_OR_RETURN(t.gids, Ids(j, "gids", where));
+  }
+  t.key_secret = j.contains("key_secret") ? j["key_secret"].get<std::string>() : t.name;
+  if (j.contains("host_quota")) {
+    STRATA_ASSIGN_OR_RETURN(t.host_quota_bytes, Bytes(j, "host_quota", where));
+  }
+  if (j.contains("nvme_quota")) {
+    STRATA_ASSIGN_OR_RETURN(t.nvme_quota_bytes, Bytes(j, "nvme_quota", where));
+  }
+  if (j.contains("swa_policy")) {
+    const std::string p = j["swa_policy"].get<std::string>();
+    if (p == "full")
+      t.swa_policy = wire::SwaPolicyWire::kFull;
+    else if (p == "checkpoint")
+      t.swa_policy = wire::SwaPolicyWire::kCheckpoint;
+    else if (p == "recompute")
+      t.swa_policy = wire::SwaPolicyWire::kRecompute;
+    else
+      return Status::InvalidArgument(where + ".swa_policy '" + p +
+                                     "' is not one of full, checkpoint, recompute");
+  }
+  if (j.contains("weight")) {
+    if (!j["weight"].is_number())
+      return Status::InvalidArgument(where + ".weight must be a number");
+    t.weight = j["weight"].get<double>();
+  }
+  return t;
+}
+
+Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& name) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument(name + ": not a JSON object");
+  STRATA_RETURN_IF_ERROR(UnknownKeys(j, kTopKeys, name));
+  ServerConfig c;
+  if (j.contains("data_dir")) c.data_dir = j["data_dir"].get<std::string>();
+  c.socket_path =
+      j.contains("socket") ? j["socket"].get<std::string>() : c.data_dir + "/strata.sock";
+  if (j.contains("socket_mode")) {
+    const json& m = j["socket_mode"];
+    if (m.is_string()) {
+      const std::string s = m.get<std::string>();
+      size_t used = 0;
+      unsigned long v = 0;
+      try {
+        v = std::stoul(s, &used, 8);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != s.size() || v > 0777)
+        return Status::InvalidArgument(name + ": socket_mode '" + s + "' is not an octal mode");
+      c.socket_mode = uint32_t(v);
+    } else {
+      return Status::InvalidArgument(name + ": socket_mode must be an octal string like \"0660\"");
+    }
+  }
+  if (j.contains("io_threads")) c.io_threads = j["io_threads"].get<uint32_t>();
+  if (j.contains("blocking_threads")) c.blocking_threads = j["blocking_threads"].get<uint32_t>();
+  if (j.contains("metrics_port")) c.metrics_port = j["metrics_port"].get<uint16_t>();
+  if (j.contains("default_lease_ms")) c.default_lease_ms = j["default_lease_ms"].get<uint32_t>();
+
+  // The store template through the store config reader (configs/store/*.json's keys). The
+  // NVMe section gets a placeholder directory so its geometry is validated; each tenant's real
+  // directory is data_dir/tenants/<name>.
+  json store = json::object();
+  for (const char* k : {"host", "nvme", "codec", "thin_swa_on_demotion"})
+    if (j.contains(k) && !j[k].is_null()) store[k] = j[k];
+  if (store.contains("nvme")) {
+    if (!store["nvme"].is_object())
+      return Status::InvalidArgument(name + ": nvme must be an object or null");
+    if (store["nvme"].contains("data_dir"))
+      return Status::InvalidArgument(
+          name + ": nvme.data_dir is not used by the server (data_dir/tenants/<name>)");
+    store["nvme"]["data_dir"] = c.data_dir;
+  }
+  STRATA_ASSIGN_OR_RETURN(c.store, tools::ParseStoreConfig(store.dump(), name));
+  if (j.contains("host") && j["host"].contains("prefault"))
+    c.store.host.prefault = j["host"]["prefault"].get<bool>();
+
+  if (!j.contains("tenants") || !j["tenants"].is_array() || j["tenants"].empty())
+    return Status::InvalidArgument(name + ": tenants must be a non-empty list");
+  for (size_t i = 0; i < j["tenants"].size(); ++i) {
+    auto t = ParseTenant(j["tenants"][i], i);
+    if (!t.ok()) return t.status().WithContext(name);
+    c.tenants.push_back(std::move(*t));
+  }
+  // Shares: tenants without an explicit quota split what the others leave, by weight.
+  double weights = 0;
+  uint64_t host_given = 0, nvme_given = 0;
+  for (const TenantConfig& t : c.tenants) {
+    if (!(t.weight > 0))
+      return Status::InvalidArgument(name + ": tenant '" + t.name + "'.weight must be > 0");
+    if (!t.host_quota_bytes || !t.nvme_quota_bytes) weights += t.weight;
+    host_given += t.host_quota_bytes;
+    nvme_given += t.nvme_quota_bytes;
+  }
+  const uint64_t host_left =
+      c.store.host.capacity_bytes > host_given ? c.store.host.capacity_bytes - host_given : 0;
+  const uint64_t nvme_left =
+      c.store.nvme.capacity_bytes > nvme_given ? c.store.nvme.capacity_bytes - nvme_given : 0;
+  const uint64_t seg = c.store.nvme.segment_bytes;
+  for (TenantConfig& t : c.tenants) {
+    if (!t.host_quota_bytes)
+      t.host_quota_bytes = uint64_t(double(host_left) * t.weight / weights) / 4096 * 4096;
+    if (!t.nvme_quota_bytes) t.nvme_quota_bytes = uint64_t(double(nvme_left) * t.weight / weights);
+    t.nvme_quota_bytes = t.nvme_quota_bytes / seg * seg;
+  }
+  STRATA_RETURN_IF_ERROR(c.Validate().WithContext(name));
+  return c;
+}
+
+}  // namespace
+
+std::string_view SwaPolicyName(wire::SwaPolicyWire p) {
+  switch (p) {
+    case wire::SwaPolicyWire::kFull:
+      return "full";
+    case wire::SwaPolicyWire::kCheckpoint:
+      return "checkpoint";
+    case wire::SwaPolicyWire::kRecompute:
+      return "recompute";
+  }
+  return "?";
+}
+
+StoreConfig ServerConfig::TenantStore(const TenantConfig& t) const {
+  StoreConfig s = store;
+  s.host.capacity_bytes = t.host_quota_bytes;
+  // The tenant's arena is its quota, so the core's per-namespace limit is not needed: a tenant
+  // over its share evicts its own blocks because it has no others.
+  s.host.namespace_quota_bytes = 0;
+  if (!store.nvme.data_dir.empty()) {
+    s.nvme.data_dir = data_dir + "/tenants/" + t.name;
+    s.nvme.capacity_bytes = t.nvme_quota_bytes;
+  }
+  return s;
+}
+
+Status ServerConfig::Validate() const {
+  if (socket_path.empty()) return Status::InvalidArgument("socket must not be empty");
+  if (socket_path.size() >= 108)
+    return Status::InvalidArgument("socket path '" + socket_path +
+                                   "' is longer than a Unix socket address allows (107)");
+  if (data_dir.empty()) return Status::InvalidArgument("data_dir must not be empty");
+  if (io_threads > 1024) return Status::InvalidArgument("io_threads must be at most 1024");
+  if (blocking_threads == 0 || blocking_threads > 256)
+    return Status::InvalidArgument("blocking_threads must be in 1..256");
+  std::set<std::string> names;
+  for (const TenantConfig& t : tenants) {
+    const std::string where = "tenant '" + t.name + "'";
+    if (t.name.empty() || t.name.size() > 64 ||
+        !std::all_of(t.name.begin(), t.name.end(),
+                     [](char ch) {
+                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                              ch == '-' || ch == '.';
+                     }) ||
+        t.name == "." || t.name == "..")
+      return Status::InvalidArgument(where + ".name must be 1..64 of [A-Za-z0-9_.-]");
+    if (!names.insert(t.name).second)
+      return Status::InvalidArgument(where + " is configured twice");
+    if (t.secret.size() > wire::kMaxNameLen)
+      return Status::InvalidArgument(where + ".secret is longer than 255 bytes");
+    if (t.key_secret.empty())
+      return Status::InvalidArgument(where + ".key_secret must not be empty");
+    if (t.host_quota_bytes < (1u << 20))
+      return Status::InvalidArgument(where + ".host_quota (or its share of host.capacity) is " +
+                                     std::to_string(t.host_quota_bytes) + " bytes, below 1 MiB");
+    if (!store.nvme.data_dir.empty() && t.nvme_quota_bytes / store.nvme.segment_bytes < 2)
+      return Status::InvalidArgument(where +
+                                     ".nvme_quota (or its share of nvme.capacity) holds "
+                                     "fewer than 2 segments");
+    STRATA_RETURN_IF_ERROR(TenantStore(t).Validate().WithContext(where));
+  }
+  return Status::Ok();
+}
+
+Result<ServerConfig> ParseServerConfig(std::string_view json_text, const std::string& name) {
+  try {
+    return ParseUnchecked(json_text, name);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(name + ": " + e.what());
+  }
+}
+
+Result<ServerConfig> LoadServerConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read server config " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseServerConfig(ss.str(), path);
+}
+
+std::string DescribeServerConfig(const ServerConfig& c) {
+  std::string out = fmt::format(
+      "socket {} (mode {:04o}), data_dir {}, io_threads {}, blocking_threads {}, metrics_port {}, "
+      "default_lease_ms {}; store template: {}",
+      c.socket_path, c.socket_mode, c.data_dir, c.io_threads, c.blocking_threads, c.metrics_port,
+      c.default_lease_ms, tools::DescribeStoreConfig(c.store));
+  for (const TenantConfig& t : c.tenants) {
+    std::string auth;
+    if (!t.secret.empty()) auth += "secret";
+    if (!t.uids.empty())
+      auth += fmt::format("{}uids [{}]", auth.empty() ? "" : " + ", fmt::join(t.uids, ","));
+    if (!t.gids.empty())
+      auth += fmt::format("{}gids [{}]", auth.empty() ? "" : " + ", fmt::join(t.gids, ","));
+    if (auth.empty()) auth = "any local peer";
+    out += fmt::format(
+        "\n  tenant {}: auth {}, host {} bytes, nvme {} bytes, swa_policy {}, weight {}", t.name,
+        auth, t.host_quota_bytes, c.store.nvme.data_dir.empty() ? 0 : t.nvme_quota_bytes,
+        SwaPolicyName(t.swa_policy), t.weight);
+  }
+  return out;
+}
+
+}  // namespace strata::server

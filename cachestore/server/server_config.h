@@ -1,0 +1,63 @@
+// strata-server's configuration (configs/server/default.json): the socket, threads, the host and
+// NVMe capacity shared by the tenants, and the tenants themselves. Parsed from JSON here, in the
+// daemon's own config unit, so the server itself (server.h) only sees these structs.
+//
+// Tenant credentials: a tenant with a non-empty `secret` requires the HELLO to carry it; `uids`
+// requires the peer's SO_PEERCRED uid to be listed, `gids` its gid; every one given must match. A
+// tenant with neither accepts any local process that can open the socket (its mode, 0660 by
+// default, is then the only gate): the default config's "default" tenant. Keys starting with "_"
+// (e.g. "_comment") are ignored, so a config can carry notes. Thread safety: values only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/status.h"
+#include "strata/store.h"
+#include "strata/wire.h"
+
+namespace strata::server {
+
+struct TenantConfig {
+  std::string name;               // what the HELLO names; [A-Za-z0-9_.-], 1..64 characters
+  std::string secret;             // empty: no secret required
+  std::vector<uint32_t> uids;     // allowed peer uids (SO_PEERCRED); empty: any
+  std::vector<uint32_t> gids;     // allowed peer gids; empty: any
+  std::string key_secret;         // keys the tenant's chain root (keys.h); default: the name
+  uint64_t host_quota_bytes = 0;  // its arena; 0: host capacity x weight / sum of weights
+  uint64_t nvme_quota_bytes = 0;  // its NVMe segments; 0: NVMe capacity x weight / sum
+  wire::SwaPolicyWire swa_policy = wire::SwaPolicyWire::kFull;
+  double weight = 1.0;  // share of the capacities not given explicitly
+};
+
+struct ServerConfig {
+  std::string socket_path = "./strata-data/strata.sock";
+  uint32_t socket_mode = 0660;
+  std::string data_dir = "./strata-data";  // tenants' NVMe tiers in data_dir/tenants/<name>
+  uint32_t io_threads = 0;                 // 0: one per hardware core (at least 4)
+  uint32_t blocking_threads = 2;           // FLUSH, DELETE, PREFETCH's NVMe reads
+  uint16_t metrics_port = 9464;            // Prometheus HTTP on 127.0.0.1; 0: off
+  // Leases a GET asks to hold forever (lease_ms 0) expire after this; 0: they do not.
+  uint32_t default_lease_ms = 0;
+  // The store template of every tenant: host eviction/admission/prefault, the NVMe device and
+  // geometry, codecs. host.capacity_bytes and nvme.capacity_bytes are the totals the tenants
+  // share; nvme.data_dir empty: no NVMe tier.
+  StoreConfig store;
+  std::vector<TenantConfig> tenants;
+
+  // Per tenant: the store it opens (its share of each tier, its own NVMe directory).
+  StoreConfig TenantStore(const TenantConfig& t) const;
+  Status Validate() const;
+};
+
+Result<ServerConfig> ParseServerConfig(std::string_view json_text, const std::string& name);
+Result<ServerConfig> LoadServerConfig(const std::string& path);
+
+// The effective config, several lines, for the log (secrets are not printed).
+std::string DescribeServerConfig(const ServerConfig& c);
+
+std::string_view SwaPolicyName(wire::SwaPolicyWire p);
+
+}  // namespace strata::server

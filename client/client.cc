@@ -1,0 +1,665 @@
+// strata::Client (include/strata/client.h) over client/socket.h and the codec of wire.h.
+//
+// Connections and mappings: every (re)connection gets a local generation number and maps the
+// arena its HELLO passes. Pins and reservations handed to the caller are local handles that
+// remember the generation they were made under, so a handle of a dead connection is never sent
+// to a newer one (the server already freed it when that connection ended, and its ids may name
+// something else on the new one). A mapping stays while handles made under it are outstanding:
+// the current connection's until it is dropped, an older one until its last handle is released
+// (views of it keep pointing at mapped, unchanged memory) and then it is unmapped, so a client
+// that reconnects often does not pile up mappings of dead arenas.
+#include "strata/client.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "client/socket.h"
+
+namespace strata {
+
+using client_internal::Deadline;
+using client_internal::Frame;
+using client_internal::Socket;
+using client_internal::UniqueFd;
+using Clock = std::chrono::steady_clock;
+using wire::Verb;
+using wire::WireStatus;
+
+Status StatusFromWire(WireStatus s, std::string_view what) {
+  std::string msg(what);
+  msg += msg.empty() ? "" : ": ";
+  msg += wire::WireStatusName(s);
+  switch (s) {
+    case WireStatus::kOk:
+    case WireStatus::kPending:  // a prefetch under way is a success
+      return Status::Ok();
+    case WireStatus::kNotFound:
+    case WireStatus::kExpired:
+      return Status::NotFound(std::move(msg));
+    case WireStatus::kCorrupt:
+      return Status::Corruption(std::move(msg));
+    case WireStatus::kNoSpace:
+      return Status::NoSpace(std::move(msg));
+    case WireStatus::kNotAdmitted:
+      return Status::ResourceExhausted(std::move(msg));
+    case WireStatus::kInvalid:
+    case WireStatus::kFrame:
+    case WireStatus::kLayout:
+      return Status::InvalidArgument(std::move(msg));
+    case WireStatus::kNotYours:
+    case WireStatus::kAuth:
+      return Status::FailedPrecondition(std::move(msg));
+    case WireStatus::kVersion:
+      return Status::NotSupported(std::move(msg));
+    case WireStatus::kShutdown:
+    case WireStatus::kError:
+      return Status::IoError(std::move(msg));
+  }
+  return Status::Internal(msg + " (unknown wire status " + std::to_string(int(s)) + ")");
+}
+
+namespace {
+
+// Frame-level statuses after which the server closes the connection.
+bool ClosesConnection(WireStatus s) {
+  return s == WireStatus::kFrame || s == WireStatus::kAuth || s == WireStatus::kVersion ||
+         s == WireStatus::kShutdown;
+}
+
+// Whether a response body of `fixed + per_item * n` bytes (after the 4-byte head) and a request
+// body of `req_fixed + req_per_item * n` bytes fit `max_body`: the largest such n, at least 1.
+size_t ChunkItems(uint32_t max_body, uint32_t max_batch, size_t req_fixed, size_t req_per_item,
+                  size_t resp_fixed, size_t resp_per_item) {
+  const size_t body = max_body;
+  size_t n = max_batch;
+  if (body > req_fixed) n = std::min(n, (body - req_fixed) / req_per_item);
+  if (body > 4 + resp_fixed) n = std::min(n, (body - 4 - resp_fixed) / resp_per_item);
+  return std::max<size_t>(n, 1);
+}
+
+enum class Reconnect { kYes, kNo };
+enum class HandleKind : uint8_t { kLease, kReservation };
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions o) : opts_(std::move(o)) {}
+  ~Impl() {
+    std::lock_guard l(mu_);
+    sock_.Close();
+    for (auto& [gen, m] : mappings_) ::munmap(m.base, m.bytes);
+  }
+
+  Status ConnectNow() {
+    std::lock_guard l(mu_);
+    return EnsureConnected(Clock::now() + opts_.deadline);
+  }
+
+  Result<LookupResult> Lookup(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
+                              FamilyMask required);
+  Result<std::vector<ObjectView>> Get(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
+                                      FamilyMask families);
+  void Release(std::span<const uint64_t> pins) {
+    std::lock_guard l(mu_);
+    ReleaseLocked(pins, HandleKind::kLease);
+  }
+  Status Put(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
+             const PutHints& hints);
+  Result<Reservation> Reserve(const ObjectKey& key, uint64_t fp, uint64_t size,
+                              const PutHints& hints) {
+    std::lock_guard l(mu_);
+    return ReserveLocked(key, fp, size, hints);
+  }
+  Status Finish(const Reservation& r, Verb verb) {
+    std::lock_guard l(mu_);
+    return FinishLocked(r, verb);
+  }
+  Status Prefetch(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys, FamilyMask families);
+  Status Simple(Verb verb, uint64_t ns = 0);
+  Result<std::vector<std::pair<std::string, uint64_t>>> RawStats();
+  BlockKey root() {
+    std::lock_guard l(mu_);
+    return hello_.root;
+  }
+  uint64_t epoch() {
+    std::lock_guard l(mu_);
+    return hello_.server_epoch;
+  }
+  void VisitOwnCounters(const CounterVisitor& visit) const {
+    visit("client.connects", connects_.load(std::memory_order_relaxed));
+    visit("client.dropped_connections", drops_.load(std::memory_order_relaxed));
+    visit("client.bad_items", bad_items_.load(std::memory_order_relaxed));
+  }
+
+ private:
+  struct Mapping {
+    std::byte* base = nullptr;
+    uint64_t bytes = 0;
+    uint64_t outstanding = 0;  // handles made under this mapping's connection, not yet released
+  };
+  struct Handle {
+    uint64_t generation = 0;
+    uint64_t server_id = 0;  // lease or reservation on that connection
+    HandleKind kind = HandleKind::kLease;
+  };
+  struct Response {
+    std::vector<std::byte> body;
+    size_t payload_at = 0;
+    std::span<const std::byte> payload() const { return std::span(body).subspan(payload_at); }
+  };
+
+  bool Live(uint64_t generation) const { return sock_.connected() && generation == generation_; }
+  Status EnsureConnected(Deadline d);
+  void Drop();
+  template <class Encode>
+  Result<Response> Call(Verb verb, Reconnect reconnect, Encode&& encode);
+  uint64_t NewHandle(uint64_t server_id, HandleKind kind);
+  // Forgets a handle; unmaps its mapping when it was the last handle of a dead connection.
+  void EraseHandle(std::unordered_map<uint64_t, Handle>::iterator it);
+  void ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind);
+  Result<Reservation> ReserveLocked(const ObjectKey& key, uint64_t fp, uint64_t size,
+                                    const PutHints& hints);
+  Status FinishLocked(const Reservation& r, Verb verb);
+  // The arena span [offset, offset + size) of the current mapping, or null when it is outside.
+  std::byte* InArena(uint64_t offset, uint64_t size) const;
+
+  const ClientOptions opts_;
+  std::mutex mu_;
+  Socket sock_;                                   // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;                       // GUARDED_BY(mu_): of the last connection
+  wire::HelloResponse hello_;                     // GUARDED_BY(mu_)
+  uint64_t next_request_ = 1;                     // GUARDED_BY(mu_)
+  std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
+  std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
+  uint64_t next_handle_ = 1;                      // GUARDED_BY(mu_)
+  std::atomic<uint64_t> connects_{0}, drops_{0}, bad_items_{0};
+};
+
+Status Client::Impl::EnsureConnected(Deadline d) {
+  if (sock_.connected() && !sock_.Stale()) return Status::Ok();
+  if (sock_.connected()) Drop();
+  const std::string& path = opts_.socket_path;
+  STRATA_ASSIGN_OR_RETURN(Socket s, Socket::Connect(path, d));
+  wire::HelloRequest req;
+  req.flags = opts_.read_only ? wire::kHelloReadOnly : 0;
+  req.fingerprint = opts_.fingerprint;
+  req.block_tokens = opts_.block_tokens;
+  req.tenant = opts_.tenant;
+  req.secret = opts_.secret;
+  const uint64_t id = next_request_++;
+  std::vector<std::byte> frame;
+  wire::EncodeHello(id, req, frame);
+  STRATA_RETURN_IF_ERROR(s.SendAll(frame, d).WithContext("hello"));
+  std::vector<UniqueFd> fds;
+  STRATA_ASSIGN_OR_RETURN(Frame f, s.RecvFrame(d, wire::kMaxBody, &fds));
+  if (f.header.opcode != (uint16_t(Verb::kHello) | wire::kResponseBit) || f.header.request_id != id)
+    return Status::IoError("hello: the response is not HELLO's");
+  std::span<const std::byte> payload;
+  STRATA_ASSIGN_OR_RETURN(wire::ResponseHead head, wire::DecodeResponseHead(f.body, &payload));
+  if (head.status != WireStatus::kOk)
+    return StatusFromWire(head.status,
+                          "hello to " + path + (head.message.empty() ? "" : ": ") + head.message);
+  STRATA_ASSIGN_OR_RETURN(wire::HelloResponse hello, wire::DecodeHelloResponse(payload));
+  if (hello.version != wire::kWireVersion)
+    return Status::NotSupported("hello: server speaks version " + std::to_string(hello.version));
+  if (fds.size() != 1) return Status::IoError("hello: expected one arena descriptor");
+  // A file shorter than the mapping would fault (SIGBUS) on access, not fail: check first.
+  struct stat st {};
+  if (::fstat(fds[0].get(), &st) != 0 || uint64_t(st.st_size) < hello.arena_bytes ||
+      hello.arena_bytes == 0)
+    return Status::IoError("hello: the arena descriptor is smaller than the arena");
+  const int prot = PROT_READ | (opts_.read_only ? 0 : PROT_WRITE);
+  void* base = ::mmap(nullptr, hello.arena_bytes, prot, MAP_SHARED, fds[0].get(), 0);
+  if (base == MAP_FAILED)
+    return Status::IoError(std::string("hello: mmap of the arena: ") + std::strerror(errno));
+  // The mapping keeps the memfd alive; the descriptor itself is no longer needed.
+  fds.clear();
+  hello.max_body = std::clamp<uint32_t>(hello.max_body, 4096, wire::kMaxBody);
+  hello.max_batch = std::clamp<uint32_t>(hello.max_batch, 1, wire::kMaxBatch);
+  ++generation_;
+  mappings_[generation_] = Mapping{static_cast<std::byte*>(base), hello.arena_bytes, 0};
+  hello_ = hello;
+  sock_ = std::move(s);
+  connects_.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+void Client::Impl::Drop() {
+  if (!sock_.connected()) return;
+  sock_.Close();
+  drops_.fetch_add(1, std::memory_order_relaxed);
+  auto it = mappings_.find(generation_);
+  if (it != mappings_.end() && it->second.outstanding == 0) {
+    ::munmap(it->second.base, it->second.bytes);
+    mappings_.erase(it);
+  }
+}
+
+template <class Encode>
+Result<Client::Impl::Response> Client::Impl::Call(Verb verb, Reconnect reconnect, Encode&& encode) {
+  const Deadline d = Clock::now() + opts_.deadline;
+  const std::string what(wire::VerbName(verb));
+  if (reconnect == Reconnect::kYes) {
+    STRATA_RETURN_IF_ERROR(EnsureConnected(d).WithContext(what));
+  } else if (!sock_.connected()) {
+    return Status::IoError(what + ": not connected");
+  }
+  const uint64_t id = next_request_++;
+  std::vector<std::byte> frame;
+  encode(id, frame);
+  if (Status s = sock_.SendAll(frame, d); !s.ok()) {
+    Drop();
+    return s.WithContext(what);
+  }
+  auto f = sock_.RecvFrame(d, wire::kMaxBody, nullptr);
+  if (!f.ok()) {
+    Drop();
+    return f.status().WithContext(what);
+  }
+  if (f->header.opcode != (uint16_t(verb) | wire::kResponseBit) || f->header.request_id != id) {
+    Drop();
+    return Status::IoError(what + ": response out of order");
+  }
+  std::span<const std::byte> payload;
+  auto head = wire::DecodeResponseHead(f->body, &payload);
+  if (!head.ok()) {
+    Drop();
+    return head.status().WithContext(what);
+  }
+  if (head->status != WireStatus::kOk) {
+    if (ClosesConnection(head->status)) Drop();
+    return StatusFromWire(head->status, what + (head->message.empty() ? "" : ": ") + head->message);
+  }
+  Response r;
+  r.payload_at = size_t(payload.data() - f->body.data());
+  if (payload.empty()) r.payload_at = f->body.size();
+  r.body = std::move(f->body);
+  return r;
+}
+
+uint64_t Client::Impl::NewHandle(uint64_t server_id, HandleKind kind) {
+  const uint64_t h = next_handle_++;
+  handles_[h] = Handle{generation_, server_id, kind};
+  mappings_[generation_].outstanding++;
+  return h;
+}
+
+void Client::Impl::EraseHandle(std::unordered_map<uint64_t, Handle>::iterator it) {
+  const uint64_t gen = it->second.generation;
+  handles_.erase(it);
+  auto m = mappings_.find(gen);
+  if (m == mappings_.end()) return;
+  if (--m->second.outstanding == 0 && !Live(gen)) {
+    ::munmap(m->second.base, m->second.bytes);
+    mappings_.erase(m);
+  }
+}
+
+std::byte* Client::Impl::InArena(uint64_t offset, uint64_t size) const {
+  auto m = mappings_.find(generation_);
+  if (m == mappings_.end()) return nullptr;
+  const uint64_t cap = m->second.bytes;
+  if (offset > cap || size > cap - offset) return nullptr;
+  return m->second.base + offset;
+}
+
+Result<LookupResult> Client::Impl::Lookup(NamespaceId ns, uint64_t fp,
+                                          std::span<const BlockKey> keys, FamilyMask required) {
+  std::lock_guard l(mu_);
+  LookupResult out;
+  // A failure is a miss of the whole chain: the engine then computes what it would have read.
+  auto miss = [&] {
+    LookupResult m;
+    if (!keys.empty()) m.blocks.resize(1);
+    return m;
+  };
+  if (keys.empty()) return out;
+  if (!EnsureConnected(Clock::now() + opts_.deadline).ok()) return miss();
+  const size_t chunk = ChunkItems(hello_.max_body, hello_.max_batch, 24, 16, 56, 8);
+  size_t i = 0;
+  while (i < keys.size()) {
+    const size_t n = std::min(keys.size() - i, chunk);
+    wire::LookupRequest req;
+    req.ns = ns, req.fingerprint = fp, req.required = required.bits();
+    req.keys.assign(keys.begin() + long(i), keys.begin() + long(i + n));
+    auto resp = Call(Verb::kLookup, Reconnect::kYes,
+                     [&](uint64_t id, auto& f) { wire::EncodeLookup(id, req, f); });
+    if (!resp.ok()) return miss();
+    auto lr = wire::DecodeLookupResponse(resp->payload());
+    if (!lr.ok() || lr->hit_blocks > n || lr->blocks.size() > n ||
+        lr->blocks.size() < lr->hit_blocks) {
+      bad_items_.fetch_add(1, std::memory_order_relaxed);
+      Drop();
+      return miss();
+    }
+    for (const auto& b : lr->blocks) {
+      BlockPresence p;
+      p.families = FamilyMask(uint8_t(b.families & FamilyMask::All().bits()));
+      for (int f = 0; f < kNumFamilies; ++f)
+        p.tier[size_t(f)] = b.tier[f] < kNumTiers ? Tier(b.tier[f]) : Tier::kNone;
+      out.blocks.push_back(p);
+    }
+    for (int t = 0; t < kNumTiers; ++t) out.hit_bytes[size_t(t)] += lr->hit_bytes[t];
+    out.hit_blocks += lr->hit_blocks;
+    if (lr->hit_blocks < n) break;
+    i += n;
+  }
+  return out;
+}
+
+Result<std::vector<ObjectView>> Client::Impl::Get(NamespaceId ns, uint64_t fp,
+                                                  std::span<const BlockKey> keys,
+                                                  FamilyMask families) {
+  std::lock_guard l(mu_);
+  std::vector<Family> fams;
+  for (Family f : kAllFamilies)
+    if (families.Has(f)) fams.push_back(f);
+  std::vector<ObjectView> out;
+  out.reserve(keys.size() * fams.size());
+  for (const BlockKey& k : keys)
+    for (Family f : fams)
+      out.push_back(ObjectView{ObjectKey{ns, k, f}, nullptr, 0, Tier::kNone, 0});
+  if (out.empty()) return out;
+  // On any failure every view of the call is a miss: leases of earlier chunks are released (or
+  // were freed with the connection), so no view of a failed call is left half-valid.
+  auto fail = [&] {
+    std::vector<uint64_t> pins;
+    for (auto& v : out) {
+      if (v.pin) pins.push_back(v.pin);
+      v.data = nullptr, v.size = 0, v.pin = 0, v.served_from = Tier::kNone;
+    }
+    ReleaseLocked(pins, HandleKind::kLease);
+    return out;
+  };
+  const size_t nf = fams.size();
+  if (!EnsureConnected(Clock::now() + opts_.deadline).ok()) return fail();
+  // Items (keys x families) count against the batch limit too.
+  const size_t chunk =
+      std::max<size_t>(std::min(ChunkItems(hello_.max_body, hello_.max_batch, 32, 16, 8, 32 * nf),
+                                size_t(hello_.max_batch) / nf),
+                       1);
+  size_t i = 0;
+  while (i < keys.size()) {
+    const size_t n = std::min(keys.size() - i, chunk);
+    wire::GetRequest req;
+    req.ns = ns, req.fingerprint = fp, req.families = families.bits(),
+    req.lease_ms = opts_.lease_ms;
+    req.keys.assign(keys.begin() + long(i), keys.begin() + long(i + n));
+    auto resp = Call(Verb::kGet, Reconnect::kYes,
+                     [&](uint64_t id, auto& f) { wire::EncodeGet(id, Verb::kGet, req, f); });
+    if (!resp.ok()) return fail();
+    auto gr = wire::DecodeGetResponse(resp->payload());
+    if (!gr.ok() || gr->items.size() != n * nf) {
+      bad_items_.fetch_add(1, std::memory_order_relaxed);
+      Drop();
+      return fail();
+    }
+    std::vector<uint64_t> refused;  // leases of items whose bytes are not served
+    for (size_t j = 0; j < gr->items.size(); ++j) {
+      const wire::GetItem& it = gr->items[j];
+      ObjectView& v = out[i * nf + j];
+      if (it.status != WireStatus::kOk) continue;
+      std::byte* data = InArena(it.offset, it.size);
+      if (!data || it.family != uint8_t(v.key.family)) {
+        // A bad offset or a mixed-up item is a miss, never a pointer outside the arena.
+        bad_items_.fetch_add(1, std::memory_order_relaxed);
+        if (it.lease) refused.push_back(it.lease);
+        continue;
+      }
+      v.data = data;
+      v.size = size_t(it.size);
+      v.served_from = it.tier < kNumTiers ? Tier(it.tier) : Tier::kNone;
+      v.pin = NewHandle(it.lease, HandleKind::kLease);
+    }
+    if (!refused.empty()) {
+      wire::IdList ids{refused};
+      (void)Call(Verb::kRelease, Reconnect::kNo,
+                 [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kRelease, ids, f); });
+    }
+    i += n;
+  }
+  return out;
+}
+
+void Client::Impl::ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind) {
+  std::vector<uint64_t> live;
+  for (uint64_t pin : pins) {
+    auto it = handles_.find(pin);
+    if (it == handles_.end() || it->second.kind != kind) continue;
+    // A lease of a dead connection was freed by the server when that connection ended.
+    if (Live(it->second.generation) && it->second.server_id) live.push_back(it->second.server_id);
+    EraseHandle(it);
+  }
+  const size_t chunk =
+      ChunkItems(hello_.max_body, hello_.max_batch, 8, 8, 16, 1);  // statuses padded to 8
+  for (size_t i = 0; i < live.size() && sock_.connected(); i += chunk) {
+    wire::IdList ids;
+    ids.ids.assign(live.begin() + long(i), live.begin() + long(std::min(live.size(), i + chunk)));
+    // Statuses per item (not yours, expired) need no action; a failed call drops the connection,
+    // which releases everything it held.
+    (void)Call(Verb::kRelease, Reconnect::kNo,
+               [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kRelease, ids, f); });
+  }
+}
+
+Result<Client::Reservation> Client::Impl::ReserveLocked(const ObjectKey& key, uint64_t fp,
+                                                        uint64_t size, const PutHints& hints) {
+  if (opts_.read_only) return Status::FailedPrecondition("reserve: the client is read-only");
+  wire::ReserveRequest req;
+  wire::ReserveItem item;
+  item.ns = key.ns, item.key = key.block, item.fingerprint = fp, item.size = size;
+  item.family = uint8_t(key.family), item.has_parent = hints.has_parent, item.depth = hints.depth;
+  item.parent = hints.parent, item.value_per_byte = hints.value_per_byte;
+  req.items.push_back(item);
+  STRATA_ASSIGN_OR_RETURN(Response resp,
+                          Call(Verb::kReserve, Reconnect::kYes,
+                               [&](uint64_t id, auto& f) { wire::EncodeReserve(id, req, f); }));
+  auto rr = wire::DecodeReserveResponse(resp.payload());
+  if (!rr.ok() || rr->items.size() != 1) {
+    bad_items_.fetch_add(1, std::memory_order_relaxed);
+    Drop();
+    return Status::IoError("reserve: malformed response");
+  }
+  const wire::ReserveResult& r = rr->items[0];
+  if (r.status != WireStatus::kOk) return StatusFromWire(r.status, "reserve");
+  std::byte* data = InArena(r.offset, size);
+  if (!data) {
+    bad_items_.fetch_add(1, std::memory_order_relaxed);
+    wire::IdList ids{{r.reservation}};
+    (void)Call(Verb::kAbort, Reconnect::kNo,
+               [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kAbort, ids, f); });
+    return Status::IoError("reserve: the server gave an offset outside the arena");
+  }
+  return Reservation{data, NewHandle(r.reservation, HandleKind::kReservation), size};
+}
+
+Status Client::Impl::FinishLocked(const Reservation& r, Verb verb) {
+  const std::string what(wire::VerbName(verb));
+  auto it = handles_.find(r.id);
+  if (it == handles_.end() || it->second.kind != HandleKind::kReservation)
+    return Status::InvalidArgument(what + ": unknown reservation");
+  const bool live = Live(it->second.generation);
+  wire::IdList ids{{it->second.server_id}};
+  // The reservation is used up whatever happens next; its mapping may go once it is.
+  EraseHandle(it);
+  if (!live) {
+    // The server freed it with the connection that made it: an abort has nothing left to do,
+    // a commit lost its object.
+    if (verb == Verb::kAbort) return Status::Ok();
+    return Status::IoError(what + ": the connection that made the reservation is gone");
+  }
+  STRATA_ASSIGN_OR_RETURN(Response resp, Call(verb, Reconnect::kNo, [&](uint64_t id, auto& f) {
+                            wire::EncodeIds(id, verb, ids, f);
+                          }));
+  auto sl = wire::DecodeStatusList(resp.payload());
+  if (!sl.ok() || sl->statuses.size() != 1) {
+    Drop();
+    return Status::IoError(what + ": malformed response");
+  }
+  // A cache may decline an object (admission): like the in-process store, that is no error.
+  if (sl->statuses[0] == WireStatus::kNotAdmitted) return Status::Ok();
+  return StatusFromWire(sl->statuses[0], what);
+}
+
+Status Client::Impl::Put(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
+                         const PutHints& hints) {
+  std::lock_guard l(mu_);
+  auto r = ReserveLocked(key, fp, bytes.size(), hints);
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kResourceExhausted) return Status::Ok();  // declined
+    return r.status().WithContext("put");
+  }
+  if (!bytes.empty()) std::memcpy(r->data, bytes.data(), bytes.size());
+  return FinishLocked(*r, Verb::kCommit).WithContext("put");
+}
+
+Status Client::Impl::Prefetch(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
+                              FamilyMask families) {
+  std::lock_guard l(mu_);
+  STRATA_RETURN_IF_ERROR(EnsureConnected(Clock::now() + opts_.deadline).WithContext("prefetch"));
+  const size_t chunk = std::max<size_t>(
+      std::min(ChunkItems(hello_.max_body, hello_.max_batch, 32, 16, 16, kNumFamilies),
+               size_t(hello_.max_batch) / kNumFamilies),
+      1);
+  size_t i = 0;
+  while (i < keys.size()) {
+    const size_t n = std::min(keys.size() - i, chunk);
+    wire::GetRequest req;
+    req.ns = ns, req.fingerprint = fp, req.families = families.bits();
+    req.keys.assign(keys.begin() + long(i), keys.begin() + long(i + n));
+    STRATA_ASSIGN_OR_RETURN(Response resp,
+                            Call(Verb::kPrefetch, Reconnect::kYes, [&](uint64_t id, auto& f) {
+                              wire::EncodeGet(id, Verb::kPrefetch, req, f);
+                            }));
+    auto sl = wire::DecodeStatusList(resp.payload());
+    if (!sl.ok()) {
+      Drop();
+      return Status::IoError("prefetch: malformed response");
+    }
+    i += n;
+  }
+  return Status::Ok();
+}
+
+Status Client::Impl::Simple(Verb verb, uint64_t ns) {
+  std::lock_guard l(mu_);
+  return Call(verb, Reconnect::kYes,
+              [&](uint64_t id, auto& f) {
+                if (verb == Verb::kDelete)
+                  wire::EncodeDelete(id, wire::DeleteRequest{ns}, f);
+                else
+                  wire::EncodeEmpty(id, verb, f);
+              })
+      .status();
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Client::Impl::RawStats() {
+  std::lock_guard l(mu_);
+  STRATA_ASSIGN_OR_RETURN(
+      Response resp, Call(Verb::kStats, Reconnect::kYes,
+                          [&](uint64_t id, auto& f) { wire::EncodeEmpty(id, Verb::kStats, f); }));
+  auto sr = wire::DecodeStatsResponse(resp.payload());
+  if (!sr.ok()) {
+    Drop();
+    return sr.status().WithContext("stats");
+  }
+  return std::move(sr->counters);
+}
+
+// ---- Client ---------------------------------------------------------------------------------
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  if (options.socket_path.empty()) return Status::InvalidArgument("client: no socket path");
+  if (options.deadline.count() <= 0) return Status::InvalidArgument("client: deadline <= 0");
+  auto impl = std::make_unique<Impl>(options);
+  STRATA_RETURN_IF_ERROR(impl->ConnectNow());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<LookupResult> Client::Lookup(NamespaceId ns, uint64_t fingerprint,
+                                    std::span<const BlockKey> keys, FamilyMask required) {
+  return impl_->Lookup(ns, fingerprint, keys, required);
+}
+
+Status Client::Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes,
+                   const PutHints& hints) {
+  return impl_->Put(key, fingerprint, bytes, hints);
+}
+
+Result<std::vector<ObjectView>> Client::Get(NamespaceId ns, uint64_t fingerprint,
+                                            std::span<const BlockKey> keys, FamilyMask families) {
+  return impl_->Get(ns, fingerprint, keys, families);
+}
+
+void Client::Release(std::span<const uint64_t> pins) { impl_->Release(pins); }
+Status Client::Delete(NamespaceId ns) { return impl_->Simple(Verb::kDelete, ns); }
+Status Client::Flush() { return impl_->Simple(Verb::kFlush); }
+Status Client::Ping() { return impl_->Simple(Verb::kPing); }
+
+Result<Client::Reservation> Client::Reserve(const ObjectKey& key, uint64_t fingerprint,
+                                            uint64_t size, const PutHints& hints) {
+  return impl_->Reserve(key, fingerprint, size, hints);
+}
+Status Client::Commit(const Reservation& r) { return impl_->Finish(r, Verb::kCommit); }
+Status Client::Abort(const Reservation& r) { return impl_->Finish(r, Verb::kAbort); }
+
+Status Client::Prefetch(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
+                        FamilyMask families) {
+  return impl_->Prefetch(ns, fingerprint, keys, families);
+}
+
+BlockKey Client::root() const { return impl_->root(); }
+uint64_t Client::server_epoch() const { return impl_->epoch(); }
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Client::RawStats() const {
+  return impl_->RawStats();
+}
+
+StoreStats Client::Stats() const {
+  StoreStats st;
+  auto raw = impl_->RawStats();
+  if (!raw.ok()) return st;
+  // Occupancy counters: "<tier>.<family>.objects|bytes" and "<tier>.capacity|used".
+  for (const auto& [name, value] : *raw) {
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos) continue;
+    const std::string_view tier_name = std::string_view(name).substr(0, dot);
+    const std::string_view rest = std::string_view(name).substr(dot + 1);
+    int tier = -1;
+    for (Tier t : kAllTiers)
+      if (TierName(t) == tier_name) tier = int(t);
+    if (tier < 0) continue;
+    TierStats& ts = st.tiers[size_t(tier)];
+    if (rest == "capacity") {
+      ts.capacity = value;
+    } else if (rest == "used") {
+      ts.used = value;
+    } else if (const size_t d2 = rest.find('.'); d2 != std::string_view::npos) {
+      const auto fam = ParseFamily(rest.substr(0, d2));
+      if (!fam) continue;
+      const std::string_view field = rest.substr(d2 + 1);
+      if (field == "objects") ts.families[size_t(*fam)].objects = value;
+      if (field == "bytes") ts.families[size_t(*fam)].bytes = value;
+    }
+  }
+  return st;
+}
+
+void Client::VisitCounters(const CounterVisitor& visit) const {
+  if (auto raw = impl_->RawStats(); raw.ok())
+    for (const auto& [name, value] : *raw) visit(name, value);
+  impl_->VisitOwnCounters(visit);
+}
+
+}  // namespace strata
