@@ -379,18 +379,16 @@ Status RunServerBench(const ServerBenchOptions& o,
   uint64_t biggest = 0;
   for (Family f : kAllFamilies) biggest = std::max(biggest, o.layout.FamilyBlockBytes(f));
   // Room for one family's objects and a second copy while Commit replaces them, with slack.
-  const uint64_t host = 3 * o.bytes_per_family + 64 * biggest + (64ull << 20);
+  const uint64_t host = 3 * o.bytes_per_family + 4 * biggest + (64ull << 20);
 
-  server::ServerConfig sc;
-  sc.socket_path = (fs::absolute(o.dir) / "bench.sock").string();
-  sc.data_dir = (fs::absolute(o.dir) / "data").string();
-  sc.io_threads = o.io_threads;
-  sc.metrics_port = 0;
-  sc.store.host.capacity_bytes = host;
+  // Through the daemon's own config parser, so its defaults and shares apply as in a deployment.
+  const std::string json = fmt::format(
+      R"({{"socket": "{}", "data_dir": "{}", "io_threads": {}, "metrics_port": 0,
+          "host": {{"capacity": {}, "prefault": true}}, "nvme": null, "tenants": [{{"name": "default"}}]}})",
+      (fs::absolute(o.dir) / "bench.sock").string(), (fs::absolute(o.dir) / "data").string(),
+      o.io_threads, host);
+  STRATA_ASSIGN_OR_RETURN(server::ServerConfig sc, server::ParseServerConfig(json, "bench"));
   sc.store.nvme.data_dir.clear();  // DRAM only: the figures compare the data plane, not disks
-  server::TenantConfig tenant;
-  tenant.name = "default";
-  sc.tenants.push_back(tenant);
   Progress(fmt::format("daemon and in-process store with {} MiB of DRAM each", host >> 20));
   STRATA_ASSIGN_OR_RETURN(auto daemon, server::Server::Start(sc));
 

@@ -217,7 +217,10 @@ Status Client::Impl::EnsureConnected(Deadline d) {
       hello.arena_bytes == 0)
     return Status::IoError("hello: the arena descriptor is smaller than the arena");
   const int prot = PROT_READ | (opts_.read_only ? 0 : PROT_WRITE);
-  void* base = ::mmap(nullptr, hello.arena_bytes, prot, MAP_SHARED, fds[0].get(), 0);
+  // MAP_POPULATE: the page tables of the whole arena now, not a minor fault per 4 KiB on the
+  // first read of every object (that costs more than the copy itself).
+  void* base =
+      ::mmap(nullptr, hello.arena_bytes, prot, MAP_SHARED | MAP_POPULATE, fds[0].get(), 0);
   if (base == MAP_FAILED)
     return Status::IoError(std::string("hello: mmap of the arena: ") + std::strerror(errno));
   // The mapping keeps the memfd alive; the descriptor itself is no longer needed.

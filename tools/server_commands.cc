@@ -56,6 +56,7 @@ uint64_t First(const Counters& c, std::initializer_list<std::string_view> names)
 struct Snapshot {
   uint64_t gets = 0, hits = 0, misses = 0, puts = 0, bytes_in = 0, bytes_out = 0;
   uint64_t host_used = 0, host_cap = 0, nvme_used = 0, nvme_cap = 0;
+  bool has_bytes_out = false;  // the server reports bytes served
 };
 
 // strata-server's STATS: the store's counters (placement core: puts, put_bytes, gets, ...),
@@ -71,6 +72,7 @@ Snapshot Summarise(const Counters& c) {
   s.puts = First(c, {"server.commits", "commits", "puts"});
   s.bytes_in = First(c, {"server.bytes_in", "bytes_in", "put_bytes"});
   s.bytes_out = First(c, {"server.bytes_out", "bytes_out"});
+  for (const auto& [n, v] : c) s.has_bytes_out |= n.find("bytes_out") != std::string::npos;
   s.host_used = First(c, {"host.used"}), s.host_cap = First(c, {"host.capacity"});
   s.nvme_used = First(c, {"nvme.used"}), s.nvme_cap = First(c, {"nvme.capacity"});
   return s;
@@ -150,7 +152,7 @@ int CmdServerStats(std::vector<std::string> args) {
              (*client)->server_epoch());
   fmt::print("gets {} items: {} hits ({:.1f}%), {} misses; puts {}; in {}, out {}\n", s.gets,
              s.hits, Pct(s.hits, s.gets), s.misses, s.puts, Bytes(double(s.bytes_in)),
-             Bytes(double(s.bytes_out)));
+             s.has_bytes_out ? Bytes(double(s.bytes_out)) : "n/a");
   // Occupancy: one row per tier, objects and bytes per family.
   const StoreStats st = (*client)->Stats();
   fmt::print("\n{:<8} {:>12} {:>12}", "tier", "capacity", "used");
@@ -166,14 +168,15 @@ int CmdServerStats(std::vector<std::string> args) {
     }
     fmt::print("\n");
   }
-  // Everything, grouped by the name's first component.
+  // Everything else, grouped by the name's first component (the tiers are in the table).
   std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> groups;
   for (const auto& [n, v] : c) {
     const size_t dot = n.find('.');
-    if (dot == std::string::npos)
-      groups["store"].emplace_back(n, v);
-    else
-      groups[n.substr(0, dot)].emplace_back(n.substr(dot + 1), v);
+    const std::string group = dot == std::string::npos ? "store" : n.substr(0, dot);
+    bool tier = false;
+    for (Tier t : kAllTiers) tier |= group == TierName(t);
+    if (tier) continue;
+    groups[group].emplace_back(dot == std::string::npos ? n : n.substr(dot + 1), v);
   }
   for (const auto& [g, items] : groups) {
     fmt::print("\n[{}]\n", g);
@@ -225,13 +228,14 @@ int CmdTop(std::vector<std::string> args) {
       };
       const uint64_t dg = have_prev && s.gets >= prev.gets ? s.gets - prev.gets : 0;
       const uint64_t dh = have_prev && s.hits >= prev.hits ? s.hits - prev.hits : 0;
-      out += fmt::format("hit rate   {:6.1f}% now   {:6.1f}% since start ({} of {} items)\n",
-                         Pct(dh, dg), Pct(s.hits, s.gets), s.hits, s.gets);
+      out += fmt::format("hit rate   {:>7} now   {:6.1f}% since start ({} of {} items)\n",
+                         dg ? fmt::format("{:.1f}%", Pct(dh, dg)) : "-", Pct(s.hits, s.gets),
+                         s.hits, s.gets);
       out += fmt::format("gets/s     {:10.1f}     puts/s {:10.1f}\n", rate(s.gets, prev.gets),
                          rate(s.puts, prev.puts));
-      out += fmt::format("in/s       {:>10}     out/s  {:>10}\n",
-                         Bytes(rate(s.bytes_in, prev.bytes_in)),
-                         Bytes(rate(s.bytes_out, prev.bytes_out)));
+      out += fmt::format(
+          "in/s       {:>10}     out/s  {:>10}\n", Bytes(rate(s.bytes_in, prev.bytes_in)),
+          s.has_bytes_out ? Bytes(rate(s.bytes_out, prev.bytes_out)) : std::string("n/a"));
       out += fmt::format("host       {:>10} of {:>10} ({:5.1f}%)\n", Bytes(double(s.host_used)),
                          Bytes(double(s.host_cap)), Pct(s.host_used, s.host_cap));
       out += fmt::format("nvme       {:>10} of {:>10} ({:5.1f}%)\n", Bytes(double(s.nvme_used)),

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cachestore/nvme/index.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace strata {
@@ -209,6 +210,50 @@ TEST(CliTest, RunVerifiesEveryTurnAndRestoresFromNvmeAfterRestart) {
   CliRun bad = Strata("run --policy sometimes --data-dir " + d);
   EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.out.find("unknown policy"), std::string::npos) << bad.out;
+}
+
+// The main job through a running strata-server: every turn bit-exact against a cold run; after a
+// server restart the next run restores from the daemon's NVMe tier; stats and top read the
+// tenant's counters.
+TEST(CliTest, RunThroughTheServerThenStatsAndTop) {
+  testing::ServerProcess server;
+  Status started = server.Start();
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << server.Log();
+  testing::TempDir dir;
+  const std::string s = dir.Sub("sessions.json"), sock = " --server " + server.socket_path();
+  CliRun g = Strata(
+      "gen-sessions --sessions 3 --turns 2 --system-tokens 600 --min-new 40 "
+      "--max-new-tokens 80 --output-tokens 4 --branch-every 2 --out " +
+      s);
+  ASSERT_EQ(g.rc, 0) << g.out;
+  CliRun r = Strata("run --sessions " + s + sock + " --verify --json");
+  ASSERT_EQ(r.rc, 0) << r.out << server.Log();
+  EXPECT_NE(r.out.find("\"verified\":6"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"mismatched\":0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"plan\":\"checkpoint@512\""), std::string::npos) << r.out;
+
+  CliRun st = Strata("stats" + sock);
+  ASSERT_EQ(st.rc, 0) << st.out;
+  for (const char* want : {"hits", "[server]", "commits", "host", "checkpoint"})
+    EXPECT_NE(st.out.find(want), std::string::npos) << want << "\n" << st.out;
+  st = Strata("stats --json" + sock);
+  ASSERT_EQ(st.rc, 0) << st.out;
+  EXPECT_GT(JsonNumber(st.out, "host.used"), 0) << st.out;
+  EXPECT_GT(JsonNumber(st.out, "server.commits"), 0) << st.out;
+  CliRun top = Strata("top --iterations 3 --interval 0.1 --no-clear" + sock);
+  ASSERT_EQ(top.rc, 0) << top.out;
+  EXPECT_EQ(Count(top.out, "hit rate"), 3u) << top.out;
+  EXPECT_NE(top.out.find("host "), std::string::npos) << top.out;
+
+  ASSERT_TRUE(server.Restart().ok()) << server.Log();
+  r = Strata("run --sessions " + s + sock + " --policy recompute --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string first_turn = r.out.substr(0, r.out.find('\n'));
+  EXPECT_GT(JsonNumber(first_turn, "read_nvme_bytes"), 0) << r.out;
+  EXPECT_EQ(Count(r.out, "\"plan\":\"cold\""), 0u) << r.out;
+  CliRun none = Strata("run --server " + dir.Sub("nothing.sock"));
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_NE(none.out.find("nothing.sock"), std::string::npos) << none.out;
 }
 
 // From any directory: the default model config is found next to the binary, and the data

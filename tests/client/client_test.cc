@@ -1,0 +1,267 @@
+// strata::Client against a real strata-server process (tests/testing/server_process.h): bytes
+// put are the bytes got, in place through Reserve/Commit too; Abort leaves nothing; Prefetch
+// brings NVMe objects back; a server killed with SIGKILL fails the call in flight within its
+// deadline, and after a restart the next call reconnects and reads every flushed object back
+// bit-identical; a stopped server (SIGSTOP) fails calls within the deadline, and after SIGCONT
+// the client carries on.
+#include "strata/client.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "tests/testing/server_process.h"
+#include "tests/testing/store_fixture.h"
+
+namespace strata {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::SeededBytes;
+
+constexpr uint64_t kFp = 0x5eed0f1a7e5ull;
+constexpr NamespaceId kNs = 3;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+bool SameBytes(const ObjectView& v, const std::vector<std::byte>& b) {
+  return v.found() && v.size == b.size() && std::memcmp(v.data, b.data(), b.size()) == 0;
+}
+
+// Objects of several families and sizes (a byte, an entry run, a few hundred KiB, 2 MiB).
+struct Obj {
+  ObjectKey key;
+  std::vector<std::byte> bytes;
+};
+std::vector<Obj> MakeObjects(uint64_t seed, size_t n) {
+  const size_t sizes[] = {1, 584 * 64, 300 << 10, 2 << 20};
+  std::vector<Obj> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back({ObjectKey{kNs, BlockKey{seed, i}, kAllFamilies[i % kNumFamilies]},
+                   SeededBytes(seed * 1000 + i, sizes[i % 4])});
+  return out;
+}
+
+// Every object of `objs` read back: bit-identical, each from `tier` unless it is kNone.
+void ExpectReadBack(Client& c, const std::vector<Obj>& objs, Tier tier = Tier::kNone) {
+  for (const Obj& o : objs) {
+    auto v = c.Get(o.key.ns, kFp, std::span(&o.key.block, 1), FamilyMask{o.key.family});
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    ASSERT_EQ(v->size(), 1u);
+    EXPECT_TRUE(SameBytes((*v)[0], o.bytes)) << o.key.block.ToHex();
+    if (tier != Tier::kNone) {
+      EXPECT_EQ((*v)[0].served_from, tier);
+    }
+    PinGuard release(c, std::move(*v));
+  }
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  // A 16 MiB host tier over a 64 MiB NVMe tier (4 MiB segments: an object fits one) small
+  // enough for tests to push objects out.
+  ClientTest()
+      : server_(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 4, "blocking_threads": 2,
+  "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false },
+  "nvme": { "capacity": "64MiB", "segment_size": "4MiB", "device": "posix" },
+  "tenants": [ { "name": "default" } ]
+})") {}
+  void SetUp() override {
+    Status s = server_.Start();
+    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << server_.Log();
+  }
+  std::unique_ptr<Client> Connect(int deadline_ms = 5000) {
+    ClientOptions o;
+    o.socket_path = server_.socket_path();
+    o.fingerprint = kFp;
+    o.block_tokens = 256;
+    o.deadline = std::chrono::milliseconds(deadline_ms);
+    auto c = Client::Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString() << "\n" << server_.Log();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  void PutAll(Client& c, const std::vector<Obj>& objs) {
+    for (const Obj& o : objs) {
+      Status s = c.Put(o.key, kFp, o.bytes);
+      ASSERT_TRUE(s.ok()) << s.ToString() << " (" << o.bytes.size() << " B)";
+    }
+  }
+  // Fills DRAM with other objects, so earlier ones are served from NVMe.
+  void PushOut(Client& c) {
+    for (uint64_t i = 0; i < 24; ++i)
+      ASSERT_TRUE(
+          c.Put({kNs + 1, BlockKey{99, i}, Family::kCsa}, kFp, SeededBytes(i, 1 << 20)).ok());
+  }
+
+  testing::ServerProcess server_;
+};
+
+TEST_F(ClientTest, PutThenGetReturnsTheSameBytes) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  const auto objs = MakeObjects(1, 10);
+  ASSERT_NO_FATAL_FAILURE(PutAll(*c, objs));
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs, Tier::kHost));
+  // A batch over several keys and families, key-major.
+  std::vector<BlockKey> keys;
+  for (const Obj& o : objs) keys.push_back(o.key.block);
+  auto v = c->Get(kNs, kFp, keys, FamilyMask::All());
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->size(), keys.size() * kNumFamilies);
+  for (size_t i = 0; i < objs.size(); ++i)
+    for (int f = 0; f < kNumFamilies; ++f) {
+      const ObjectView& x = (*v)[i * kNumFamilies + size_t(f)];
+      EXPECT_EQ(x.key.family, kAllFamilies[size_t(f)]);
+      if (objs[i].key.family == x.key.family)
+        EXPECT_TRUE(SameBytes(x, objs[i].bytes)) << i;
+      else
+        EXPECT_FALSE(x.found());
+    }
+  PinGuard release(*c, std::move(*v));
+  // Lookup: the first block holds csa.
+  auto l = c->Lookup(kNs, kFp, std::span(keys).first(1), FamilyMask{Family::kCsa});
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->hit_blocks, 1u);
+  // Another fingerprint sees nothing, and neither does another namespace.
+  auto other = c->Get(kNs + 7, kFp, keys, FamilyMask::All());
+  ASSERT_TRUE(other.ok());
+  for (const auto& x : *other) EXPECT_FALSE(x.found());
+  const StoreStats st = c->Stats();
+  EXPECT_GT(st[Tier::kHost].capacity, 0u);
+  EXPECT_GT(st[Tier::kHost].used, 0u);
+  EXPECT_EQ(st[Tier::kHost].families[size_t(Family::kCsa)].objects, 2u);
+}
+
+TEST_F(ClientTest, ReserveWritesInPlaceAndCommitPublishes) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  const ObjectKey key{kNs, BlockKey{5, 5}, Family::kSwa};
+  const auto bytes = SeededBytes(55, 700 << 10);
+  auto r = c->Reserve(key, kFp, bytes.size());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_NE(r->data, nullptr);
+  EXPECT_EQ(r->size, bytes.size());
+  std::memcpy(r->data, bytes.data(), bytes.size());
+  // Not visible before Commit.
+  auto before = c->Get(kNs, kFp, std::span(&key.block, 1), FamilyMask{key.family});
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE((*before)[0].found());
+  ASSERT_TRUE(c->Commit(*r).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, {{key, bytes}}, Tier::kHost));
+  EXPECT_FALSE(c->Commit(*r).ok());  // used up
+}
+
+TEST_F(ClientTest, AbortLeavesNothing) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  const ObjectKey key{kNs, BlockKey{6, 6}, Family::kCsa};
+  const auto bytes = SeededBytes(66, 100 << 10);
+  auto r = c->Reserve(key, kFp, bytes.size());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::memcpy(r->data, bytes.data(), bytes.size());
+  ASSERT_TRUE(c->Abort(*r).ok());
+  auto v = c->Get(kNs, kFp, std::span(&key.block, 1), FamilyMask{key.family});
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE((*v)[0].found());
+  EXPECT_FALSE(c->Commit(*r).ok());
+  // The space came back: many more reservations than the arena holds at once.
+  for (int i = 0; i < 64; ++i) {
+    auto x = c->Reserve(key, kFp, 1 << 20);
+    ASSERT_TRUE(x.ok()) << i << ": " << x.status().ToString();
+    ASSERT_TRUE(c->Abort(*x).ok());
+  }
+}
+
+TEST_F(ClientTest, PrefetchBringsNvmeObjectsBack) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  const auto objs = MakeObjects(2, 8);
+  ASSERT_NO_FATAL_FAILURE(PutAll(*c, objs));
+  ASSERT_TRUE(c->Flush().ok());
+  ASSERT_NO_FATAL_FAILURE(PushOut(*c));
+  std::vector<BlockKey> keys;
+  for (const Obj& o : objs) keys.push_back(o.key.block);
+  auto l = c->Lookup(kNs, kFp, keys, FamilyMask{});
+  ASSERT_TRUE(l.ok());
+  EXPECT_GT(l->hit_bytes[size_t(Tier::kNvme)], 0u);
+  ASSERT_TRUE(c->Prefetch(kNs, kFp, keys, FamilyMask::All()).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs));
+}
+
+// SIGKILL while a call waits on the (stopped) server: the call fails at once (the connection
+// breaks), views of the old arena still read the same bytes, the next call after the restart
+// reconnects, and every flushed object reads back bit-identical from NVMe.
+TEST_F(ClientTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
+  auto c = Connect(3000);
+  ASSERT_TRUE(c);
+  const auto flushed = MakeObjects(3, 10);
+  ASSERT_NO_FATAL_FAILURE(PutAll(*c, flushed));
+  ASSERT_TRUE(c->Flush().ok());
+  const uint64_t epoch = c->server_epoch();
+  auto held =
+      c->Get(kNs, kFp, std::span(&flushed[2].key.block, 1), FamilyMask{flushed[2].key.family});
+  ASSERT_TRUE(held.ok() && SameBytes((*held)[0], flushed[2].bytes));
+
+  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  auto in_flight = std::async(std::launch::async, [&] {
+    const auto t = Clock::now();
+    const Status s = c->Ping();
+    return std::pair(s, Since(t));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  server_.Kill();
+  const auto [s, secs] = in_flight.get();
+  EXPECT_FALSE(s.ok());
+  EXPECT_LT(secs, 3.0 + 0.5);  // within its deadline (in fact at once: the socket broke)
+  // While the server is down: calls fail fast, Get misses, Put errs.
+  auto t = Clock::now();
+  auto miss = c->Get(kNs, kFp, std::span(&flushed[0].key.block, 1), FamilyMask::All());
+  ASSERT_TRUE(miss.ok());
+  for (const auto& v : *miss) EXPECT_FALSE(v.found());
+  EXPECT_FALSE(c->Put(flushed[0].key, kFp, flushed[0].bytes).ok());
+  EXPECT_LT(Since(t), 3.0);
+  // The old view: still mapped, unchanged.
+  EXPECT_TRUE(SameBytes((*held)[0], flushed[2].bytes));
+
+  Status started = server_.Start();
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << server_.Log();
+  EXPECT_TRUE(c->Ping().ok());
+  EXPECT_NE(c->server_epoch(), epoch);
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, flushed, Tier::kNvme));
+  c->Release(std::vector<uint64_t>{(*held)[0].pin});  // of the dead connection: dropped locally
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, flushed));
+}
+
+TEST_F(ClientTest, AStoppedServerFailsCallsWithinTheDeadline) {
+  auto c = Connect(500);
+  ASSERT_TRUE(c);
+  const auto objs = MakeObjects(4, 5);
+  ASSERT_NO_FATAL_FAILURE(PutAll(*c, objs));
+  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  auto t = Clock::now();
+  EXPECT_FALSE(c->Ping().ok());
+  EXPECT_GE(Since(t), 0.45);
+  EXPECT_LT(Since(t), 2.0);
+  t = Clock::now();
+  auto v = c->Get(kNs, kFp, std::span(&objs[0].key.block, 1), FamilyMask{objs[0].key.family});
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE((*v)[0].found());
+  EXPECT_LT(Since(t), 2.0);
+  t = Clock::now();
+  EXPECT_FALSE(c->Put(objs[0].key, kFp, objs[0].bytes).ok());
+  EXPECT_LT(Since(t), 2.0);
+  ASSERT_EQ(::kill(server_.pid(), SIGCONT), 0);
+  EXPECT_TRUE(c->Ping().ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs, Tier::kHost));
+}
+
+}  // namespace
+}  // namespace strata
