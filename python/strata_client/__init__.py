@@ -10,9 +10,10 @@
                 consume(item.view)  # a zero-copy numpy view of the shared arena
 """
 
-from .client import (DEFAULT_HIT_FAMILIES, BlockInfo, Client, LeaseItem, Leases, LookupResult,
-                     ReservedItem, Reservations, ReserveSpec, StrataConnectionError, StrataError,
-                     StrataTimeoutError, families_in, family_mask)
+from .client import Client
+from .results import (DEFAULT_HIT_FAMILIES, BlockInfo, LeaseItem, Leases, LookupResult,
+                      ReservedItem, Reservations, ReserveSpec, StrataConnectionError, StrataError,
+                      StrataTimeoutError, families_in, family_mask)
 from .keys import (BlockKey, as_key, chain_block_keys, chain_key, namespace_id_from_name,
                    root_key)
 from .wire import Family, SwaPolicy, Tier, Verb, WireStatus

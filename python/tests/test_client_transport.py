@@ -199,3 +199,24 @@ def test_views_never_reach_past_the_arena(sock_path):
             assert got.items[0].status == WireStatus.INVALID and got[KEY, Family.CSA] is None
     finally:
         srv.close()
+
+
+def test_bad_arguments_are_invalid_not_a_lost_connection(sock_path):
+    srv = ScriptedServer(sock_path, ping_ok)
+    try:
+        with Client.connect(sock_path, fingerprint=FP, block_tokens=64, timeout=5) as c:
+            with pytest.raises(StrataError) as e:
+                c.lookup([KEY], Family.CSA, ns=-1)  # not a u64
+            assert e.value.status == WireStatus.INVALID
+            with pytest.raises(StrataError) as e:
+                c.get([KEY], Family.CSA, lease_ms=1 << 32)
+            assert e.value.status == WireStatus.INVALID
+            with pytest.raises(StrataError) as e:
+                c.lookup([KEY] * (wire.MAX_BATCH + 1), Family.CSA)
+            assert e.value.status == WireStatus.INVALID
+            with pytest.raises(ValueError):
+                c.lookup([KEY], 1 << 5)  # no such family
+            c.ping()
+            assert c.reconnects == 0  # none of those touched the connection
+    finally:
+        srv.close()
