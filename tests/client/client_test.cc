@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -240,12 +241,28 @@ TEST_F(ClientTest, ReconnectsAfterTheServerIsKilledAndRestarted) {
   ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, flushed));
 }
 
+// Polls /proc/PID/stat until the process's state letter is `state` (at most 5 s).
+bool WaitForProcessState(pid_t pid, char state) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == state)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 TEST_F(ClientTest, AStoppedServerFailsCallsWithinTheDeadline) {
   auto c = Connect(500);
   ASSERT_TRUE(c);
   const auto objs = MakeObjects(4, 5);
   ASSERT_NO_FATAL_FAILURE(PutAll(*c, objs));
   ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  // kill() only queues the stop: wait until the kernel reports the process stopped ('T').
+  ASSERT_TRUE(WaitForProcessState(server_.pid(), 'T')) << "the server did not stop";
   auto t = Clock::now();
   EXPECT_FALSE(c->Ping().ok());
   EXPECT_GE(Since(t), 0.45);

@@ -8,11 +8,10 @@
 // Lengths: STRATA_LOAD_SECONDS (default 10) for the load test, STRATA_SERVER_KILL_CYCLES
 // (default 5; the `long` ctest entry runs 100) for the kill test.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -193,10 +192,10 @@ TEST(ServerLoadTest, EightClientProcessesLoseNothingAndLeakNothing) {
   Children kids;
   std::vector<pid_t> pids;
   for (int i = 0; i < kClients; ++i)
-    pids.push_back(kids.Spawn({STRATA_LOAD_CLIENT, server.socket_path(), "default", "",
-                               std::to_string(100 + i), std::to_string(7 * i + 1),
-                               std::to_string(seconds),
-                               server.dir() + "/report" + std::to_string(i)}));
+    pids.push_back(
+        kids.Spawn({STRATA_LOAD_CLIENT, server.socket_path(), "default", "",
+                    std::to_string(100 + i), std::to_string(7 * i + 1), std::to_string(seconds),
+                    server.dir() + "/report" + std::to_string(i)}));
   for (pid_t p : pids)
     ASSERT_EQ(kids.Wait(p, std::chrono::seconds(seconds + 120)), 0) << server.Log();
 
@@ -355,8 +354,8 @@ TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
     for (int attempt = 0; attempt < 3 && bad != 0; ++attempt) bad = MissingOrWrong(*c, kNs, acked);
     ASSERT_EQ(bad, 0) << "cycle " << cycle << ": flushed objects lost\n" << server.Log();
   }
-  std::printf("kill: %d cycles, %zu flushed objects intact, slowest failing call %.3f s\n",
-              cycles, acked.size(), worst_failed_call_s);
+  std::printf("kill: %d cycles, %zu flushed objects intact, slowest failing call %.3f s\n", cycles,
+              acked.size(), worst_failed_call_s);
 }
 
 }  // namespace
