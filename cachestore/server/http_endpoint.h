@@ -5,9 +5,9 @@
 //
 // It runs on its own thread (Start) or on an io_context the caller runs (StartOn); either way
 // its handlers share one strand, so the callback is never called concurrently by the endpoint.
-// Thread safety: port() and Stop() may be called from any thread; Stop() may also be called from
-// a handler running on the caller's io_context. After Stop() returns the callback is not called
-// again.
+// Thread safety: port() and Stop() may be called from any thread, and Stop() from a handler of
+// the caller's io_context too, but not from inside the callback (it waits for a render in
+// progress). After Stop() returns the callback is not called again.
 #pragma once
 
 #include <cstdint>

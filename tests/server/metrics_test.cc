@@ -223,6 +223,8 @@ struct StoreCase {
   bool nvme;
 };
 
+void PrintTo(const StoreCase& c, std::ostream* os) { *os << c.name; }
+
 class MetricsExpositionTest : public ::testing::TestWithParam<StoreCase> {};
 
 TEST_P(MetricsExpositionTest, PassesPromtoolAndCarriesWhatWasCounted) {
@@ -403,6 +405,42 @@ TEST(MetricsExpositionTest, NoTenantsIsStillValid) {
   if (!pt.present) GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
   EXPECT_EQ(pt.exit_code, 0) << pt.output;
   EXPECT_EQ(pt.output, "") << pt.output;
+}
+
+TEST(MetricsExpositionTest, RendersWhileOtherThreadsCount) {
+  MetricsRegistry reg;
+  TenantMetrics& m = reg.ForTenant("t");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> counters;
+  for (int t = 0; t < 2; ++t)
+    counters.emplace_back([&] {
+      while (!stop.load()) {
+        m.requests[int(wire::Verb::kGet)]++;
+        m.latency[int(wire::Verb::kGet)].Observe(2e-3);
+        m.hits[int(Family::kCsa)][int(Tier::kHost)]++;
+        reg.ForTenant("t");  // lookups race with rendering too
+      }
+    });
+  std::vector<TenantView> views = {{&m, nullptr, 0, 0}};
+  double last_requests = 0, last_count = 0;
+  for (int i = 0; i < 50; ++i) {
+    const Exposition e = Parse(reg.RenderPrometheus(views));
+    const Labels get = {{"tenant", "t"}, {"verb", "get"}};
+    const double requests = Value(e, "strata_requests_total", get);
+    // Counters never go backwards between renders.
+    EXPECT_GE(requests, last_requests);
+    last_requests = requests;
+    if (Count(e, "strata_request_duration_seconds_count") == 0) continue;
+    const double count = Value(e, "strata_request_duration_seconds_count", get);
+    EXPECT_GE(count, last_count);
+    last_count = count;
+    Labels inf = get;
+    inf["le"] = "+Inf";
+    EXPECT_EQ(Value(e, "strata_request_duration_seconds_bucket", inf), count);
+  }
+  stop = true;
+  for (auto& t : counters) t.join();
+  EXPECT_EQ(m.latency[int(wire::Verb::kGet)].count(), m.requests[int(wire::Verb::kGet)].load());
 }
 
 // ---- The HTTP endpoint ----
