@@ -72,6 +72,8 @@
 // Errors: a frame that cannot be parsed (bad header, unknown verb, body_len over kMaxBody,
 // malformed body, a request before HELLO or a second HELLO) is answered with kFrame (or kAuth,
 // kVersion) and the connection is closed; everything else gets a status per frame or per item.
+// A header that cannot be decoded names no verb to answer: the error then goes out as a PING
+// response with request_id 0, which every client can decode.
 // Thread safety: values and pure functions only.
 #pragma once
 
