@@ -27,9 +27,8 @@ inline constexpr int kNumVerbs = 13;  // indexed by wire::Verb value (0 unused)
 // A latency histogram with fixed buckets (seconds, 5 us .. 10 s, roughly x2.5 apart).
 class Histogram {
  public:
-  static constexpr std::array<double, 14> kBounds = {5e-6,  1e-5,  2.5e-5, 5e-5, 1e-4,
-                                                     2.5e-4, 5e-4, 1e-3,   2.5e-3, 1e-2,
-                                                     5e-2,  0.25, 1.0,    10.0};
+  static constexpr std::array<double, 14> kBounds = {
+      5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 5e-2, 0.25, 1.0, 10.0};
   void Observe(double seconds);
   // Cumulative counts per bound (Prometheus `le` buckets), then +Inf; sum in seconds.
   std::array<uint64_t, kBounds.size() + 1> Cumulative() const;

@@ -28,7 +28,7 @@ namespace strata {
 struct ClientOptions {
   std::string socket_path;
   std::string tenant = "default";
-  std::string secret;  // empty: the server authenticates by the process's uid/gid
+  std::string secret;        // empty: the server authenticates by the process's uid/gid
   uint64_t fingerprint = 0;  // the layout's fingerprint (CacheLayout::fingerprint())
   uint32_t block_tokens = 0;
   bool read_only = false;  // map the arena read-only (a client that never puts)

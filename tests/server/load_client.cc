@@ -21,29 +21,17 @@
 #include <vector>
 
 #include "strata/client.h"
+#include "tests/server/load_objects.h"
 
 namespace {
 
 using namespace strata;
 
-constexpr uint64_t kFingerprint = 0x10adc11e47ull;
-constexpr uint32_t kBlockTokens = 256;
+using testing::LoadContentOf;
+using testing::LoadKeyOf;
+constexpr uint64_t kFingerprint = testing::kLoadFingerprint;
+constexpr uint32_t kBlockTokens = testing::kLoadBlockTokens;
 constexpr int kObjects = 48;  // per client
-
-BlockKey KeyOf(uint64_t ns, int i) { return BlockKey{ns * 0x9E3779B97F4A7C15ull, uint64_t(i)}; }
-
-// Sizes like V4 block families: from a few KiB to a few hundred KiB.
-size_t SizeOf(int i) { return size_t(4096) << (i % 7); }
-
-std::vector<std::byte> ContentOf(uint64_t ns, int i) {
-  std::vector<std::byte> out(SizeOf(i));
-  std::mt19937_64 rng(ns * 1000003 + uint64_t(i));
-  for (size_t o = 0; o < out.size(); o += 8) {
-    const uint64_t v = rng();
-    std::memcpy(out.data() + o, &v, std::min<size_t>(8, out.size() - o));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -84,15 +72,16 @@ int main(int argc, char** argv) {
   if (hold) {
     // Objects to lease, then leases and a reservation written halfway, then wait for SIGKILL.
     for (int i = 0; i < 8; ++i) {
-      auto bytes = ContentOf(ns, i);
-      if (!client->Put(ObjectKey{ns, KeyOf(ns, i), Family::kCsa}, kFingerprint, bytes).ok())
+      auto bytes = LoadContentOf(ns, i);
+      if (!client->Put(ObjectKey{ns, LoadKeyOf(ns, i), Family::kCsa}, kFingerprint, bytes).ok())
         return 1;
     }
     std::vector<BlockKey> keys;
-    for (int i = 0; i < 8; ++i) keys.push_back(KeyOf(ns, i));
+    for (int i = 0; i < 8; ++i) keys.push_back(LoadKeyOf(ns, i));
     auto views = client->Get(ns, kFingerprint, keys, FamilyMask{Family::kCsa});
     if (!views.ok()) return 1;
-    auto r = client->Reserve(ObjectKey{ns, KeyOf(ns, 100), Family::kHca}, kFingerprint, 1 << 20);
+    auto r =
+        client->Reserve(ObjectKey{ns, LoadKeyOf(ns, 100), Family::kHca}, kFingerprint, 1 << 20);
     if (!r.ok()) return 1;
     std::memset(r->data, 0x5a, r->size / 2);
     std::printf("holding\n");
@@ -109,11 +98,11 @@ int main(int argc, char** argv) {
     const int op = int(rng() % 100);
     const int i = int(rng() % kObjects);
     if (op < 30) {  // put in place
-      auto bytes = ContentOf(ns, i);
+      auto bytes = LoadContentOf(ns, i);
       PutHints h;
       h.depth = uint32_t(i);
-      auto r =
-          client->Reserve(ObjectKey{ns, KeyOf(ns, i), Family::kCsa}, kFingerprint, bytes.size(), h);
+      auto r = client->Reserve(ObjectKey{ns, LoadKeyOf(ns, i), Family::kCsa}, kFingerprint,
+                               bytes.size(), h);
       if (!r.ok()) {
         ++errors;
         continue;
@@ -126,14 +115,14 @@ int main(int argc, char** argv) {
         ++errors;
       }
     } else if (op < 35) {  // a reservation given up
-      auto r = client->Reserve(ObjectKey{ns, KeyOf(ns, i), Family::kHca}, kFingerprint, 65536);
+      auto r = client->Reserve(ObjectKey{ns, LoadKeyOf(ns, i), Family::kHca}, kFingerprint, 65536);
       if (r.ok()) {
         std::memset(r->data, 0x11, r->size);
         if (client->Abort(*r).ok()) ++aborts;
       }
     } else if (op < 55) {  // lookup of a chain
       std::vector<BlockKey> chain;
-      for (int j = 0; j < 16; ++j) chain.push_back(KeyOf(ns, (i + j) % kObjects));
+      for (int j = 0; j < 16; ++j) chain.push_back(LoadKeyOf(ns, (i + j) % kObjects));
       if (client->Lookup(ns, kFingerprint, chain, FamilyMask{Family::kCsa}).ok())
         ++lookups;
       else
@@ -143,7 +132,7 @@ int main(int argc, char** argv) {
       std::vector<int> idx;
       for (int j = 0; j < 4; ++j) {
         idx.push_back((i + j * 7) % kObjects);
-        keys.push_back(KeyOf(ns, idx.back()));
+        keys.push_back(LoadKeyOf(ns, idx.back()));
       }
       auto views = client->Get(ns, kFingerprint, keys, FamilyMask{Family::kCsa});
       if (!views.ok()) {
@@ -156,7 +145,7 @@ int main(int argc, char** argv) {
         ++gets;
         if (!v.found()) continue;
         ++hits;
-        const auto want = ContentOf(ns, idx[j]);
+        const auto want = LoadContentOf(ns, idx[j]);
         if (v.size != want.size() || std::memcmp(v.data, want.data(), want.size()) != 0) ++corrupt;
         pins.push_back(v.pin);
       }

@@ -24,34 +24,23 @@
 #include <thread>
 
 #include "strata/client.h"
+#include "tests/server/load_objects.h"
 #include "tests/testing/server_process.h"
 
 namespace strata {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::LoadContentOf;
+using testing::LoadKeyOf;
 using testing::ServerProcess;
 
-constexpr uint64_t kFingerprint = 0x10adc11e47ull;  // as tests/server/load_client.cc
-constexpr uint32_t kBlockTokens = 256;
+constexpr uint64_t kFingerprint = testing::kLoadFingerprint;
+constexpr uint32_t kBlockTokens = testing::kLoadBlockTokens;
 
 int EnvInt(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::atoi(v) : fallback;
-}
-
-// The load client's objects: the same functions as tests/server/load_client.cc (kept in step
-// by the load test itself: any difference reads as corrupt there and as lost here).
-BlockKey KeyOf(uint64_t ns, int i) { return BlockKey{ns * 0x9E3779B97F4A7C15ull, uint64_t(i)}; }
-size_t SizeOf(int i) { return size_t(4096) << (i % 7); }
-std::vector<std::byte> ContentOf(uint64_t ns, int i) {
-  std::vector<std::byte> out(SizeOf(i));
-  std::mt19937_64 rng(ns * 1000003 + uint64_t(i));
-  for (size_t o = 0; o < out.size(); o += 8) {
-    const uint64_t v = rng();
-    std::memcpy(out.data() + o, &v, std::min<size_t>(8, out.size() - o));
-  }
-  return out;
 }
 
 std::string Config(const std::string& host, const std::string& nvme) {
@@ -168,13 +157,13 @@ std::map<std::string, uint64_t> ReadReport(const std::string& path, std::set<int
 int MissingOrWrong(Client& c, uint64_t ns, const std::set<int>& acked) {
   int bad = 0;
   for (int i : acked) {
-    BlockKey k = KeyOf(ns, i);
+    BlockKey k = LoadKeyOf(ns, i);
     auto v = c.Get(ns, kFingerprint, std::span(&k, 1), FamilyMask{Family::kCsa});
     if (!v.ok() || !(*v)[0].found()) {
       ++bad;
       continue;
     }
-    const auto want = ContentOf(ns, i);
+    const auto want = LoadContentOf(ns, i);
     if ((*v)[0].size != want.size() || std::memcmp((*v)[0].data, want.data(), want.size()) != 0)
       ++bad;
     c.Release(std::span(&(*v)[0].pin, 1));
@@ -283,7 +272,7 @@ TEST(ServerFaultTest, KilledClientGivesBackLeasesAndReservations) {
   for (int i = 0; i < 8; ++i) committed.insert(i);
   EXPECT_EQ(MissingOrWrong(*c, 7, committed), 0);
   // The half-written reservation never became an object.
-  BlockKey half = KeyOf(7, 100);
+  BlockKey half = LoadKeyOf(7, 100);
   auto v = c->Get(7, kFingerprint, std::span(&half, 1), FamilyMask{Family::kHca});
   ASSERT_TRUE(v.ok());
   EXPECT_FALSE((*v)[0].found());
@@ -305,8 +294,8 @@ TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
     // Objects of this cycle, acknowledged by Flush.
     std::set<int> batch;
     for (int j = 0; j < 6; ++j, ++next) {
-      const auto bytes = ContentOf(kNs, next);
-      Status s = c->Put(ObjectKey{kNs, KeyOf(kNs, next), Family::kCsa}, kFingerprint, bytes);
+      const auto bytes = LoadContentOf(kNs, next);
+      Status s = c->Put(ObjectKey{kNs, LoadKeyOf(kNs, next), Family::kCsa}, kFingerprint, bytes);
       ASSERT_TRUE(s.ok()) << "cycle " << cycle << ": " << s.ToString() << "\n" << server.Log();
       batch.insert(next);
     }
@@ -326,8 +315,8 @@ TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
         if (k % 3 == 0) {
           s = c->Flush();
         } else {
-          const auto bytes = ContentOf(kNs, k);
-          s = c->Put(ObjectKey{kNs, KeyOf(kNs, k), Family::kCsa}, kFingerprint, bytes);
+          const auto bytes = LoadContentOf(kNs, k);
+          s = c->Put(ObjectKey{kNs, LoadKeyOf(kNs, k), Family::kCsa}, kFingerprint, bytes);
         }
         ++k;
         const double took =
