@@ -1,0 +1,609 @@
+// The Redis Cluster adapter (cachestore/cluster) against a real Redis Cluster of redis-server
+// processes (tests/testing/redis_cluster.h); skipped where redis-server or redis-cli is missing.
+// The pure parts (key slots, endpoints, RESP) are tested without a cluster.
+#include "cachestore/cluster/redis_cluster.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cachestore/cluster/resp.h"
+#include "tests/testing/redis_cluster.h"
+
+namespace strata::cachestore::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using strata::testing::RedisClusterProcess;
+using strata::testing::RedisClusterSpec;
+using Type = RedisReply::Type;
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(s.data() + i, &v, std::min<size_t>(8, n - i));
+  }
+  return s;
+}
+
+Result<RedisReply> RunOne(RedisCluster& c, std::vector<std::string_view> args,
+                       std::chrono::milliseconds timeout = 2000ms) {
+  RedisCommand cmd{std::move(args)};
+  auto r = c.Execute(std::span<const RedisCommand>(&cmd, 1), Clock::now() + timeout);
+  return std::move(r[0]);
+}
+
+RedisClusterSpec Spec(int masters, int replicas) {
+  RedisClusterSpec s;
+  s.masters = masters;
+  s.replicas = replicas;
+  return s;
+}
+
+// --- without a cluster ------------------------------------------------------------------------
+
+TEST(RedisKeySlotTest, MatchesRedis) {
+  // Values from `redis-cli CLUSTER KEYSLOT`.
+  EXPECT_EQ(Crc16("123456789"), 0x31C3);  // the CRC16/XMODEM check value
+  EXPECT_EQ(RedisCluster::KeySlot("foo"), 12182);
+  EXPECT_EQ(RedisCluster::KeySlot("bar"), 5061);
+  EXPECT_EQ(RedisCluster::KeySlot("hello"), 866);
+  EXPECT_EQ(RedisCluster::KeySlot(""), 0);
+  EXPECT_EQ(RedisCluster::KeySlot("{user1000}.following"), RedisCluster::KeySlot("user1000"));
+  EXPECT_EQ(RedisCluster::KeySlot("{user1000}.following"),
+            RedisCluster::KeySlot("{user1000}.followers"));
+  EXPECT_EQ(RedisCluster::KeySlot("foo{}{bar}"), Crc16("foo{}{bar}") & 16383);  // empty tag
+  EXPECT_EQ(RedisCluster::KeySlot("foo{{bar}}zap"), RedisCluster::KeySlot("{bar"));
+  EXPECT_EQ(RedisCluster::KeySlot("foo{bar}{zap}"), RedisCluster::KeySlot("bar"));
+  EXPECT_EQ(RedisCluster::KeySlot("foo{bar"), Crc16("foo{bar") & 16383);  // unclosed
+  EXPECT_EQ(RedisCluster::KeySlot(std::string_view("\0\xff", 2)),
+            Crc16(std::string_view("\0\xff", 2)) & 16383);
+}
+
+TEST(RedisEndpointTest, ParsesAndValidates) {
+  auto a = ParseEndpoint("127.0.0.1:7000");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 7000);
+  auto b = ParseEndpoint("[::1]:6379");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 6379);
+  auto c = ParseEndpoint("redis-0.example:1");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->host, "redis-0.example");
+  for (const char* bad : {"", "host", ":7000", "host:", "host:0", "host:65536", "host:7x", "::1:7",
+                          "[::1]7000"})
+    EXPECT_FALSE(ParseEndpoint(bad).ok()) << bad;
+
+  RedisClusterOptions o;
+  EXPECT_FALSE(o.Validate().ok());  // no seed
+  o.seeds = {{"127.0.0.1", 7000}};
+  EXPECT_TRUE(o.Validate().ok());
+  o.password = "pw";
+  EXPECT_FALSE(o.Validate().ok());  // a password without a user
+  o.user = "u";
+  EXPECT_TRUE(o.Validate().ok());
+  o.max_redirects = -1;
+  EXPECT_FALSE(o.Validate().ok());
+}
+
+TEST(RespTest, EncodesAndReadsBinary) {
+  const std::string value("a\0b\r\nc", 6);
+  const std::vector<std::string_view> args = {"SET", "k", value};
+  static constexpr char kEncoded[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\na\0b\r\nc\r\n";
+  EXPECT_EQ(EncodeCommand(args), std::string(kEncoded, sizeof(kEncoded) - 1));
+
+  // Large arguments are left out of the buffer and listed where they belong.
+  const std::string big = RandomBytes(kZeroCopyMinBytes, 1);
+  std::string out;
+  std::vector<ExternalPiece> ext;
+  const std::vector<std::string_view> big_args = {"SET", "k", big};
+  AppendCommand(big_args, out, &ext);
+  ASSERT_EQ(ext.size(), 1u);
+  std::string joined = out.substr(0, ext[0].offset) + std::string(ext[0].bytes) +
+                       out.substr(ext[0].offset);
+  EXPECT_EQ(joined, EncodeCommand(big_args));
+
+  // Replies fed a byte at a time, nested arrays, nil, integers, errors.
+  static constexpr char kWire[] =
+      "+OK\r\n-ERR bad\r\n:42\r\n$-1\r\n$6\r\na\0b\r\nc\r\n*2\r\n*1\r\n:1\r\n$0\r\n\r\n";
+  ReplyReader reader;
+  std::vector<RedisReply> got;
+  for (char ch : std::string(kWire, sizeof(kWire) - 1)) {
+    ASSERT_TRUE(reader.Feed(&ch, 1).ok());
+    for (;;) {
+      auto r = reader.Next();
+      ASSERT_TRUE(r.ok());
+      if (!r->has_value()) break;
+      got.push_back(std::move(**r));
+    }
+  }
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[0].type, Type::kStatus);
+  EXPECT_EQ(got[0].str, "OK");
+  EXPECT_EQ(got[1].type, Type::kError);
+  EXPECT_EQ(got[1].str, "ERR bad");
+  EXPECT_EQ(got[2].type, Type::kInteger);
+  EXPECT_EQ(got[2].integer, 42);
+  EXPECT_EQ(got[3].type, Type::kNil);
+  EXPECT_EQ(got[4].type, Type::kString);
+  EXPECT_EQ(got[4].str, value);
+  ASSERT_EQ(got[5].type, Type::kArray);
+  ASSERT_EQ(got[5].elements.size(), 2u);
+  ASSERT_EQ(got[5].elements[0].elements.size(), 1u);
+  EXPECT_EQ(got[5].elements[0].elements[0].integer, 1);
+  EXPECT_EQ(got[5].elements[1].type, Type::kString);
+  EXPECT_EQ(got[5].elements[1].str, "");
+
+  ReplyReader bad;
+  ASSERT_TRUE(bad.Feed("?what\r\n", 7).ok());
+  EXPECT_FALSE(bad.Next().ok());
+}
+
+// A port that refuses connections, and one that accepts them (in the kernel's backlog) but never
+// answers: Connect must fail by its timeout in both cases.
+TEST(RedisConnectTest, UnreachableSeedsFailWithinTimeout) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const uint16_t silent_port = ntohs(a.sin_port);
+  ASSERT_EQ(::listen(fd, 16), 0);
+
+  const int fd2 = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in b{};
+  b.sin_family = AF_INET;
+  b.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd2, reinterpret_cast<sockaddr*>(&b), sizeof(b)), 0);
+  len = sizeof(b);
+  ASSERT_EQ(::getsockname(fd2, reinterpret_cast<sockaddr*>(&b), &len), 0);
+  const uint16_t closed_port = ntohs(b.sin_port);
+  ::close(fd2);  // bound once, now closed: connections are refused
+
+  RedisClusterOptions o;
+  o.connect_timeout = 300ms;
+  o.seeds = {{"127.0.0.1", closed_port}};
+  auto t0 = Clock::now();
+  auto refused = RedisCluster::Connect(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kIoError);
+  EXPECT_NE(refused.status().message().find("unreachable"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_LT(Clock::now() - t0, 300ms + 200ms);
+
+  o.seeds = {{"127.0.0.1", closed_port}, {"127.0.0.1", silent_port}};
+  t0 = Clock::now();
+  auto silent = RedisCluster::Connect(o);
+  const auto took = Clock::now() - t0;
+  ASSERT_FALSE(silent.ok());
+  EXPECT_NE(silent.status().message().find("unreachable"), std::string::npos)
+      << silent.status().ToString();
+  EXPECT_GE(took, 290ms);
+  EXPECT_LT(took, 300ms + 200ms);
+  ::close(fd);
+}
+
+// --- against a real cluster -------------------------------------------------------------------
+
+class RedisClusterTest : public ::testing::Test {
+ protected:
+  void StartCluster(RedisClusterSpec spec) {
+    if (std::string why = RedisClusterProcess::Missing(); !why.empty()) GTEST_SKIP() << why;
+    cluster_ = std::make_unique<RedisClusterProcess>(std::move(spec));
+    const Status s = cluster_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  std::unique_ptr<RedisCluster> Connect(const std::string& user = "",
+                                        const std::string& password = "") {
+    RedisClusterOptions o;
+    o.seeds = {cluster_->Seeds()[0]};
+    o.user = user;
+    o.password = password;
+    auto c = RedisCluster::Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+
+  // Keys named `prefix` + n whose slots are served by each master: at least `per_master` each.
+  std::map<size_t, std::vector<std::string>> KeysOnMasters(const std::string& prefix,
+                                                           size_t per_master) {
+    std::map<size_t, std::vector<std::string>> out;
+    const size_t masters = cluster_->Masters().size();
+    for (int n = 0; out.size() < masters || std::any_of(out.begin(), out.end(), [&](auto& kv) {
+                      return kv.second.size() < per_master;
+                    });
+         ++n) {
+      const std::string key = prefix + std::to_string(n);
+      const int m = cluster_->MasterOfSlot(RedisCluster::KeySlot(key));
+      if (m >= 0 && out[static_cast<size_t>(m)].size() < per_master)
+        out[static_cast<size_t>(m)].push_back(key);
+    }
+    return out;
+  }
+
+  std::unique_ptr<RedisClusterProcess> cluster_;
+};
+
+#define START_CLUSTER(...)                              \
+  do {                                                  \
+    StartCluster(__VA_ARGS__);                          \
+    if (IsSkipped() || HasFatalFailure()) return;       \
+  } while (0)
+
+TEST_F(RedisClusterTest, RoundTripsBinaryValuesAndPipelines) {
+  START_CLUSTER(Spec(3, 0));
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+
+  // Our slots are Redis's, for binary keys too.
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = RandomBytes(1 + i % 23, 100 + i);
+    auto r = cluster_->Command(0, {"CLUSTER", "KEYSLOT", key});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->integer, RedisCluster::KeySlot(key)) << i;
+  }
+
+  // Values of every shape, on keys on all three masters, in one batch each way.
+  const auto keys = KeysOnMasters("rt:", 4);
+  ASSERT_EQ(keys.size(), 3u);
+  std::vector<std::string> key_list, values;
+  std::vector<size_t> owner;
+  int n = 0;
+  for (const auto& [master, ks] : keys) {
+    for (const std::string& k : ks) {
+      key_list.push_back(k);
+      owner.push_back(master);
+      switch (n++ % 4) {
+        case 0:
+          values.push_back(RandomBytes(1 << 20, n));  // 1 MiB
+          break;
+        case 1:
+          values.push_back("");  // zero bytes
+          break;
+        case 2:
+          values.push_back(std::string("\0\r\n$-1\r\n\0", 9));  // RESP look-alikes
+          break;
+        default:
+          values.push_back(RandomBytes(64 << 10, n));
+      }
+    }
+  }
+  std::vector<RedisCommand> sets, gets, dels;
+  for (size_t i = 0; i < key_list.size(); ++i) {
+    sets.push_back({{"SET", key_list[i], values[i]}});
+    gets.push_back({{"GET", key_list[i]}});
+    dels.push_back({{"DEL", key_list[i]}});
+  }
+  auto set_replies = c->Execute(sets, Clock::now() + 5s);
+  for (auto& r : set_replies) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->type, Type::kStatus);
+    EXPECT_EQ(r->str, "OK");
+  }
+  auto get_replies = c->Execute(gets, Clock::now() + 5s);
+  for (size_t i = 0; i < key_list.size(); ++i) {
+    ASSERT_TRUE(get_replies[i].ok()) << get_replies[i].status().ToString();
+    ASSERT_EQ(get_replies[i]->type, Type::kString);
+    EXPECT_TRUE(get_replies[i]->str == values[i]) << "value " << i << " differs";
+    // And it is where the slot map says, read with another client.
+    auto direct = cluster_->Command(owner[i], {"GET", key_list[i]});
+    ASSERT_TRUE(direct.ok());
+    EXPECT_TRUE(direct->str == values[i]) << "value " << i << " not on its master";
+  }
+
+  // A value overwritten behind the adapter's back reads as the new one.
+  ASSERT_TRUE(cluster_->Command(owner[0], {"SET", key_list[0], "direct"}).ok());
+  auto over = RunOne(*c, {"GET", key_list[0]});
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(over->str, "direct");
+
+  auto del_replies = c->Execute(dels, Clock::now() + 5s);
+  for (auto& r : del_replies) {
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->type, Type::kInteger);
+    EXPECT_EQ(r->integer, 1);
+  }
+  for (auto& r : c->Execute(gets, Clock::now() + 5s)) {
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->type, Type::kNil);
+  }
+  auto ping = RunOne(*c, {"PING"});  // keyless: any node
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(ping->str, "PONG");
+
+  // 3000 commands across the nodes in one batch, from four threads at once.
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0}, failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::string> ks, vs;
+      for (int i = 0; i < 1500; ++i) {
+        ks.push_back("pipe:" + std::to_string(t) + ":" + std::to_string(i));
+        vs.push_back(RandomBytes(static_cast<size_t>(i % 300), t * 10000 + i));
+      }
+      std::vector<RedisCommand> batch;
+      for (int i = 0; i < 1500; ++i) {
+        batch.push_back({{"SET", ks[i], vs[i]}});
+        batch.push_back({{"GET", ks[i]}});
+      }
+      auto replies = c->Execute(batch, Clock::now() + 10s);
+      for (int i = 0; i < 1500; ++i) {
+        if (!replies[2 * i].ok() || !replies[2 * i + 1].ok()) {
+          ++failures;
+          continue;
+        }
+        if (replies[2 * i + 1]->str != vs[i]) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+
+  const RedisClusterStats s = c->stats();
+  EXPECT_GE(s.commands, 3u * key_list.size() + 2 * 4 * 1500);
+  EXPECT_GT(s.bytes_sent, 3u << 20);
+  EXPECT_GT(s.bytes_received, 3u << 20);
+  EXPECT_EQ(s.timeouts, 0u);
+  EXPECT_EQ(s.moved, 0u);
+}
+
+// Moves the slot of `key` from master `from` to master `to` as `redis-cli --cluster reshard`
+// does, step by step: IMPORTING/MIGRATING, MIGRATE of `keys`, then (if `finish`) SETSLOT NODE.
+void BeginMigration(RedisClusterProcess& c, uint16_t slot, size_t from, size_t to) {
+  const std::string s = std::to_string(slot);
+  ASSERT_TRUE(c.Command(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", c.NodeId(from)}).ok());
+  ASSERT_TRUE(c.Command(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", c.NodeId(to)}).ok());
+}
+
+void MigrateKeys(RedisClusterProcess& c, size_t from, size_t to,
+                 const std::vector<std::string>& keys) {
+  std::vector<std::string> args = {"MIGRATE", "127.0.0.1", std::to_string(c.port(to)), "", "0",
+                                   "5000", "KEYS"};
+  args.insert(args.end(), keys.begin(), keys.end());
+  auto r = c.Command(from, args);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->str, "OK") << r->str;
+}
+
+void FinishMigration(RedisClusterProcess& c, uint16_t slot, size_t to) {
+  const std::string id = c.NodeId(to);
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto r = c.Command(i, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", id});
+    ASSERT_TRUE(r.ok() && r->type != Type::kError) << (r.ok() ? r->str : r.status().ToString());
+  }
+}
+
+TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
+  START_CLUSTER(Spec(3, 0));
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+
+  // MOVED: the slot changed hands after the adapter read its map.
+  const std::string moved_key = "moved-key";
+  const uint16_t slot = RedisCluster::KeySlot(moved_key);
+  const auto from = static_cast<size_t>(cluster_->MasterOfSlot(slot));
+  const size_t to = cluster_->Masters()[0] == from ? cluster_->Masters()[1] : cluster_->Masters()[0];
+  ASSERT_TRUE(RunOne(*c, {"SET", moved_key, "v-moved"}).ok());
+  BeginMigration(*cluster_, slot, from, to);
+  MigrateKeys(*cluster_, from, to, {moved_key});
+  FinishMigration(*cluster_, slot, to);
+  auto got = RunOne(*c, {"GET", moved_key});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->str, "v-moved");
+  EXPECT_GE(c->stats().moved, 1u);
+  const uint64_t moved = c->stats().moved;
+  got = RunOne(*c, {"GET", moved_key});  // the map now says where: no more redirection
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(c->stats().moved, moved);
+
+  // ASK: the slot is half-way: {ask}a has moved, {ask}b has not, {ask}c is new.
+  const uint16_t ask_slot = RedisCluster::KeySlot("{ask}");
+  const auto ask_from = static_cast<size_t>(cluster_->MasterOfSlot(ask_slot));
+  const size_t ask_to =
+      cluster_->Masters()[0] == ask_from ? cluster_->Masters()[1] : cluster_->Masters()[0];
+  ASSERT_TRUE(RunOne(*c, {"SET", "{ask}a", "va"}).ok());
+  ASSERT_TRUE(RunOne(*c, {"SET", "{ask}b", "vb"}).ok());
+  BeginMigration(*cluster_, ask_slot, ask_from, ask_to);
+  MigrateKeys(*cluster_, ask_from, ask_to, {"{ask}a"});
+  std::vector<RedisCommand> batch = {{{"GET", "{ask}a"}}, {{"GET", "{ask}b"}},
+                                     {{"SET", "{ask}c", "vc"}}};
+  auto replies = c->Execute(batch, Clock::now() + 2s);
+  for (auto& r : replies) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(replies[0]->str, "va");
+  EXPECT_EQ(replies[1]->str, "vb");
+  EXPECT_EQ(replies[2]->str, "OK");
+  EXPECT_GE(c->stats().ask, 2u);  // {ask}a and {ask}c
+  // ASK does not change the map: {ask}b is still read from the old owner without a hop.
+  const uint64_t asks = c->stats().ask;
+  got = RunOne(*c, {"GET", "{ask}b"});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->str, "vb");
+  EXPECT_EQ(c->stats().ask, asks);
+
+  MigrateKeys(*cluster_, ask_from, ask_to, {"{ask}b"});
+  FinishMigration(*cluster_, ask_slot, ask_to);
+  for (const char* k : {"{ask}a", "{ask}b", "{ask}c"}) {
+    got = RunOne(*c, {"GET", k});
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->str, std::string("v") + (k + 5)[0]);
+    auto direct = cluster_->Command(ask_to, {"GET", k});
+    ASSERT_TRUE(direct.ok());
+    EXPECT_EQ(direct->str, got->str);
+  }
+}
+
+TEST_F(RedisClusterTest, PausedMasterTimesOutOnlyItsCommands) {
+  START_CLUSTER(Spec(3, 0));
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  const auto keys = KeysOnMasters("pause:", 2);
+  std::vector<std::string> key_list, expected;
+  std::vector<size_t> owner;
+  for (const auto& [m, ks] : keys)
+    for (const std::string& k : ks) {
+      key_list.push_back(k);
+      expected.push_back("v-" + k);
+      owner.push_back(m);
+    }
+  std::vector<RedisCommand> sets, gets;
+  for (size_t i = 0; i < key_list.size(); ++i) {
+    sets.push_back({{"SET", key_list[i], expected[i]}});
+    gets.push_back({{"GET", key_list[i]}});
+  }
+  for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
+
+  const size_t paused = keys.begin()->first;
+  cluster_->Pause(paused);
+  const auto t0 = Clock::now();
+  auto replies = c->Execute(gets, t0 + 100ms);
+  const auto took = Clock::now() - t0;
+  cluster_->Resume(paused);
+  EXPECT_LT(took, 100ms + 150ms) << "Execute returned "
+                                 << std::chrono::duration<double, std::milli>(took).count()
+                                 << " ms after a 100 ms deadline";
+  for (size_t i = 0; i < gets.size(); ++i) {
+    if (owner[i] == paused) {
+      ASSERT_FALSE(replies[i].ok());
+      EXPECT_EQ(replies[i].status().code(), StatusCode::kIoError);
+      EXPECT_EQ(replies[i].status().message().rfind("deadline", 0), 0u)
+          << replies[i].status().ToString();
+    } else {
+      ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
+      EXPECT_EQ(replies[i]->str, expected[i]);
+    }
+  }
+  EXPECT_GE(c->stats().timeouts, 2u);
+
+  // Resumed: the node answers again on a new connection, with nothing misaligned.
+  replies = c->Execute(gets, Clock::now() + 2s);
+  for (size_t i = 0; i < gets.size(); ++i) {
+    ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
+    EXPECT_EQ(replies[i]->str, expected[i]);
+  }
+}
+
+TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
+  START_CLUSTER(Spec(3, 1));
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  const auto keys = KeysOnMasters("fo:", 3);
+  const size_t victim = keys.begin()->first;
+  std::vector<std::string> key_list, expected;
+  std::vector<size_t> owner;
+  for (const auto& [m, ks] : keys)
+    for (const std::string& k : ks) {
+      key_list.push_back(k);
+      expected.push_back("v-" + k);
+      owner.push_back(m);
+    }
+  std::vector<RedisCommand> sets, gets;
+  for (size_t i = 0; i < key_list.size(); ++i) {
+    sets.push_back({{"SET", key_list[i], expected[i]}});
+    gets.push_back({{"GET", key_list[i]}});
+  }
+  for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
+  // The writes reach the victim's replica before the kill.
+  auto wait = cluster_->Command(victim, {"WAIT", "1", "0"});
+  ASSERT_TRUE(wait.ok());
+  ASSERT_EQ(wait->integer, 1);
+
+  cluster_->Kill(victim);
+  const auto killed_at = Clock::now();
+  bool failed_before = false, served = false;
+  while (Clock::now() - killed_at < 20s && !served) {
+    const auto t0 = Clock::now();
+    auto replies = c->Execute(gets, t0 + 300ms);
+    const auto took = Clock::now() - t0;
+    EXPECT_LT(took, 300ms + 200ms);
+    served = true;
+    for (size_t i = 0; i < gets.size(); ++i) {
+      if (owner[i] != victim) {
+        // The other masters answer all along (unless the cluster itself says it is down).
+        if (replies[i].ok() && replies[i]->type != Type::kError) {
+          EXPECT_EQ(replies[i]->str, expected[i]);
+        }
+        continue;
+      }
+      if (!replies[i].ok() || replies[i]->type != Type::kString) {
+        served = false;
+        failed_before = true;
+      } else {
+        EXPECT_EQ(replies[i]->str, expected[i]);
+      }
+    }
+  }
+  ASSERT_TRUE(served) << "no failover within 20 s; stats: retries " << c->stats().retries;
+  EXPECT_TRUE(failed_before);
+  std::cout << "served again " << std::chrono::duration<double>(Clock::now() - killed_at).count()
+            << " s after the kill\n";
+  ASSERT_TRUE(cluster_->WaitForFailover(victim).ok());
+  const RedisClusterStats s = c->stats();
+  EXPECT_GT(s.connect_errors, 0u);
+  EXPECT_GT(s.slot_map_refreshes, 1u);
+  // Writes go to the promoted replica too.
+  auto set = RunOne(*c, {"SET", keys.begin()->second[0], "after"});
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->str, "OK");
+}
+
+TEST_F(RedisClusterTest, AclRestrictsKeysAndAuthFailuresFailConnect) {
+  START_CLUSTER(Spec(3, 0));
+  const Status acl =
+      cluster_->CommandOnAll({"ACL", "SETUSER", "tenantA", "on", ">pw", "~tenantA:*", "+@all"});
+  ASSERT_TRUE(acl.ok()) << acl.ToString();
+  auto c = Connect("tenantA", "pw");
+  ASSERT_NE(c, nullptr);
+  std::vector<RedisCommand> batch = {{{"SET", "tenantA:x", "mine"}},
+                                     {{"SET", "tenantB:x", "theirs"}},
+                                     {{"GET", "tenantA:x"}},
+                                     {{"GET", "other"}}};
+  auto r = c->Execute(batch, Clock::now() + 2s);
+  for (auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(r[0]->str, "OK");
+  EXPECT_EQ(r[1]->type, Type::kError);
+  EXPECT_EQ(r[1]->str.rfind("NOPERM", 0), 0u) << r[1]->str;
+  EXPECT_EQ(r[2]->str, "mine");
+  EXPECT_EQ(r[3]->type, Type::kError);
+  EXPECT_EQ(r[3]->str.rfind("NOPERM", 0), 0u) << r[3]->str;
+  auto direct = cluster_->Command(static_cast<size_t>(cluster_->MasterOfSlot(
+                                      RedisCluster::KeySlot("tenantB:x"))),
+                                  {"EXISTS", "tenantB:x"});
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(direct->integer, 0);
+
+  for (const auto& [user, password] : std::vector<std::pair<std::string, std::string>>{
+           {"tenantA", "wrong"}, {"nobody", "pw"}}) {
+    RedisClusterOptions o;
+    o.seeds = cluster_->Seeds();
+    o.user = user;
+    o.password = password;
+    const auto t0 = Clock::now();
+    auto bad = RedisCluster::Connect(o);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_LT(Clock::now() - t0, o.connect_timeout + 200ms);
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
+    EXPECT_NE(bad.status().message().find("AUTH"), std::string::npos) << bad.status().ToString();
+    EXPECT_NE(bad.status().message().find("WRONGPASS"), std::string::npos)
+        << bad.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace strata::cachestore::cluster
