@@ -568,8 +568,9 @@ uint64_t PlacementCore::HostSum(const Extent& ext, uint64_t size) const {
 
 void PlacementCore::InsertResident(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
                                    const Extent& ext, const PutHints& hints,
-                                   std::optional<uint64_t> sum) {
+                                   std::optional<uint64_t> sum, Origin origin) {
   Entry* e = NewEntry();
+  e->shared = origin == Origin::kFromSharedTier;
   e->key = key;
   e->fingerprint = fingerprint;
   e->raw_size = size;
@@ -595,6 +596,60 @@ void PlacementCore::InsertResident(const ObjectKey& key, uint64_t fingerprint, u
   Log(DecisionKind::kAdmit, Tier::kHost, Tier::kNone, *raw, size);
   counters_.puts.fetch_add(1, std::memory_order_relaxed);
   counters_.put_bytes.fetch_add(size, std::memory_order_relaxed);
+  MaybeShare(*raw);
+}
+
+void PlacementCore::MaybeShare(Entry& e) {
+  if (!opt_.host_base || e.shared || !e.resident || e.host_bad || e.doomed) return;
+  if (!ShareAtUse(opt_.share, e.key.family, e.total_hits + 1)) return;
+  e.shared = true;
+  ++e.pins;
+  share_queue_.push_back(e.id);
+  ++shares_queued_;
+  share_cv_.notify_one();
+}
+
+std::vector<PlacementCore::ShareItem> PlacementCore::TakeShares(size_t max,
+                                                                std::chrono::milliseconds wait) {
+  std::unique_lock lk(mu_);
+  share_cv_.wait_for(lk, wait, [&] { return shares_stopped_ || !share_queue_.empty(); });
+  std::vector<ShareItem> out;
+  while (!share_queue_.empty() && out.size() < max) {
+    const uint64_t id = share_queue_.front();
+    share_queue_.pop_front();
+    Entry* e = ById(id);  // pinned since it was queued: still here (maybe doomed)
+    ShareItem it;
+    it.pin = id;
+    if (e && e->resident && !e->host_bad && !e->doomed) {
+      it.key = e->key;
+      it.fingerprint = e->fingerprint;
+      it.data = opt_.host_base + e->ext.offset + kRecordHeaderSize;
+      it.size = e->raw_size;
+      if (e->host_summed) it.sum = e->host_sum;
+    }
+    out.push_back(it);  // data null: nothing to upload, only the pin to give back
+  }
+  return out;
+}
+
+void PlacementCore::SharesDone(std::span<const uint64_t> pins) {
+  Release(pins);
+  std::lock_guard lk(mu_);
+  shares_done_ += pins.size();
+  share_cv_.notify_all();
+}
+
+bool PlacementCore::WaitShares(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lk(mu_);
+  const uint64_t target = shares_queued_;
+  return share_cv_.wait_until(lk, deadline,
+                              [&] { return shares_done_ >= target || shares_stopped_; });
+}
+
+void PlacementCore::StopShares() {
+  std::lock_guard lk(mu_);
+  shares_stopped_ = true;
+  share_cv_.notify_all();
 }
 
 void PlacementCore::DropCorruptHostCopy(Entry* e) {
@@ -612,7 +667,8 @@ void PlacementCore::DropCorruptHostCopy(Entry* e) {
 }
 
 Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
-                          std::span<const std::byte> bytes, const PutHints& hints) {
+                          std::span<const std::byte> bytes, const PutHints& hints,
+                          Origin origin) {
   if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
   if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
     return Status::InvalidArgument("object of " + std::to_string(size) +
@@ -632,7 +688,7 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
     if (opt_.host_checksums) sum = HostSum(ext, size);
     lk.lock();
   }
-  InsertResident(key, fingerprint, size, ext, hints, sum);
+  InsertResident(key, fingerprint, size, ext, hints, sum, origin);
   return Status::Ok();
 }
 
@@ -725,6 +781,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
           v.served_from = Tier::kHost;
           v.pin = e->id;
           counters_.get_hits_host.fetch_add(1, std::memory_order_relaxed);
+          MaybeShare(*e);
           break;
         }
         if (!e->on_nvme) break;
@@ -776,6 +833,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
           e->host_sum = HostSum(e->ext, e->raw_size);
         }
         Log(DecisionKind::kPromote, Tier::kNvme, Tier::kHost, *e, e->raw_size);
+        MaybeShare(*e);
         v.data = payload(*e);
         v.size = e->raw_size;
         counters_.get_hits_nvme.fetch_add(1, std::memory_order_relaxed);

@@ -39,6 +39,7 @@
 #include "cachestore/host/extent_allocator.h"
 #include "cachestore/nvme/segment_log.h"
 #include "cachestore/placement/clock.h"
+#include "cachestore/placement/cluster_policy.h"
 #include "cachestore/placement/decision.h"
 #include "cachestore/placement/eviction_policy.h"
 #include "cachestore/placement/record_index.h"
@@ -61,6 +62,9 @@ struct PlacementOptions {
   // Every host copy carries an XXH3-64 of its payload, verified before Get serves it and before
   // it is written to the lower tier (TieredStoreOptions::host_checksums). Needs host_base.
   bool host_checksums = false;
+  // What goes to the tier shared across nodes (TieredStore's uploader takes it with
+  // TakeShares). Needs host_base; disabled by default.
+  ClusterSharePolicy share;
 };
 
 // The core's counters (names as VisitCounters reports them).
@@ -84,8 +88,11 @@ class PlacementCore {
   // (a found object has pin != 0 there).
   Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
                               FamilyMask required);
+  // kFromSharedTier: the object came from the shared tier (never uploaded back).
+  enum class Origin : uint8_t { kClient, kFromSharedTier };
   Status Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
-             std::span<const std::byte> bytes, const PutHints& hints);
+             std::span<const std::byte> bytes, const PutHints& hints,
+             Origin origin = Origin::kClient);
   // Put in place: an extent for an object of `size` payload bytes (at ext.offset +
   // kRecordHeaderSize), evicting as needed within `ns`'s quota; then Commit makes the bytes
   // written there an object (Ok(false): the host tier's admission declined it and the extent
@@ -118,6 +125,24 @@ class PlacementCore {
   void ResetLower();
   uint64_t next_sequence() const;
   void RaiseNextSequence(uint64_t at_least);
+
+  // Uploads to the shared tier. When the share policy picks an object (ShareAtUse, at its put
+  // and at each Get that serves it), the core pins its host copy and queues it; the uploader
+  // takes queued objects (waiting up to `wait` for one), uploads their payloads, then gives the
+  // pins back with SharesDone. WaitShares returns true once every object queued before the call
+  // is done, false at the deadline. StopShares wakes a waiting TakeShares for good (shutdown).
+  struct ShareItem {
+    ObjectKey key;
+    uint64_t fingerprint = 0;
+    const std::byte* data = nullptr;  // the pinned host copy's payload
+    uint64_t size = 0;
+    uint64_t pin = 0;
+    std::optional<uint64_t> sum;  // the host checksum to verify before uploading
+  };
+  std::vector<ShareItem> TakeShares(size_t max, std::chrono::milliseconds wait);
+  void SharesDone(std::span<const uint64_t> pins);
+  bool WaitShares(std::chrono::steady_clock::time_point deadline);
+  void StopShares();
 
  private:
   struct LowerLoc {
@@ -161,6 +186,7 @@ class PlacementCore {
     uint32_t depth = 0;
     double value_per_byte = 0;
     bool doomed = false;  // replaced or deleted; freed once unused
+    bool shared = false;  // queued for the shared tier once, or read from it
   };
 
   struct BlockId {
@@ -239,11 +265,14 @@ class PlacementCore {
   bool AdmitToHost(const ObjectKey& key, uint64_t size, const PutHints& hints);
   // Makes a host extent holding `size` payload bytes the object `key` (replacing any), dirty.
   void InsertResident(const ObjectKey& key, uint64_t fingerprint, uint64_t size, const Extent& ext,
-                      const PutHints& hints, std::optional<uint64_t> sum);
+                      const PutHints& hints, std::optional<uint64_t> sum,
+                      Origin origin = Origin::kClient);
   // XXH3-64 of a host copy's payload (no lock needed: the caller keeps the extent in place).
   uint64_t HostSum(const Extent& ext, uint64_t size) const;
   // A host copy found changed after its checksum was taken: counted, dropped, never served.
   void DropCorruptHostCopy(Entry* e);
+  // Queues `e` (resident) for the shared tier if the share policy picks it at this use.
+  void MaybeShare(Entry& e);
 
   PlacementOptions opt_;
   ExtentAllocator& host_;
@@ -273,6 +302,13 @@ class PlacementCore {
   std::unordered_map<NamespaceId, uint64_t> quotas_;         // GUARDED_BY(mu_)
   bool quotas_active_ = false;  // GUARDED_BY(mu_); ns_host_bytes_ is kept from then on
   bool admit_all_ = true;       // the host tier admits everything: no history needed
+  // The shared tier's upload queue: ids of pinned entries, and how many are queued or being
+  // uploaded (share_done_ counts finished ones, so WaitShares knows what came before it).
+  std::deque<uint64_t> share_queue_;  // GUARDED_BY(mu_)
+  uint64_t shares_queued_ = 0;        // GUARDED_BY(mu_): ever queued
+  uint64_t shares_done_ = 0;          // GUARDED_BY(mu_): ever done
+  bool shares_stopped_ = false;       // GUARDED_BY(mu_)
+  std::condition_variable share_cv_;
 };
 
 }  // namespace strata::cachestore

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "strata/layout.h"
 #include "strata/status.h"
@@ -59,6 +61,41 @@ class LowerTier {
   // Copies records (reclaim), then makes the copies durable; sets each move's `ok`.
   virtual void Copy(std::span<RecordMove> moves) = 0;
   virtual Status Sync() = 0;
+};
+
+}  // namespace strata::cachestore
+
+namespace strata::cachestore {
+
+// A tier shared across nodes (the cluster tier, cluster/cluster_tier.h): addressed by key, not by
+// offset, and a cache: an object stored there may vanish at any time (its own eviction, a failed
+// shard), and a slow tier answers "absent" at its deadline rather than stall the caller. Which
+// objects go there is the core's share policy (placement/cluster_policy.h); TieredStore uploads
+// them behind the request path and reads them back on a local miss.
+// Thread safety: calls may come from several threads at once.
+class SharedTier {
+ public:
+  struct PutItem {
+    ObjectKey key;
+    uint64_t fingerprint = 0;
+    std::span<const std::byte> payload;  // valid until Put returns
+  };
+  // A verified payload: payload() views `storage`.
+  struct Value {
+    std::string storage;
+    size_t offset = 0, size = 0;
+    std::span<const std::byte> payload() const {
+      return {reinterpret_cast<const std::byte*>(storage.data()) + offset, size};
+    }
+  };
+  virtual ~SharedTier() = default;
+  // One status per item.
+  virtual std::vector<Status> Put(std::span<const PutItem> items) = 0;
+  // Per key: the verified payload, NotFound (absent, evicted, timed out, unreachable) or
+  // Corruption (the stored value failed verification: counted by the tier, never served).
+  virtual std::vector<Result<Value>> Get(std::span<const ObjectKey> keys, uint64_t fingerprint) = 0;
+  // The tier's counters, named as VisitCounters reports them (cluster_puts, ...).
+  virtual void VisitCounters(const CounterVisitor& visit) const = 0;
 };
 
 }  // namespace strata::cachestore

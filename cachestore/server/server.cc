@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "cachestore/cluster/cluster_tier.h"
 #include "cachestore/server/connection.h"
 #include "cachestore/store/tiered_store.h"
 
@@ -80,6 +81,22 @@ Status PrepareSocketPath(const std::string& path) {
   return Status::Ok();
 }
 
+Result<std::shared_ptr<cachestore::SharedTier>> OpenClusterTier(const ClusterConfig& c,
+                                                                const TenantConfig& t) {
+  cachestore::cluster::ClusterTierOptions o;
+  for (const std::string& seed : c.seeds) {
+    STRATA_ASSIGN_OR_RETURN(auto ep, cachestore::cluster::ParseEndpoint(seed));
+    o.redis.seeds.push_back(ep);
+  }
+  o.redis.user = t.cluster_user;
+  o.redis.password = t.cluster_password;
+  o.redis.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
+  o.prefix = t.cluster_prefix;
+  o.deadline = std::chrono::milliseconds(c.deadline_ms);
+  STRATA_ASSIGN_OR_RETURN(auto tier, cachestore::cluster::ClusterTier::Open(o));
+  return std::shared_ptr<cachestore::SharedTier>(std::move(tier));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
@@ -94,6 +111,18 @@ Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   for (const TenantConfig& t : c.tenants) {
     cachestore::TieredStoreOptions options;
     options.host_checksums = true;  // clients write the shared arena: verify before serving
+    if (!c.cluster.seeds.empty()) {
+      // A cluster that cannot be reached at start leaves this tenant without the shared tier
+      // (logged): the node still serves from its own tiers.
+      auto tier = OpenClusterTier(c.cluster, t);
+      if (tier.ok()) {
+        options.shared = std::move(*tier);
+        options.share = c.cluster.share;
+      } else {
+        spdlog::error("strata-server: tenant {}: no cluster tier: {}", t.name,
+                      tier.status().ToString());
+      }
+    }
     StoreConfig sc = c.TenantStore(t);
     auto store = cachestore::OpenTieredStore(sc, std::move(options));
     if (!store.ok()) return store.status().WithContext("tenant " + t.name);

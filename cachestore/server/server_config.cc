@@ -29,10 +29,14 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "nvme",
                                     "codec",
                                     "thin_swa_on_demotion",
-                                    "tenants"};
-constexpr const char* kTenantKeys[] = {"name",       "secret",     "uids",
-                                       "gids",       "key_secret", "host_quota",
-                                       "nvme_quota", "swa_policy", "weight"};
+                                    "tenants",
+                                    "cluster"};
+constexpr const char* kTenantKeys[] = {"name",         "secret",           "uids",
+                                       "gids",         "key_secret",       "host_quota",
+                                       "nvme_quota",   "swa_policy",       "weight",
+                                       "cluster_user", "cluster_password", "cluster_prefix"};
+constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "share"};
+constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 
 Status UnknownKeys(const json& j, std::span<const char* const> allowed, const std::string& where) {
   for (auto& [key, _] : j.items()) {
@@ -106,7 +110,41 @@ Result<TenantConfig> ParseTenant(const json& j, size_t index) {
       return Status::InvalidArgument(where + ".weight must be a number");
     t.weight = j["weight"].get<double>();
   }
+  if (j.contains("cluster_user")) t.cluster_user = j["cluster_user"].get<std::string>();
+  if (j.contains("cluster_password"))
+    t.cluster_password = j["cluster_password"].get<std::string>();
+  t.cluster_prefix =
+      j.contains("cluster_prefix") ? j["cluster_prefix"].get<std::string>() : t.name;
   return t;
+}
+
+Result<ClusterConfig> ParseCluster(const json& j) {
+  const std::string where = "cluster";
+  if (!j.is_object()) return Status::InvalidArgument("cluster must be an object");
+  STRATA_RETURN_IF_ERROR(UnknownKeys(j, kClusterKeys, where));
+  ClusterConfig c;
+  if (j.contains("seeds")) {
+    if (!j["seeds"].is_array())
+      return Status::InvalidArgument("cluster.seeds must be a list of \"host:port\"");
+    for (const json& e : j["seeds"]) {
+      if (!e.is_string())
+        return Status::InvalidArgument("cluster.seeds must be a list of \"host:port\"");
+      c.seeds.push_back(e.get<std::string>());
+    }
+  }
+  if (j.contains("deadline_ms")) c.deadline_ms = j["deadline_ms"].get<uint32_t>();
+  if (j.contains("connect_timeout_ms"))
+    c.connect_timeout_ms = j["connect_timeout_ms"].get<uint32_t>();
+  if (j.contains("share")) {
+    const json& s = j["share"];
+    if (!s.is_object()) return Status::InvalidArgument("cluster.share must be an object");
+    STRATA_RETURN_IF_ERROR(UnknownKeys(s, kShareKeys, "cluster.share"));
+    if (s.contains("min_uses")) c.share.min_uses = s["min_uses"].get<uint32_t>();
+    if (s.contains("checkpoints")) c.share.checkpoints = s["checkpoints"].get<bool>();
+    if (s.contains("full_swa")) c.share.full_swa = s["full_swa"].get<bool>();
+  }
+  c.share.enabled = !c.seeds.empty();
+  return c;
 }
 
 Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& name) {
@@ -159,7 +197,10 @@ Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& na
   if (j.contains("host") && j["host"].contains("prefault"))
     c.store.host.prefault = j["host"]["prefault"].get<bool>();
 
-  if (!j.contains("tenants") || !j["tenants"].is_array() || j["tenants"].empty())
+  if (j.contains("cluster") && !j["cluster"].is_null()) {
+    STRATA_ASSIGN_OR_RETURN(c.cluster, ParseCluster(j["cluster"]));
+  }
+    if (!j.contains("tenants") || !j["tenants"].is_array() || j["tenants"].empty())
     return Status::InvalidArgument(name + ": tenants must be a non-empty list");
   for (size_t i = 0; i < j["tenants"].size(); ++i) {
     auto t = ParseTenant(j["tenants"][i], i);
@@ -227,6 +268,11 @@ Status ServerConfig::Validate() const {
   if (io_threads > 1024) return Status::InvalidArgument("io_threads must be at most 1024");
   if (blocking_threads == 0 || blocking_threads > 256)
     return Status::InvalidArgument("blocking_threads must be in 1..256");
+  if (!cluster.seeds.empty()) {
+    if (cluster.deadline_ms == 0 || cluster.connect_timeout_ms == 0)
+      return Status::InvalidArgument("cluster.deadline_ms and connect_timeout_ms must be > 0");
+    STRATA_RETURN_IF_ERROR(cluster.share.Validate());
+  }
   std::set<std::string> names;
   for (const TenantConfig& t : tenants) {
     const std::string where = "tenant '" + t.name + "'";
@@ -251,6 +297,10 @@ Status ServerConfig::Validate() const {
       return Status::InvalidArgument(where +
                                      ".nvme_quota (or its share of nvme.capacity) holds "
                                      "fewer than 2 segments");
+    if (!cluster.seeds.empty() &&
+        (t.cluster_prefix.empty() || t.cluster_prefix.find_first_of(":{}") != std::string::npos))
+      return Status::InvalidArgument(where + ".cluster_prefix must be non-empty, without ':', "
+                                     "'{' or '}'");
     STRATA_RETURN_IF_ERROR(TenantStore(t).Validate().WithContext(where));
   }
   return Status::Ok();
@@ -290,7 +340,16 @@ std::string DescribeServerConfig(const ServerConfig& c) {
         "\n  tenant {}: auth {}, host {} bytes, nvme {} bytes, swa_policy {}, weight {}", t.name,
         auth, t.host_quota_bytes, c.store.nvme.data_dir.empty() ? 0 : t.nvme_quota_bytes,
         SwaPolicyName(t.swa_policy), t.weight);
+    if (!c.cluster.seeds.empty())
+      out += fmt::format(", cluster prefix {} user {}", t.cluster_prefix,
+                         t.cluster_user.empty() ? "(none)" : t.cluster_user);
   }
+  if (!c.cluster.seeds.empty())
+    out += fmt::format(
+        "\n  cluster tier: seeds [{}], deadline {} ms, connect timeout {} ms, share: compressed "
+        "at use {}, checkpoints {}, full swa {}",
+        fmt::join(c.cluster.seeds, ","), c.cluster.deadline_ms, c.cluster.connect_timeout_ms,
+        c.cluster.share.min_uses, c.cluster.share.checkpoints, c.cluster.share.full_swa);
   return out;
 }
 

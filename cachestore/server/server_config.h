@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cachestore/placement/cluster_policy.h"
 #include "strata/status.h"
 #include "strata/store.h"
 #include "strata/wire.h"
@@ -30,6 +31,19 @@ struct TenantConfig {
   uint64_t nvme_quota_bytes = 0;  // its NVMe segments; 0: NVMe capacity x weight / sum
   wire::SwaPolicyWire swa_policy = wire::SwaPolicyWire::kFull;
   double weight = 1.0;  // share of the capacities not given explicitly
+  // The shared tier (ServerConfig::cluster): the Redis ACL user the tenant's store connects as
+  // (empty: none, no AUTH) and its key prefix (default: the tenant's name). An ACL user limited
+  // to `~<prefix>:*` keeps tenants apart on the shared tier too.
+  std::string cluster_user, cluster_password;
+  std::string cluster_prefix;
+};
+
+// The tier shared across nodes, on Redis Cluster (cachestore/cluster/). No seeds: none.
+struct ClusterConfig {
+  std::vector<std::string> seeds;  // "host:port" of any node(s) of the cluster
+  uint32_t deadline_ms = 100;      // per batch of cluster calls: slower is a miss
+  uint32_t connect_timeout_ms = 500;
+  cachestore::ClusterSharePolicy share;  // what goes there (enabled with seeds)
 };
 
 struct ServerConfig {
@@ -46,6 +60,7 @@ struct ServerConfig {
   // share; nvme.data_dir empty: no NVMe tier.
   StoreConfig store;
   std::vector<TenantConfig> tenants;
+  ClusterConfig cluster;
 
   // Per tenant: the store it opens (its share of each tier, its own NVMe directory).
   StoreConfig TenantStore(const TenantConfig& t) const;

@@ -15,7 +15,7 @@ namespace strata::cachestore {
 TieredStore::TieredStore(const StoreConfig& config, std::unique_ptr<HostArena> arena)
     : config_(config), arena_(std::move(arena)) {}
 
-TieredStore::~TieredStore() = default;
+TieredStore::~TieredStore() { StopUploader(); }
 
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
                                                TieredStoreOptions options) {
@@ -45,7 +45,13 @@ Status TieredStore::OpenCore(TieredStoreOptions& options) {
   po.log = options.decision_log;
   po.layouts = std::move(options.layouts);
   po.host_checksums = options.host_checksums;
+  po.share = options.share;
+  po.share.enabled = options.shared != nullptr;
+  STRATA_RETURN_IF_ERROR(po.share.Validate());
   STRATA_ASSIGN_OR_RETURN(core_, PlacementCore::Create(std::move(po)));
+  shared_ = std::move(options.shared);
+  shared_flush_timeout_ = options.shared_flush_timeout;
+  if (shared_) StartUploader();
   return Status::Ok();
 }
 
@@ -241,6 +247,13 @@ Status TieredStore::Recover(bool verify_payloads) {
 
 Result<LookupResult> TieredStore::Lookup(NamespaceId ns, uint64_t fingerprint,
                                          std::span<const BlockKey> keys, FamilyMask required) {
+  auto r = core_->Lookup(ns, fingerprint, keys, required);
+  if (!shared_ || !r.ok() || r->hit_blocks >= keys.size() || required.empty()) return r;
+  // Continue into the shared tier after the local hit.
+  const size_t from = r->hit_blocks;
+  if (FetchShared(ns, fingerprint, keys.subspan(from), required, required, from,
+                  from ? &keys[from - 1] : nullptr) == 0)
+    return r;
   return core_->Lookup(ns, fingerprint, keys, required);
 }
 
@@ -272,6 +285,25 @@ void TieredStore::Abort(const Reservation& r) { core_->Abort(r.ext); }
 Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t fingerprint,
                                                  std::span<const BlockKey> keys,
                                                  FamilyMask families) {
+  auto views = core_->Get(ns, fingerprint, keys, families);
+  if (!shared_ || !views.ok()) return views;
+  // Objects missing here (not corrupt ones: those stay misses) may be in the shared tier.
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < views->size(); ++i)
+    if (!(*views)[i].found() && !(*views)[i].corrupt) missing.push_back(i);
+  if (missing.empty()) return views;
+  size_t fetched = 0;
+  for (size_t i : missing) {
+    const ObjectView& v = (*views)[i];
+    const size_t k = size_t(std::find(keys.begin(), keys.end(), v.key.block) - keys.begin());
+    fetched += FetchShared(ns, fingerprint, keys.subspan(k, 1), FamilyMask{v.key.family},
+                           FamilyMask{}, 0, nullptr);
+  }
+  if (fetched == 0) return views;
+  std::vector<uint64_t> pins;
+  for (const ObjectView& v : *views)
+    if (v.pin) pins.push_back(v.pin);
+  core_->Release(pins);
   return core_->Get(ns, fingerprint, keys, families);
 }
 
@@ -285,6 +317,11 @@ Status TieredStore::Delete(NamespaceId ns) {
 }
 
 Status TieredStore::Flush() {
+  if (shared_ && !core_->WaitShares(std::chrono::steady_clock::now() + shared_flush_timeout_)) {
+    shared_flush_timeouts_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("strata: flush: shared-tier uploads still running after {} ms",
+                 shared_flush_timeout_.count());
+  }
   if (!device_) return Status::FailedPrecondition("Flush: the store has no NVMe tier");
   STRATA_ASSIGN_OR_RETURN(uint64_t durable, core_->FlushWrites());
   STRATA_RETURN_IF_ERROR(device_->Sync().WithContext("flush: segment sync"));
@@ -305,6 +342,15 @@ void TieredStore::VisitCounters(const CounterVisitor& visit) const {
   // this open rebuilt the index from the segments / entries that rebuild wrote
   visit("index_rebuilds", index_rebuilds_.load(std::memory_order_relaxed));
   visit("records_rebuilt", records_rebuilt_.load(std::memory_order_relaxed));
+  if (shared_) {
+    visit("shared_uploads", shared_uploads_.load(std::memory_order_relaxed));
+    visit("shared_upload_errors", shared_upload_errors_.load(std::memory_order_relaxed));
+    visit("shared_skipped_corrupt", shared_skipped_corrupt_.load(std::memory_order_relaxed));
+    visit("shared_fetched", shared_fetched_.load(std::memory_order_relaxed));
+    visit("shared_fetched_bytes", shared_fetched_bytes_.load(std::memory_order_relaxed));
+    visit("shared_flush_timeouts", shared_flush_timeouts_.load(std::memory_order_relaxed));
+    shared_->VisitCounters(visit);
+  }
   if (device_) {
     const auto& d = device_->counters();
     visit("device_reads", d.reads);

@@ -6,8 +6,11 @@
 // Thread safety: every method is safe for concurrent use (the core's lock guards metadata).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "cachestore/host/host_arena.h"
@@ -41,6 +44,15 @@ struct TieredStoreOptions {
   // shared arena after Commit are a counted corrupt miss, never served or written (the daemon
   // turns this on; the in-process store's memory is its own).
   bool host_checksums = false;
+  // The tier shared across nodes (cluster/cluster_tier.h; null: none) and what goes there. With
+  // one, the store uploads what `share` picks behind the request path (one uploader thread),
+  // continues a Lookup into it for the blocks after the local hit and a Get for objects missing
+  // locally (what it finds is verified and put into the host tier), and Flush waits for the
+  // uploads scheduled before it. `share.enabled` is implied by a non-null `shared`.
+  std::shared_ptr<SharedTier> shared;
+  ClusterSharePolicy share;
+  // Flush waits at most this long for the shared tier's uploads.
+  std::chrono::milliseconds shared_flush_timeout{10000};
 };
 
 // The Store it returns is a TieredStore (the daemon uses its arena and Reserve/Commit).
@@ -102,6 +114,17 @@ class TieredStore final : public Store {
   // marker file.
   Status MarkDurable(uint64_t sequence);
 
+  // The shared tier (tiered_store_shared.cc).
+  void StartUploader();
+  void StopUploader();
+  void UploadLoop();
+  // Reads the `families` of `keys` (a chain from index `first_depth` on) that the shared tier
+  // holds into the host tier, block by block, up to the first block missing one of
+  // `required`; returns how many objects it put.
+  size_t FetchShared(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
+                     FamilyMask families, FamilyMask required, size_t first_depth,
+                     const BlockKey* parent);
+
   // The core's view of the index, which a rebuild replaces while the core lives.
   class IndexRef final : public RecordIndex {
    public:
@@ -126,6 +149,12 @@ class TieredStore final : public Store {
   SequenceMarker marker_;  // GUARDED_BY(marker_mu_)
   std::unique_ptr<PlacementCore> core_;
   std::atomic<uint64_t> index_rebuilds_{0}, records_rebuilt_{0};
+  std::shared_ptr<SharedTier> shared_;
+  std::chrono::milliseconds shared_flush_timeout_{10000};
+  std::thread uploader_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> shared_uploads_{0}, shared_upload_errors_{0}, shared_skipped_corrupt_{0},
+      shared_fetched_{0}, shared_fetched_bytes_{0}, shared_flush_timeouts_{0};
 };
 
 }  // namespace strata::cachestore

@@ -58,5 +58,49 @@ TEST(ServerConfigTest, ErrorsNameTheBadKey) {
   expect_error(R"({"nvme": {"data_dir": "/x"}, "tenants": [{"name": "a"}]})", "nvme.data_dir");
 }
 
+TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
+  auto none = Parse(R"({ "tenants": [ { "name": "a" } ] })");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->cluster.seeds.empty());
+  EXPECT_FALSE(none->cluster.share.enabled);
+  auto c = Parse(R"({
+    "cluster": { "seeds": ["10.0.0.1:7000", "10.0.0.2:7000"], "deadline_ms": 50,
+                 "share": { "min_uses": 3, "full_swa": true } },
+    "tenants": [ { "name": "a", "cluster_user": "strata-a", "cluster_password": "pw" },
+                 { "name": "b", "cluster_prefix": "bee" } ]
+  })");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->cluster.seeds.size(), 2u);
+  EXPECT_EQ(c->cluster.deadline_ms, 50u);
+  EXPECT_EQ(c->cluster.connect_timeout_ms, 500u);
+  EXPECT_TRUE(c->cluster.share.enabled);
+  EXPECT_EQ(c->cluster.share.min_uses, 3u);
+  EXPECT_TRUE(c->cluster.share.checkpoints);
+  EXPECT_TRUE(c->cluster.share.full_swa);
+  EXPECT_EQ(c->tenants[0].cluster_user, "strata-a");
+  EXPECT_EQ(c->tenants[0].cluster_prefix, "a");  // the tenant's name by default
+  EXPECT_EQ(c->tenants[1].cluster_prefix, "bee");
+  const std::string text = DescribeServerConfig(*c);
+  EXPECT_NE(text.find("cluster tier: seeds [10.0.0.1:7000,10.0.0.2:7000]"), std::string::npos);
+  EXPECT_EQ(text.find("pw"), std::string::npos);  // no password in the log
+  // The shipped example parses.
+  auto example = LoadServerConfig(STRATA_SOURCE_DIR "/configs/server/cluster.json");
+  ASSERT_TRUE(example.ok()) << example.status().ToString();
+  EXPECT_EQ(example->cluster.seeds.size(), 3u);
+  EXPECT_EQ(example->tenants[0].cluster_user, "strata-agents");
+  for (
+      const char* bad :
+      {R"({ "cluster": { "seed": [] }, "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": "x:1" }, "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"], "share": { "min_uses": 0 } },
+             "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"], "share": { "often": 1 } },
+             "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"] }, "tenants": [ { "name": "a", "cluster_prefix": "a:b" } ] })"}) {
+    auto r = Parse(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace strata::server

@@ -1,0 +1,210 @@
+#include "cachestore/cluster/cluster_tier.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "cachestore/nvme/record.h"
+
+namespace strata::cachestore::cluster {
+
+struct ClusterTier::Counters {
+  std::atomic<uint64_t> puts{0}, put_bytes{0}, put_failures{0};
+  std::atomic<uint64_t> gets{0}, hits{0}, hit_bytes{0}, misses{0}, corrupt{0}, timeouts{0};
+};
+
+Status ClusterTierOptions::Validate() const {
+  if (prefix.empty() || prefix.find_first_of(":{}") != std::string::npos)
+    return Status::InvalidArgument("cluster tier: prefix '" + prefix +
+                                   "' must be non-empty, without ':', '{' or '}'");
+  if (deadline.count() <= 0)
+    return Status::InvalidArgument("cluster tier: the deadline must be positive");
+  return redis.Validate();
+}
+
+Result<std::unique_ptr<ClusterTier>> ClusterTier::Open(const ClusterTierOptions& options) {
+  STRATA_RETURN_IF_ERROR(options.Validate());
+  STRATA_ASSIGN_OR_RETURN(auto redis, RedisCluster::Connect(options.redis));
+  return std::unique_ptr<ClusterTier>(new ClusterTier(options, std::move(redis)));
+}
+
+ClusterTier::ClusterTier(ClusterTierOptions options, std::unique_ptr<RedisCluster> redis)
+    : options_(std::move(options)),
+      redis_(std::move(redis)),
+      counters_(std::make_unique<Counters>()) {}
+
+ClusterTier::~ClusterTier() = default;
+
+std::string ClusterTier::KeyFor(std::string_view prefix, const ObjectKey& key,
+                                uint64_t fingerprint) {
+  return fmt::format("{}:{{{:016x}.{:016x}.{:016x}.{:016x}}}:{}", prefix, key.ns, fingerprint,
+                     key.block.hi, key.block.lo, FamilyName(key.family));
+}
+
+std::string ClusterTier::EncodeValue(const PutItem& item) {
+  std::string v(kRecordHeaderSize + item.payload.size(), '\0');
+  RecordHeader h;
+  h.key = item.key;
+  h.codec = CodecKind::kNone;
+  h.fingerprint = item.fingerprint;
+  h.raw_size = h.stored_size = item.payload.size();
+  h.payload_checksum = PayloadChecksum(item.payload);
+  auto* p = reinterpret_cast<std::byte*>(v.data());
+  EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p, kRecordHeaderSize));
+  if (!item.payload.empty())
+    std::memcpy(p + kRecordHeaderSize, item.payload.data(), item.payload.size());
+  return v;
+}
+
+Result<std::span<const std::byte>> ClusterTier::VerifyValue(std::string_view value,
+                                                            const ObjectKey& key,
+                                                            uint64_t fingerprint) {
+  if (value.size() < kRecordHeaderSize)
+    return Status::Corruption(
+        fmt::format("cluster value of {} bytes is shorter than a record header", value.size()));
+  const auto* p = reinterpret_cast<const std::byte*>(value.data());
+  auto h = DecodeRecordHeader(std::span<const std::byte, kRecordHeaderSize>(p, kRecordHeaderSize));
+  if (!h.ok()) return Status::Corruption("cluster value: " + std::string(h.status().message()));
+  if (!(h->key == key) || h->fingerprint != fingerprint)
+    return Status::Corruption("cluster value holds another object than its key names");
+  if (h->codec != CodecKind::kNone || h->stored_size != value.size() - kRecordHeaderSize)
+    return Status::Corruption(fmt::format("cluster value: stored size {} but {} payload bytes",
+                                          h->stored_size, value.size() - kRecordHeaderSize));
+  std::span<const std::byte> payload(p + kRecordHeaderSize, value.size() - kRecordHeaderSize);
+  if (PayloadChecksum(payload) != h->payload_checksum)
+    return Status::Corruption("cluster value: payload checksum mismatch");
+  return payload;
+}
+
+std::chrono::steady_clock::time_point ClusterTier::Deadline() const {
+  return std::chrono::steady_clock::now() + options_.deadline;
+}
+
+std::vector<Status> ClusterTier::Put(std::span<const PutItem> items) {
+  std::vector<std::string> keys, values;
+  keys.reserve(items.size()), values.reserve(items.size());
+  std::vector<RedisCommand> cmds;
+  cmds.reserve(items.size());
+  for (const PutItem& it : items) {
+    keys.push_back(KeyFor(options_.prefix, it.key, it.fingerprint));
+    values.push_back(EncodeValue(it));
+  }
+  for (size_t i = 0; i < items.size(); ++i) cmds.push_back({{"SET", keys[i], values[i]}});
+  auto replies = redis_->Execute(cmds, Deadline());
+  std::vector<Status> out;
+  out.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& r = replies[i];
+    if (!r.ok()) {
+      if (r.status().message().starts_with("deadline")) counters_->timeouts++;
+      out.push_back(r.status());
+    } else if (r->type == RedisReply::Type::kError) {
+      out.push_back(Status::IoError("cluster SET refused: " + r->str));
+    } else {
+      out.push_back(Status::Ok());
+    }
+    if (out.back().ok()) {
+      counters_->puts++;
+      counters_->put_bytes += items[i].payload.size();
+    } else {
+      counters_->put_failures++;
+    }
+  }
+  return out;
+}
+
+std::vector<Result<SharedTier::Value>> ClusterTier::Get(std::span<const ObjectKey> keys,
+                                                        uint64_t fingerprint) {
+  std::vector<std::string> names;
+  names.reserve(keys.size());
+  std::vector<RedisCommand> cmds;
+  cmds.reserve(keys.size());
+  for (const ObjectKey& k : keys) names.push_back(KeyFor(options_.prefix, k, fingerprint));
+  for (const std::string& n : names) cmds.push_back({{"GET", n}});
+  auto replies = redis_->Execute(cmds, Deadline());
+  std::vector<Result<Value>> out;
+  out.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    counters_->gets++;
+    auto& r = replies[i];
+    if (!r.ok()) {
+      if (r.status().message().starts_with("deadline")) counters_->timeouts++;
+      counters_->misses++;
+      out.push_back(Status::NotFound("cluster: " + std::string(r.status().message())));
+      continue;
+    }
+    if (r->type == RedisReply::Type::kNil) {
+      counters_->misses++;
+      out.push_back(Status::NotFound("cluster: no such object"));
+      continue;
+    }
+    if (r->type != RedisReply::Type::kString) {
+      counters_->misses++;
+      out.push_back(Status::NotFound("cluster GET refused: " + r->str));
+      continue;
+    }
+    auto payload = VerifyValue(r->str, keys[i], fingerprint);
+    if (!payload.ok()) {
+      counters_->corrupt++;
+      counters_->misses++;
+      out.push_back(payload.status());
+      continue;
+    }
+    counters_->hits++;
+    const size_t size = payload->size();
+    counters_->hit_bytes += size;
+    out.push_back(Value{std::move(r->str), kRecordHeaderSize, size});
+  }
+  return out;
+}
+
+std::vector<bool> ClusterTier::Exists(std::span<const ObjectKey> keys, uint64_t fingerprint) {
+  std::vector<std::string> names;
+  names.reserve(keys.size());
+  std::vector<RedisCommand> cmds;
+  cmds.reserve(keys.size());
+  for (const ObjectKey& k : keys) names.push_back(KeyFor(options_.prefix, k, fingerprint));
+  for (const std::string& n : names) cmds.push_back({{"EXISTS", n}});
+  auto replies = redis_->Execute(cmds, Deadline());
+  std::vector<bool> out(keys.size(), false);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& r = replies[i];
+    if (!r.ok() && r.status().message().starts_with("deadline")) counters_->timeouts++;
+    out[i] = r.ok() && r->type == RedisReply::Type::kInteger && r->integer == 1;
+  }
+  return out;
+}
+
+ClusterTierStats ClusterTier::stats() const {
+  ClusterTierStats s;
+  s.puts = counters_->puts, s.put_bytes = counters_->put_bytes;
+  s.put_failures = counters_->put_failures, s.gets = counters_->gets, s.hits = counters_->hits;
+  s.hit_bytes = counters_->hit_bytes, s.misses = counters_->misses;
+  s.corrupt = counters_->corrupt, s.timeouts = counters_->timeouts;
+  return s;
+}
+
+RedisClusterStats ClusterTier::redis_stats() const { return redis_->stats(); }
+
+void ClusterTier::VisitCounters(const CounterVisitor& visit) const {
+  const ClusterTierStats s = stats();
+  visit("cluster_puts", s.puts);
+  visit("cluster_put_bytes", s.put_bytes);
+  visit("cluster_put_failures", s.put_failures);
+  visit("cluster_gets", s.gets);
+  visit("cluster_hits", s.hits);
+  visit("cluster_hit_bytes", s.hit_bytes);
+  visit("cluster_misses", s.misses);
+  visit("cluster_corrupt", s.corrupt);
+  visit("cluster_timeouts", s.timeouts);
+  const RedisClusterStats r = redis_->stats();
+  visit("cluster_redis_commands", r.commands);
+  visit("cluster_redis_moved", r.moved);
+  visit("cluster_redis_ask", r.ask);
+  visit("cluster_redis_retries", r.retries);
+  visit("cluster_redis_timeouts", r.timeouts);
+  visit("cluster_redis_connect_errors", r.connect_errors);
+  visit("cluster_redis_slot_map_refreshes", r.slot_map_refreshes);
+}
+
+}  // namespace strata::cachestore::cluster
