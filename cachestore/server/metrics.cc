@@ -175,6 +175,11 @@ struct TenantSnapshot {
       if (n == name) return v;
     return 0;  // a store without that counter (e.g. no NVMe tier)
   }
+  bool HasCounter(std::string_view name) const {
+    for (const auto& [n, v] : counters)
+      if (n == name) return true;
+    return false;
+  }
 };
 
 // a - b for counters read one after the other (b counts a subset of a), never below 0.
@@ -418,6 +423,44 @@ std::string MetricsRegistry::RenderPrometheus(std::span<const TenantView> tenant
     e.Sample("strata_store_corrupt_records_total",
              {{"tenant", t.m->tenant}, {"tier", TierName(Tier::kNvme)}},
              t.Counter("corrupt_records"));
+    if (t.HasCounter("cluster_corrupt"))
+      e.Sample("strata_store_corrupt_records_total",
+               {{"tenant", t.m->tenant}, {"tier", TierName(Tier::kCluster)}},
+               t.Counter("cluster_corrupt"));
+  }
+  // The tier shared across nodes, for tenants whose store has one (TieredStore, ClusterTier).
+  struct SharedSeries {
+    const char* name;
+    const char* type;
+    const char* help;
+    const char* counter;
+  };
+  constexpr SharedSeries kShared[] = {
+      {"strata_cluster_uploads_total", "counter",
+       "Objects the share policy uploaded to the cluster tier.", "shared_uploads"},
+      {"strata_cluster_upload_errors_total", "counter",
+       "Uploads to the cluster tier that failed (refused, unreachable, past the deadline).",
+       "shared_upload_errors"},
+      {"strata_cluster_upload_bytes_total", "counter", "Payload bytes uploaded to the cluster tier.",
+       "cluster_put_bytes"},
+      {"strata_cluster_fetched_total", "counter",
+       "Objects read from the cluster tier into the host tier (verified).", "shared_fetched"},
+      {"strata_cluster_fetched_bytes_total", "counter",
+       "Payload bytes read from the cluster tier into the host tier.", "shared_fetched_bytes"},
+      {"strata_cluster_misses_total", "counter",
+       "Objects asked of the cluster tier and not served (absent, corrupt, timed out).",
+       "cluster_misses"},
+      {"strata_cluster_timeouts_total", "counter",
+       "Cluster tier calls that ended at their deadline.", "cluster_timeouts"},
+  };
+  for (const SharedSeries& ss : kShared) {
+    bool any = false;
+    for (const auto& t : snaps) any |= t.HasCounter(ss.counter);
+    if (!any) continue;
+    e.Family(ss.name, ss.type, ss.help);
+    for (const auto& t : snaps)
+      if (t.HasCounter(ss.counter))
+        e.Sample(ss.name, {{"tenant", t.m->tenant}}, t.Counter(ss.counter));
   }
   e.Family("strata_store_recovery_dropped_total", "counter",
            "NVMe records dropped at open because they did not verify.");

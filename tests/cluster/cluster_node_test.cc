@@ -156,5 +156,58 @@ TEST_F(ClusterNodeTest, APausedClusterIsAMissWithinTheDeadlineNotAHang) {
   ASSERT_TRUE(cluster_->WaitHealthy().ok());
 }
 
+// Tenants on the shared tier through the daemon: each tenant's store connects as its own Redis
+// ACL user, limited to its key prefix. Tenant b, with tenant a's keys and namespace, finds
+// nothing of a's on another node; a tenant whose ACL user does not own its prefix has every
+// upload refused by Redis (NOPERM), counted, and reads nothing.
+TEST_F(ClusterNodeTest, TenantsStayApartOnTheSharedTierThroughTheDaemon) {
+  ASSERT_TRUE(cluster_->CommandOnAll({"ACL", "SETUSER", "ua", "on", ">pa", "~ta:*", "+@all"}).ok());
+  ASSERT_TRUE(cluster_->CommandOnAll({"ACL", "SETUSER", "ub", "on", ">pb", "~tb:*", "+@all"}).ok());
+  std::string cfg = NodeConfig(Seeds());
+  cfg.replace(cfg.find(R"("tenants": [ { "name": "default" } ])"), 36, R"("tenants": [
+    { "name": "a", "secret": "sa", "cluster_user": "ua", "cluster_password": "pa", "cluster_prefix": "ta" },
+    { "name": "b", "secret": "sb", "cluster_user": "ub", "cluster_password": "pb", "cluster_prefix": "tb" },
+    { "name": "rogue", "secret": "sr", "cluster_user": "ua", "cluster_password": "pa", "cluster_prefix": "tb" } ])");
+  testing::ServerProcess n1(cfg), n2(cfg);
+  ASSERT_TRUE(n1.Start().ok()) << n1.Log();
+  ASSERT_TRUE(n2.Start().ok()) << n2.Log();
+  auto connect = [](const testing::ServerProcess& n, const std::string& tenant) {
+    ClientOptions o;
+    o.socket_path = n.socket_path();
+    o.tenant = tenant;
+    o.secret = tenant == "rogue" ? "sr" : "s" + tenant;
+    o.fingerprint = 99;
+    o.block_tokens = 256;
+    auto c = Client::Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString() << "\n" << n.Log();
+    return c.ok() ? std::move(c).value() : nullptr;
+  };
+  auto a1 = connect(n1, "a"), rogue1 = connect(n1, "rogue");
+  auto a2 = connect(n2, "a"), b2 = connect(n2, "b"), rogue2 = connect(n2, "rogue");
+  ASSERT_TRUE(a1 && rogue1 && a2 && b2 && rogue2);
+  std::vector<BlockKey> chain;
+  for (uint64_t i = 0; i < 3; ++i) chain.push_back(BlockKey{0xac1, i});
+  const std::vector<std::byte> bytes(80000, std::byte{0x5a});
+  for (const BlockKey& k : chain) {
+    ASSERT_TRUE(a1->Put({4, k, Family::kCsa}, 99, bytes).ok());
+    ASSERT_TRUE(rogue1->Put({4, k, Family::kCsa}, 99, bytes).ok());
+  }
+  ASSERT_TRUE(a1->Flush().ok());
+  ASSERT_TRUE(rogue1->Flush().ok());
+  EXPECT_EQ(Counter(*a1, "shared_uploads"), 3u);
+  EXPECT_EQ(Counter(*rogue1, "shared_uploads"), 0u);
+  EXPECT_EQ(Counter(*rogue1, "shared_upload_errors"), 3u);
+  const FamilyMask csa{Family::kCsa};
+  auto a_hit = a2->Lookup(4, 99, chain, csa);
+  ASSERT_TRUE(a_hit.ok());
+  EXPECT_EQ(a_hit->hit_blocks, 3u);  // tenant a on another node: from the cluster
+  auto b_hit = b2->Lookup(4, 99, chain, csa);
+  ASSERT_TRUE(b_hit.ok());
+  EXPECT_EQ(b_hit->hit_blocks, 0u);  // same keys, another tenant: nothing
+  auto r_hit = rogue2->Lookup(4, 99, chain, csa);
+  ASSERT_TRUE(r_hit.ok());
+  EXPECT_EQ(r_hit->hit_blocks, 0u);
+}
+
 }  // namespace
 }  // namespace strata::engine

@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <thread>
 
 #include "cachestore/nvme/record.h"
+#include "cachestore/server/metrics.h"
 #include "cachestore/store/tiered_store.h"
 #include "tests/testing/redis_cluster.h"
 #include "tests/testing/temp_dir.h"
@@ -241,6 +244,20 @@ TEST_F(ClusterTierTest, APrefixUsedTwiceOnNodeAIsAHitOnNodeB) {
   // What node B read from the cluster is not uploaded back.
   ASSERT_TRUE(b->store->Flush().ok());
   EXPECT_EQ(Counter(*b->store, "shared_uploads"), 0u);
+  // The daemon's metrics show the shared tier's traffic, and promtool accepts them.
+  server::MetricsRegistry reg;
+  std::vector<server::TenantView> tenants{{&reg.ForTenant("a"), a->store.get(), 0, 0},
+                                          {&reg.ForTenant("b"), b->store.get(), 0, 0}};
+  const std::string text = reg.RenderPrometheus(tenants);
+  EXPECT_NE(text.find("strata_cluster_uploads_total{tenant=\"a\"} 6\n"), std::string::npos);
+  EXPECT_NE(text.find("strata_cluster_fetched_total{tenant=\"b\"} 6\n"), std::string::npos);
+  EXPECT_NE(text.find("strata_store_corrupt_records_total{tenant=\"b\",tier=\"cluster\"} 0\n"),
+            std::string::npos);
+  if (system("command -v promtool >/dev/null 2>&1") == 0) {
+    const std::string path = a->dir.path() + "/metrics.prom";
+    std::ofstream(path) << text;
+    EXPECT_EQ(system(("promtool check metrics < '" + path + "' >/dev/null 2>&1").c_str()), 0);
+  }
 }
 
 }  // namespace
