@@ -292,14 +292,9 @@ Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t finger
   for (size_t i = 0; i < views->size(); ++i)
     if (!(*views)[i].found() && !(*views)[i].corrupt) missing.push_back(i);
   if (missing.empty()) return views;
-  size_t fetched = 0;
-  for (size_t i : missing) {
-    const ObjectView& v = (*views)[i];
-    const size_t k = size_t(std::find(keys.begin(), keys.end(), v.key.block) - keys.begin());
-    fetched += FetchShared(ns, fingerprint, keys.subspan(k, 1), FamilyMask{v.key.family},
-                           FamilyMask{}, 0, nullptr);
-  }
-  if (fetched == 0) return views;
+  std::vector<ObjectKey> want;
+  for (size_t i : missing) want.push_back((*views)[i].key);
+  if (FetchSharedObjects(fingerprint, want) == 0) return views;
   std::vector<uint64_t> pins;
   for (const ObjectView& v : *views)
     if (v.pin) pins.push_back(v.pin);

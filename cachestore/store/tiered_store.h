@@ -124,6 +124,9 @@ class TieredStore final : public Store {
   size_t FetchShared(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
                      FamilyMask families, FamilyMask required, size_t first_depth,
                      const BlockKey* parent);
+  // Reads `keys` (any blocks and families) that the shared tier holds into the host tier, in
+  // one pipelined batch; returns how many objects it put.
+  size_t FetchSharedObjects(uint64_t fingerprint, std::span<const ObjectKey> keys);
 
   // The core's view of the index, which a rebuild replaces while the core lives.
   class IndexRef final : public RecordIndex {

@@ -102,4 +102,23 @@ size_t TieredStore::FetchShared(NamespaceId ns, uint64_t fingerprint,
   return put;
 }
 
+size_t TieredStore::FetchSharedObjects(uint64_t fingerprint, std::span<const ObjectKey> keys) {
+  auto got = shared_->Get(keys, fingerprint);
+  size_t put = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!got[i].ok()) continue;
+    const auto payload = got[i]->payload();
+    const Status s = core_->Put(keys[i], fingerprint, payload.size(), payload, PutHints{},
+                                PlacementCore::Origin::kFromSharedTier);
+    if (!s.ok()) {
+      spdlog::warn("strata: shared-tier object not kept here: {}", s.ToString());
+      continue;
+    }
+    ++put;
+    shared_fetched_.fetch_add(1, std::memory_order_relaxed);
+    shared_fetched_bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
+  }
+  return put;
+}
+
 }  // namespace strata::cachestore
