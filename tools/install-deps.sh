@@ -9,6 +9,7 @@ pkgs=(
   nlohmann-json3-dev libxxhash-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev fio
   python3-matplotlib python3-numpy python3-xxhash python3-pytest prometheus clang libclang-rt-14-dev
+  libhiredis-dev redis-server redis-tools
 )
 
 missing=()

@@ -38,8 +38,7 @@ bool ParseRedirect(std::string_view text, int* slot, std::string* host, uint16_t
   if (std::from_chars(slot_text.data(), slot_text.data() + slot_text.size(), s).ec != std::errc())
     return false;
   std::string_view port_text = addr.substr(colon + 1);
-  if (std::from_chars(port_text.data(), port_text.data() + port_text.size(), p).ec !=
-          std::errc() ||
+  if (std::from_chars(port_text.data(), port_text.data() + port_text.size(), p).ec != std::errc() ||
       p == 0 || p > 65535 || s < 0 || s >= 16384)
     return false;
   std::string_view h = addr.substr(0, colon);
@@ -71,8 +70,8 @@ RedisCluster::Impl::~Impl() {
 }
 
 Node* RedisCluster::Impl::GetNode(const std::string& host, uint16_t port) {
-  const std::string addr = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                           std::to_string(port);
+  const std::string addr =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   auto& slot = nodes_[addr];
   if (!slot) {
     slot = std::make_unique<Node>(io_, RedisEndpoint{host, port});
@@ -296,11 +295,12 @@ void RedisCluster::Impl::Dispatch(Op* op) {
   if (op->state == Op::State::kDone) return;
   const auto now = Clock::now();
   Node* n = op->ask_node != nullptr ? op->ask_node
-            : op->slot < 0         ? AnyNode(slots_, now)
-                                   : slots_[static_cast<size_t>(op->slot)];
+            : op->slot < 0          ? AnyNode(slots_, now)
+                                    : slots_[static_cast<size_t>(op->slot)];
   if (n == nullptr) {
     RequestRefresh();
-    return Park(op, op->slot < 0 ? "no node known" : "no node serves slot " + std::to_string(op->slot),
+    return Park(op,
+                op->slot < 0 ? "no node known" : "no node serves slot " + std::to_string(op->slot),
                 /*unreachable=*/true);
   }
   if (n->state == Node::State::kClosed) {
@@ -422,7 +422,9 @@ void RedisCluster::Impl::OnDeadline(Batch* b) {
         break;
       case Op::State::kQueued: {
         auto& q = op.node->queue;
-        q.erase(std::find_if(q.begin(), q.end(), [&](const Request& r) { return r.op == &op; }));
+        const auto it =
+            std::find_if(q.begin(), q.end(), [&](const Request& r) { return r.op == &op; });
+        if (it != q.end()) q.erase(it);
         message = "deadline: " + op.node->addr + " not ready";
         break;
       }
@@ -498,8 +500,8 @@ void RedisCluster::Impl::StartRefresh() {
   refresh_wanted_ = false;
   refresh_node_ = n;
   const uint64_t gen = ++refresh_generation_;
-  refresh_timer_.expires_after(std::min<Clock::duration>(options_.connect_timeout,
-                                                         std::chrono::milliseconds(500)));
+  refresh_timer_.expires_after(
+      std::min<Clock::duration>(options_.connect_timeout, std::chrono::milliseconds(500)));
   refresh_timer_.async_wait([this, gen](const boost::system::error_code& ec) {
     if (ec || gen != refresh_generation_ || !refresh_in_flight_) return;
     FailNode(refresh_node_, Status::IoError("CLUSTER SLOTS timed out"), CloseReason::kError);
@@ -615,8 +617,8 @@ Status RedisCluster::Impl::Connect() {
   return done.get();
 }
 
-std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(
-    std::span<const RedisCommand> commands, Clock::time_point deadline) {
+std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(std::span<const RedisCommand> commands,
+                                                            Clock::time_point deadline) {
   if (commands.empty()) return {};
   Batch batch(commands.size());
   batch.deadline = deadline;

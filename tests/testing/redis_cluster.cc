@@ -146,7 +146,8 @@ bool Contains(const std::string& s, const std::string& what) {
 std::string RedisClusterProcess::Missing() {
   for (const char* bin : {"redis-server", "redis-cli"})
     if (FindOnPath(bin).empty())
-      return std::string(bin) + " not found on PATH (Debian: apt-get install redis-server redis-tools)";
+      return std::string(bin) +
+             " not found on PATH (Debian: apt-get install redis-server redis-tools)";
   return "";
 }
 

@@ -24,8 +24,8 @@ namespace strata::testing {
 
 struct RedisClusterSpec {
   int masters = 3;
-  int replicas = 0;                     // per master
-  std::string maxmemory;                // e.g. "64mb" (with allkeys-lru); empty: no limit
+  int replicas = 0;                       // per master
+  std::string maxmemory;                  // e.g. "64mb" (with allkeys-lru); empty: no limit
   std::vector<std::string> extra_config;  // lines appended to every node's config
 };
 
