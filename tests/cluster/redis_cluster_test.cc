@@ -500,6 +500,22 @@ TEST_F(RedisClusterTest, PausedMasterTimesOutOnlyItsCommands) {
   }
 }
 
+// Per node: its role, keys and log tail, for a failure message.
+std::string Diagnose(RedisClusterProcess& c) {
+  std::string out;
+  for (size_t i = 0; i < c.size(); ++i) {
+    out += "--- node " + c.endpoint(i) + (c.alive(i) ? "" : " (dead)") + "\n";
+    if (c.alive(i)) {
+      auto keys = c.Command(i, {"DBSIZE"});
+      out +=
+          "keys: " + (keys.ok() ? std::to_string(keys->integer) : keys.status().ToString()) + "\n";
+    }
+    const std::string log = c.Log(i);
+    out += log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
+  }
+  return out;
+}
+
 TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
   START_CLUSTER(Spec(3, 1));
   auto c = Connect();
@@ -521,9 +537,8 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
   }
   for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
   // The writes reach the victim's replica before the kill.
-  auto wait = cluster_->Command(victim, {"WAIT", "1", "0"});
-  ASSERT_TRUE(wait.ok());
-  ASSERT_EQ(wait->integer, 1);
+  const Status replicated = cluster_->WaitReplicated(victim);
+  ASSERT_TRUE(replicated.ok()) << replicated.ToString();
 
   cluster_->Kill(victim);
   const auto killed_at = Clock::now();
@@ -544,10 +559,10 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
         continue;
       }
       if (!replies[i].ok() || replies[i]->type != Type::kString) {
-        last_error = replies[i].ok() ? "reply of type " +
-                                           std::to_string(static_cast<int>(replies[i]->type)) +
-                                           " '" + replies[i]->str + "'"
-                                     : replies[i].status().ToString();
+        last_error = replies[i].ok()
+                         ? "reply of type " + std::to_string(static_cast<int>(replies[i]->type)) +
+                               " '" + replies[i]->str + "'"
+                         : replies[i].status().ToString();
         served = false;
         failed_before = true;
       } else {
@@ -579,7 +594,7 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
            << "; the cluster's failover: " << failover.ToString() << "; adapter refreshes "
            << c->stats().slot_map_refreshes << ", retries " << c->stats().retries
            << "; CLUSTER NODES:\n"
-           << nodes;
+           << nodes << Diagnose(*cluster_);
   }
   EXPECT_TRUE(failed_before);
   std::cout << "served again " << std::chrono::duration<double>(Clock::now() - killed_at).count()

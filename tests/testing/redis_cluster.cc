@@ -373,6 +373,36 @@ Status RedisClusterProcess::WaitForFailover(size_t dead_master, std::chrono::mil
   }
 }
 
+Status RedisClusterProcess::WaitReplicated(size_t i, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto info = Command(i, {"INFO", "replication"}, std::chrono::milliseconds(500));
+    if (info.ok()) {
+      // "master_repl_offset:N" and one "slaveK:ip=...,port=...,state=online,offset=M,lag=0"
+      // line per replica.
+      long long master_offset = -1;
+      bool all = true, any = false;
+      std::stringstream ss(info->str);
+      for (std::string line; std::getline(ss, line);) {
+        if (line.rfind("master_repl_offset:", 0) == 0)
+          master_offset = std::atoll(line.c_str() + std::strlen("master_repl_offset:"));
+      }
+      std::stringstream ss2(info->str);
+      for (std::string line; std::getline(ss2, line);) {
+        const size_t at = line.find(",offset=");
+        if (line.rfind("slave", 0) != 0 || at == std::string::npos) continue;
+        any = true;
+        all = all && std::atoll(line.c_str() + at + std::strlen(",offset=")) >= master_offset;
+      }
+      if (master_offset >= 0 && any && all) return Status::Ok();
+    }
+    if (Clock::now() > deadline)
+      return Status::Internal(endpoint(i) + ": replicas did not catch up: " +
+                              (info.ok() ? info->str : info.status().ToString()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 Result<RedisClusterProcess::Reply> RedisClusterProcess::Command(
     size_t i, const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   timeval tv{};

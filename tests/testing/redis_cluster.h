@@ -66,6 +66,10 @@ class RedisClusterProcess {
   // cluster_state:ok.
   Status WaitForFailover(size_t dead_master,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits until every replica of master i has acknowledged all of its writes (the offsets in
+  // INFO replication agree). WAIT would not do from here: it counts acknowledgements of the
+  // writes of its own connection, and each Command opens a new one.
+  Status WaitReplicated(size_t i, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Waits until every live node reports cluster_state:ok with all slots served.
   Status WaitHealthy(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
