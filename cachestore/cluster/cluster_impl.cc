@@ -13,7 +13,7 @@ constexpr auto kTickInterval = std::chrono::milliseconds(20);
 constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 // A node whose connection failed is not reconnected to before this.
 constexpr auto kNodeBackoff = std::chrono::milliseconds(50);
-constexpr size_t kReadChunk = 256 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
