@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,12 +67,18 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) {
     if (pid > 0) setpgid(pid, pid);  // as the child does: whichever runs first
     return pid;
   }
   setpgid(0, 0);
+  // Also gone when the test process dies without running destructors (a ctest timeout's
+  // SIGKILL): the kernel kills the child with its parent. Its parent is the forking thread, so
+  // the fixture must live on one thread (as it does: the test's).
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
   const int in = ::open("/dev/null", O_RDONLY);
   const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (in >= 0) dup2(in, 0);

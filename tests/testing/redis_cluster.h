@@ -3,7 +3,8 @@
 //
 // Each node gets a config file and a log in the cluster's temp directory (the children's
 // stdout and stderr go there, never to the test's), runs in a process group of its own, and is
-// stopped by the destructor (SIGTERM, SIGKILL after 2 s), also when a test fails. Ports are
+// stopped by the destructor (SIGTERM, SIGKILL after 2 s), also when a test fails; a test process
+// killed outright takes its nodes with it (PR_SET_PDEATHSIG). Ports are
 // picked at random among free ones below the ephemeral range, with their cluster bus port
 // (port + 10000) free too, so parallel test processes and repeated runs do not collide; a node
 // that still loses the race to its port is started again on another.
