@@ -342,18 +342,22 @@ void RedisCluster::Impl::HandleOpReply(Node* n, Op* op, RedisReply reply) {
       std::string host;
       uint16_t port = 0;
       if (ParseRedirect(e, &slot, &host, &port)) {
+        Node* target = GetNode(host.empty() ? n->ep.host : host, port);
+        // MOVED is news for every command on the slot: the map learns it even when this
+        // command has no hops left.
+        if (moved) {
+          slots_[static_cast<size_t>(slot)] = target;
+          RequestRefresh();  // one MOVED usually means a whole range moved
+        }
         if (++op->redirects > options_.max_redirects) {
           return Complete(op, Status::IoError("unreachable: more than " +
                                               std::to_string(options_.max_redirects) +
                                               " redirections; last: " + reply.str));
         }
-        Node* target = GetNode(host.empty() ? n->ep.host : host, port);
         op->state = Op::State::kParked;
         op->node = nullptr;
         if (moved) {
           stats_.moved.fetch_add(1, std::memory_order_relaxed);
-          slots_[static_cast<size_t>(slot)] = target;
-          RequestRefresh();  // one MOVED usually means a whole range moved
         } else {
           stats_.ask.fetch_add(1, std::memory_order_relaxed);
           op->ask_node = target;

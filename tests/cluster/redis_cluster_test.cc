@@ -402,6 +402,12 @@ TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
   const size_t to =
       cluster_->Masters()[0] == from ? cluster_->Masters()[1] : cluster_->Masters()[0];
   ASSERT_TRUE(RunOne(*c, {"SET", moved_key, "v-moved"}).ok());
+  // A second adapter that may not follow any redirection: its map is as old as the first's.
+  RedisClusterOptions no_hops;
+  no_hops.seeds = cluster_->Seeds();
+  no_hops.max_redirects = 0;
+  auto strict = RedisCluster::Connect(no_hops);
+  ASSERT_TRUE(strict.ok()) << strict.status().ToString();
   BeginMigration(*cluster_, slot, from, to);
   MigrateKeys(*cluster_, from, to, {moved_key});
   FinishMigration(*cluster_, slot, to);
@@ -413,6 +419,13 @@ TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
   got = RunOne(*c, {"GET", moved_key});  // the map now says where: no more redirection
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(c->stats().moved, moved);
+  // Out of hops: "unreachable", and yet the MOVED taught its map, so the next GET is served.
+  got = RunOne(**strict, {"GET", moved_key});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().message().rfind("unreachable", 0), 0u) << got.status().ToString();
+  got = RunOne(**strict, {"GET", moved_key});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->str, "v-moved");
 
   // ASK: the slot is half-way: {ask}a has moved, {ask}b has not, {ask}c is new.
   const uint16_t ask_slot = RedisCluster::KeySlot("{ask}");
