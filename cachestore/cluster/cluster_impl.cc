@@ -13,7 +13,7 @@ constexpr auto kTickInterval = std::chrono::milliseconds(20);
 constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 // A node whose connection failed is not reconnected to before this.
 constexpr auto kNodeBackoff = std::chrono::milliseconds(50);
-constexpr size_t kReadChunk = 256 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -38,8 +38,7 @@ bool ParseRedirect(std::string_view text, int* slot, std::string* host, uint16_t
   if (std::from_chars(slot_text.data(), slot_text.data() + slot_text.size(), s).ec != std::errc())
     return false;
   std::string_view port_text = addr.substr(colon + 1);
-  if (std::from_chars(port_text.data(), port_text.data() + port_text.size(), p).ec !=
-          std::errc() ||
+  if (std::from_chars(port_text.data(), port_text.data() + port_text.size(), p).ec != std::errc() ||
       p == 0 || p > 65535 || s < 0 || s >= 16384)
     return false;
   std::string_view h = addr.substr(0, colon);
@@ -71,8 +70,8 @@ RedisCluster::Impl::~Impl() {
 }
 
 Node* RedisCluster::Impl::GetNode(const std::string& host, uint16_t port) {
-  const std::string addr = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                           std::to_string(port);
+  const std::string addr =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   auto& slot = nodes_[addr];
   if (!slot) {
     slot = std::make_unique<Node>(io_, RedisEndpoint{host, port});
@@ -296,11 +295,12 @@ void RedisCluster::Impl::Dispatch(Op* op) {
   if (op->state == Op::State::kDone) return;
   const auto now = Clock::now();
   Node* n = op->ask_node != nullptr ? op->ask_node
-            : op->slot < 0         ? AnyNode(slots_, now)
-                                   : slots_[static_cast<size_t>(op->slot)];
+            : op->slot < 0          ? AnyNode(slots_, now)
+                                    : slots_[static_cast<size_t>(op->slot)];
   if (n == nullptr) {
     RequestRefresh();
-    return Park(op, op->slot < 0 ? "no node known" : "no node serves slot " + std::to_string(op->slot),
+    return Park(op,
+                op->slot < 0 ? "no node known" : "no node serves slot " + std::to_string(op->slot),
                 /*unreachable=*/true);
   }
   if (n->state == Node::State::kClosed) {
@@ -342,18 +342,22 @@ void RedisCluster::Impl::HandleOpReply(Node* n, Op* op, RedisReply reply) {
       std::string host;
       uint16_t port = 0;
       if (ParseRedirect(e, &slot, &host, &port)) {
+        Node* target = GetNode(host.empty() ? n->ep.host : host, port);
+        // MOVED is news for every command on the slot: the map learns it even when this
+        // command has no hops left.
+        if (moved) {
+          slots_[static_cast<size_t>(slot)] = target;
+          RequestRefresh();  // one MOVED usually means a whole range moved
+        }
         if (++op->redirects > options_.max_redirects) {
           return Complete(op, Status::IoError("unreachable: more than " +
                                               std::to_string(options_.max_redirects) +
                                               " redirections; last: " + reply.str));
         }
-        Node* target = GetNode(host.empty() ? n->ep.host : host, port);
         op->state = Op::State::kParked;
         op->node = nullptr;
         if (moved) {
           stats_.moved.fetch_add(1, std::memory_order_relaxed);
-          slots_[static_cast<size_t>(slot)] = target;
-          RequestRefresh();  // one MOVED usually means a whole range moved
         } else {
           stats_.ask.fetch_add(1, std::memory_order_relaxed);
           op->ask_node = target;
@@ -422,7 +426,9 @@ void RedisCluster::Impl::OnDeadline(Batch* b) {
         break;
       case Op::State::kQueued: {
         auto& q = op.node->queue;
-        q.erase(std::find_if(q.begin(), q.end(), [&](const Request& r) { return r.op == &op; }));
+        const auto it =
+            std::find_if(q.begin(), q.end(), [&](const Request& r) { return r.op == &op; });
+        if (it != q.end()) q.erase(it);
         message = "deadline: " + op.node->addr + " not ready";
         break;
       }
@@ -498,8 +504,8 @@ void RedisCluster::Impl::StartRefresh() {
   refresh_wanted_ = false;
   refresh_node_ = n;
   const uint64_t gen = ++refresh_generation_;
-  refresh_timer_.expires_after(std::min<Clock::duration>(options_.connect_timeout,
-                                                         std::chrono::milliseconds(500)));
+  refresh_timer_.expires_after(
+      std::min<Clock::duration>(options_.connect_timeout, std::chrono::milliseconds(500)));
   refresh_timer_.async_wait([this, gen](const boost::system::error_code& ec) {
     if (ec || gen != refresh_generation_ || !refresh_in_flight_) return;
     FailNode(refresh_node_, Status::IoError("CLUSTER SLOTS timed out"), CloseReason::kError);
@@ -615,8 +621,8 @@ Status RedisCluster::Impl::Connect() {
   return done.get();
 }
 
-std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(
-    std::span<const RedisCommand> commands, Clock::time_point deadline) {
+std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(std::span<const RedisCommand> commands,
+                                                            Clock::time_point deadline) {
   if (commands.empty()) return {};
   Batch batch(commands.size());
   batch.deadline = deadline;

@@ -85,14 +85,14 @@ struct Node {
   asio::steady_timer connect_timer;
   asio::ip::tcp::resolver resolver;
   State state = State::kClosed;
-  uint64_t generation = 0;            // bumped on every close: stale handlers see a new value
-  Clock::time_point retry_after{};    // no reconnect before this, after a failure
+  uint64_t generation = 0;          // bumped on every close: stale handlers see a new value
+  Clock::time_point retry_after{};  // no reconnect before this, after a failure
   std::string last_error;
-  std::deque<Request> queue;          // not yet written
-  std::deque<Request> in_flight;      // written, in reply order
+  std::deque<Request> queue;      // not yet written
+  std::deque<Request> in_flight;  // written, in reply order
   bool writing = false;
-  std::string wbuf;                   // the current write: small parts
-  std::vector<ExternalPiece> wext;    // and the large arguments sent from the caller's memory
+  std::string wbuf;                 // the current write: small parts
+  std::vector<ExternalPiece> wext;  // and the large arguments sent from the caller's memory
   std::vector<asio::const_buffer> wbufs;
   std::vector<char> rbuf;
   ReplyReader reader;
@@ -149,7 +149,7 @@ struct RedisCluster::Impl {
   AtomicStats stats_;
 
   std::map<std::string, std::unique_ptr<Node>> nodes_;  // by "host:port"; never removed
-  std::array<Node*, 16384> slots_{};                   // slot -> master (null: no route)
+  std::array<Node*, 16384> slots_{};                    // slot -> master (null: no route)
   std::set<Batch*> active_;
   std::vector<Op*> parked_;
   asio::steady_timer deadline_timer_;

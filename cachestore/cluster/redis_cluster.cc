@@ -27,7 +27,8 @@ Result<RedisEndpoint> ParseEndpoint(std::string_view text) {
   }
   if (host.empty()) return bad("empty host");
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
     return bad("port must be 1..65535");
   return RedisEndpoint{std::string(host), static_cast<uint16_t>(port)};

@@ -37,7 +37,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 }
 
 Result<RedisReply> RunOne(RedisCluster& c, std::vector<std::string_view> args,
-                       std::chrono::milliseconds timeout = 2000ms) {
+                          std::chrono::milliseconds timeout = 2000ms) {
   RedisCommand cmd{std::move(args)};
   auto r = c.Execute(std::span<const RedisCommand>(&cmd, 1), Clock::now() + timeout);
   return std::move(r[0]);
@@ -82,8 +82,8 @@ TEST(RedisEndpointTest, ParsesAndValidates) {
   auto c = ParseEndpoint("redis-0.example:1");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->host, "redis-0.example");
-  for (const char* bad : {"", "host", ":7000", "host:", "host:0", "host:65536", "host:7x", "::1:7",
-                          "[::1]7000"})
+  for (const char* bad :
+       {"", "host", ":7000", "host:", "host:0", "host:65536", "host:7x", "::1:7", "[::1]7000"})
     EXPECT_FALSE(ParseEndpoint(bad).ok()) << bad;
 
   RedisClusterOptions o;
@@ -111,8 +111,8 @@ TEST(RespTest, EncodesAndReadsBinary) {
   const std::vector<std::string_view> big_args = {"SET", "k", big};
   AppendCommand(big_args, out, &ext);
   ASSERT_EQ(ext.size(), 1u);
-  std::string joined = out.substr(0, ext[0].offset) + std::string(ext[0].bytes) +
-                       out.substr(ext[0].offset);
+  std::string joined =
+      out.substr(0, ext[0].offset) + std::string(ext[0].bytes) + out.substr(ext[0].offset);
   EXPECT_EQ(joined, EncodeCommand(big_args));
 
   // Replies fed a byte at a time, nested arrays, nil, integers, errors.
@@ -225,9 +225,9 @@ class RedisClusterTest : public ::testing::Test {
                                                            size_t per_master) {
     std::map<size_t, std::vector<std::string>> out;
     const size_t masters = cluster_->Masters().size();
-    for (int n = 0; out.size() < masters || std::any_of(out.begin(), out.end(), [&](auto& kv) {
-                      return kv.second.size() < per_master;
-                    });
+    for (int n = 0; out.size() < masters ||
+                    std::any_of(out.begin(), out.end(),
+                                [&](auto& kv) { return kv.second.size() < per_master; });
          ++n) {
       const std::string key = prefix + std::to_string(n);
       const int m = cluster_->MasterOfSlot(RedisCluster::KeySlot(key));
@@ -240,10 +240,10 @@ class RedisClusterTest : public ::testing::Test {
   std::unique_ptr<RedisClusterProcess> cluster_;
 };
 
-#define START_CLUSTER(...)                              \
-  do {                                                  \
-    StartCluster(__VA_ARGS__);                          \
-    if (IsSkipped() || HasFatalFailure()) return;       \
+#define START_CLUSTER(...)                        \
+  do {                                            \
+    StartCluster(__VA_ARGS__);                    \
+    if (IsSkipped() || HasFatalFailure()) return; \
   } while (0)
 
 TEST_F(RedisClusterTest, RoundTripsBinaryValuesAndPipelines) {
@@ -375,7 +375,7 @@ void BeginMigration(RedisClusterProcess& c, uint16_t slot, size_t from, size_t t
 void MigrateKeys(RedisClusterProcess& c, size_t from, size_t to,
                  const std::vector<std::string>& keys) {
   std::vector<std::string> args = {"MIGRATE", "127.0.0.1", std::to_string(c.port(to)), "", "0",
-                                   "5000", "KEYS"};
+                                   "5000",    "KEYS"};
   args.insert(args.end(), keys.begin(), keys.end());
   auto r = c.Command(from, args);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -399,8 +399,15 @@ TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
   const std::string moved_key = "moved-key";
   const uint16_t slot = RedisCluster::KeySlot(moved_key);
   const auto from = static_cast<size_t>(cluster_->MasterOfSlot(slot));
-  const size_t to = cluster_->Masters()[0] == from ? cluster_->Masters()[1] : cluster_->Masters()[0];
+  const size_t to =
+      cluster_->Masters()[0] == from ? cluster_->Masters()[1] : cluster_->Masters()[0];
   ASSERT_TRUE(RunOne(*c, {"SET", moved_key, "v-moved"}).ok());
+  // A second adapter that may not follow any redirection: its map is as old as the first's.
+  RedisClusterOptions no_hops;
+  no_hops.seeds = cluster_->Seeds();
+  no_hops.max_redirects = 0;
+  auto strict = RedisCluster::Connect(no_hops);
+  ASSERT_TRUE(strict.ok()) << strict.status().ToString();
   BeginMigration(*cluster_, slot, from, to);
   MigrateKeys(*cluster_, from, to, {moved_key});
   FinishMigration(*cluster_, slot, to);
@@ -412,6 +419,13 @@ TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
   got = RunOne(*c, {"GET", moved_key});  // the map now says where: no more redirection
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(c->stats().moved, moved);
+  // Out of hops: "unreachable", and yet the MOVED taught its map, so the next GET is served.
+  got = RunOne(**strict, {"GET", moved_key});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().message().rfind("unreachable", 0), 0u) << got.status().ToString();
+  got = RunOne(**strict, {"GET", moved_key});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->str, "v-moved");
 
   // ASK: the slot is half-way: {ask}a has moved, {ask}b has not, {ask}c is new.
   const uint16_t ask_slot = RedisCluster::KeySlot("{ask}");
@@ -422,8 +436,8 @@ TEST_F(RedisClusterTest, FollowsMovedAndAsk) {
   ASSERT_TRUE(RunOne(*c, {"SET", "{ask}b", "vb"}).ok());
   BeginMigration(*cluster_, ask_slot, ask_from, ask_to);
   MigrateKeys(*cluster_, ask_from, ask_to, {"{ask}a"});
-  std::vector<RedisCommand> batch = {{{"GET", "{ask}a"}}, {{"GET", "{ask}b"}},
-                                     {{"SET", "{ask}c", "vc"}}};
+  std::vector<RedisCommand> batch = {
+      {{"GET", "{ask}a"}}, {{"GET", "{ask}b"}}, {{"SET", "{ask}c", "vc"}}};
   auto replies = c->Execute(batch, Clock::now() + 2s);
   for (auto& r : replies) ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(replies[0]->str, "va");
@@ -499,6 +513,22 @@ TEST_F(RedisClusterTest, PausedMasterTimesOutOnlyItsCommands) {
   }
 }
 
+// Per node: its role, keys and log tail, for a failure message.
+std::string Diagnose(RedisClusterProcess& c) {
+  std::string out;
+  for (size_t i = 0; i < c.size(); ++i) {
+    out += "--- node " + c.endpoint(i) + (c.alive(i) ? "" : " (dead)") + "\n";
+    if (c.alive(i)) {
+      auto keys = c.Command(i, {"DBSIZE"});
+      out +=
+          "keys: " + (keys.ok() ? std::to_string(keys->integer) : keys.status().ToString()) + "\n";
+    }
+    const std::string log = c.Log(i);
+    out += log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
+  }
+  return out;
+}
+
 TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
   START_CLUSTER(Spec(3, 1));
   auto c = Connect();
@@ -520,13 +550,13 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
   }
   for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
   // The writes reach the victim's replica before the kill.
-  auto wait = cluster_->Command(victim, {"WAIT", "1", "0"});
-  ASSERT_TRUE(wait.ok());
-  ASSERT_EQ(wait->integer, 1);
+  const Status replicated = cluster_->WaitReplicated(victim);
+  ASSERT_TRUE(replicated.ok()) << replicated.ToString();
 
   cluster_->Kill(victim);
   const auto killed_at = Clock::now();
   bool failed_before = false, served = false;
+  std::string last_error;
   while (Clock::now() - killed_at < 20s && !served) {
     const auto t0 = Clock::now();
     auto replies = c->Execute(gets, t0 + 300ms);
@@ -542,6 +572,10 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
         continue;
       }
       if (!replies[i].ok() || replies[i]->type != Type::kString) {
+        last_error = replies[i].ok()
+                         ? "reply of type " + std::to_string(static_cast<int>(replies[i]->type)) +
+                               " '" + replies[i]->str + "'"
+                         : replies[i].status().ToString();
         served = false;
         failed_before = true;
       } else {
@@ -549,7 +583,32 @@ TEST_F(RedisClusterTest, MasterKilledFailsOverToReplica) {
       }
     }
   }
-  ASSERT_TRUE(served) << "no failover within 20 s; stats: retries " << c->stats().retries;
+  if (!served) {
+    // Tell a failover that did not happen from an adapter that did not see it.
+    const Status failover = cluster_->WaitForFailover(victim, 1s);
+    std::string nodes;
+    for (size_t i = 0; i < cluster_->size() && nodes.empty(); ++i)
+      if (cluster_->alive(i)) {
+        auto r = cluster_->Command(i, {"CLUSTER", "NODES"});
+        nodes = r.ok() ? r->str : r.status().ToString();
+      }
+    std::string direct = "(none)";
+    for (size_t i = 0; i < gets.size(); ++i)
+      if (owner[i] == victim) {
+        const int m = cluster_->MasterOfSlot(RedisCluster::KeySlot(key_list[i]));
+        auto r = m < 0 ? Result<RedisReply>(Status::NotFound("no master"))
+                       : cluster_->Command(static_cast<size_t>(m), {"GET", key_list[i]});
+        direct = r.ok() ? "type " + std::to_string(static_cast<int>(r->type)) + " '" + r->str + "'"
+                        : r.status().ToString();
+        break;
+      }
+    FAIL() << "not served within 20 s of the kill; last error: " << last_error
+           << "; a GET on its new master directly: " << direct
+           << "; the cluster's failover: " << failover.ToString() << "; adapter refreshes "
+           << c->stats().slot_map_refreshes << ", retries " << c->stats().retries
+           << "; CLUSTER NODES:\n"
+           << nodes << Diagnose(*cluster_);
+  }
   EXPECT_TRUE(failed_before);
   std::cout << "served again " << std::chrono::duration<double>(Clock::now() - killed_at).count()
             << " s after the kill\n";
@@ -582,14 +641,14 @@ TEST_F(RedisClusterTest, AclRestrictsKeysAndAuthFailuresFailConnect) {
   EXPECT_EQ(r[2]->str, "mine");
   EXPECT_EQ(r[3]->type, Type::kError);
   EXPECT_EQ(r[3]->str.rfind("NOPERM", 0), 0u) << r[3]->str;
-  auto direct = cluster_->Command(static_cast<size_t>(cluster_->MasterOfSlot(
-                                      RedisCluster::KeySlot("tenantB:x"))),
-                                  {"EXISTS", "tenantB:x"});
+  auto direct = cluster_->Command(
+      static_cast<size_t>(cluster_->MasterOfSlot(RedisCluster::KeySlot("tenantB:x"))),
+      {"EXISTS", "tenantB:x"});
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(direct->integer, 0);
 
-  for (const auto& [user, password] : std::vector<std::pair<std::string, std::string>>{
-           {"tenantA", "wrong"}, {"nobody", "pw"}}) {
+  for (const auto& [user, password] :
+       std::vector<std::pair<std::string, std::string>>{{"tenantA", "wrong"}, {"nobody", "pw"}}) {
     RedisClusterOptions o;
     o.seeds = cluster_->Seeds();
     o.user = user;

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,12 +67,18 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) {
     if (pid > 0) setpgid(pid, pid);  // as the child does: whichever runs first
     return pid;
   }
   setpgid(0, 0);
+  // Also gone when the test process dies without running destructors (a ctest timeout's
+  // SIGKILL): the kernel kills the child with its parent. Its parent is the forking thread, so
+  // the fixture must live on one thread (as it does: the test's).
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
   const int in = ::open("/dev/null", O_RDONLY);
   const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (in >= 0) dup2(in, 0);
@@ -146,7 +153,8 @@ bool Contains(const std::string& s, const std::string& what) {
 std::string RedisClusterProcess::Missing() {
   for (const char* bin : {"redis-server", "redis-cli"})
     if (FindOnPath(bin).empty())
-      return std::string(bin) + " not found on PATH (Debian: apt-get install redis-server redis-tools)";
+      return std::string(bin) +
+             " not found on PATH (Debian: apt-get install redis-server redis-tools)";
   return "";
 }
 
@@ -369,6 +377,36 @@ Status RedisClusterProcess::WaitForFailover(size_t dead_master, std::chrono::mil
     if (Clock::now() > deadline)
       return Status::Internal("no failover of " + endpoint(dead_master) + " in time");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+Status RedisClusterProcess::WaitReplicated(size_t i, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto info = Command(i, {"INFO", "replication"}, std::chrono::milliseconds(500));
+    if (info.ok()) {
+      // "master_repl_offset:N" and one "slaveK:ip=...,port=...,state=online,offset=M,lag=0"
+      // line per replica.
+      long long master_offset = -1;
+      bool all = true, any = false;
+      std::stringstream ss(info->str);
+      for (std::string line; std::getline(ss, line);) {
+        if (line.rfind("master_repl_offset:", 0) == 0)
+          master_offset = std::atoll(line.c_str() + std::strlen("master_repl_offset:"));
+      }
+      std::stringstream ss2(info->str);
+      for (std::string line; std::getline(ss2, line);) {
+        const size_t at = line.find(",offset=");
+        if (line.rfind("slave", 0) != 0 || at == std::string::npos) continue;
+        any = true;
+        all = all && std::atoll(line.c_str() + at + std::strlen(",offset=")) >= master_offset;
+      }
+      if (master_offset >= 0 && any && all) return Status::Ok();
+    }
+    if (Clock::now() > deadline)
+      return Status::Internal(endpoint(i) + ": replicas did not catch up: " +
+                              (info.ok() ? info->str : info.status().ToString()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

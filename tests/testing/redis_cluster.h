@@ -3,7 +3,8 @@
 //
 // Each node gets a config file and a log in the cluster's temp directory (the children's
 // stdout and stderr go there, never to the test's), runs in a process group of its own, and is
-// stopped by the destructor (SIGTERM, SIGKILL after 2 s), also when a test fails. Ports are
+// stopped by the destructor (SIGTERM, SIGKILL after 2 s), also when a test fails; a test process
+// killed outright takes its nodes with it (PR_SET_PDEATHSIG). Ports are
 // picked at random among free ones below the ephemeral range, with their cluster bus port
 // (port + 10000) free too, so parallel test processes and repeated runs do not collide; a node
 // that still loses the race to its port is started again on another.
@@ -24,8 +25,8 @@ namespace strata::testing {
 
 struct RedisClusterSpec {
   int masters = 3;
-  int replicas = 0;                     // per master
-  std::string maxmemory;                // e.g. "64mb" (with allkeys-lru); empty: no limit
+  int replicas = 0;                       // per master
+  std::string maxmemory;                  // e.g. "64mb" (with allkeys-lru); empty: no limit
   std::vector<std::string> extra_config;  // lines appended to every node's config
 };
 
@@ -66,6 +67,10 @@ class RedisClusterProcess {
   // cluster_state:ok.
   Status WaitForFailover(size_t dead_master,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits until every replica of master i has acknowledged all of its writes (the offsets in
+  // INFO replication agree). WAIT would not do from here: it counts acknowledgements of the
+  // writes of its own connection, and each Command opens a new one.
+  Status WaitReplicated(size_t i, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Waits until every live node reports cluster_state:ok with all slots served.
   Status WaitHealthy(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
