@@ -139,9 +139,10 @@ struct CompareResult {
   // read from it into a node's DRAM (their bytes: bytes_read[kCluster]); LRU evictions.
   uint64_t cluster_hit_tokens = 0;
   uint64_t cluster_uploads = 0, cluster_fills = 0, cluster_evictions = 0;
-  Percentiles ttft_s, ttft_cold_s;  // with this cache; with none (same queues); over all nodes
-  double wall_s = 0;                // replay time on this machine
-  uint64_t block_ops = 0;           // blocks looked up + objects read + objects put
+  cachestore::ClusterSharePolicy share;  // what went to the cluster (enabled: there was one)
+  Percentiles ttft_s, ttft_cold_s;       // with this cache; with none (same queues); over all nodes
+  double wall_s = 0;                     // replay time on this machine
+  uint64_t block_ops = 0;                // blocks looked up + objects read + objects put
 
   double hit_rate() const { return input_tokens ? double(hit_tokens) / double(input_tokens) : 0; }
   double cluster_hit_rate() const {

@@ -295,6 +295,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   r.config = cfg;
   r.model = setup.model;
   r.ceiling_hit_rate = summary.ceiling_hit_rate;
+  r.share = share;
   const size_t n = trace.requests.size();
   const size_t sample_every = std::max<size_t>(1, setup.sample_every);
   std::array<double, kNumTiers> resident_sum{};

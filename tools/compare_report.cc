@@ -88,6 +88,10 @@ std::string ResultJson(const CompareResult& r) {
             {"cluster_uploads", r.cluster_uploads},
             {"cluster_fills", r.cluster_fills},
             {"cluster_evictions", r.cluster_evictions},
+            {"cluster_share",
+             {{"min_uses", r.share.min_uses},
+              {"checkpoints", r.share.checkpoints},
+              {"full_swa", r.share.full_swa}}},
             {"ttft_s", Pct(r.ttft_s)},
             {"ttft_cold_s", Pct(r.ttft_cold_s)},
             {"replay_s", r.wall_s}};

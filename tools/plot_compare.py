@@ -50,6 +50,14 @@ def cluster_of(r):
     return r.get("cluster_bytes", 0)
 
 
+def share_of(r):
+    """The share policy of a run with a cluster tier: (min uses, full SWA shared)."""
+    if not cluster_of(r):
+        return None
+    s = r.get("cluster_share", {})
+    return (s.get("min_uses", 2), s.get("full_swa", False))
+
+
 def plot_nodes(out_dir, model, results, trace):
     """Saved prefill and hit rate vs node count, per (policy, tiers, assignment, cluster)."""
     ceiling = trace["ceiling_hit_rate"] if trace else results[0]["ceiling_hit_rate"]
@@ -69,21 +77,27 @@ def plot_nodes(out_dir, model, results, trace):
     for r in results:
         # One node is replayed once (under the first assignment) and starts every assignment's line.
         for a in (assigns if nodes_of(r) == 1 else [r.get("assign")]):
-            groups.setdefault((tiers(r), a, cluster_of(r)), []).append(r)
+            groups.setdefault((tiers(r), a, cluster_of(r), share_of(r)), []).append(r)
     many_tiers = len({k[0] for k in groups}) > 1
+    many_shares = len({k[3] for k in groups if k[3]}) > 1
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key, name in ((axes[0], "saved_rate", "prefill saved (net of recompute)"),
                           (axes[1], "hit_rate", "token hit rate")):
-        for (t, a, cluster), rs in groups.items():
+        shares = sorted({k[3] for k in groups if k[3]})
+        styles = ["-", "-.", (0, (1, 1))]
+        for (t, a, cluster, share), rs in groups.items():
             pts = sorted((nodes_of(r), r[key]) for r in rs)
             color = colors[(assigns.index(a) if a in assigns else 0) % len(colors)]
             lbl = "%s, %s" % (a, "shared tier %s" % label_bytes(cluster) if cluster else
                               "no shared tier")
+            if share and many_shares:
+                lbl += " (shared at use %d%s)" % (share[0], ", SWA too" if share[1] else "")
+            style = styles[shares.index(share) % len(styles)] if share else "--"
             if many_tiers:
                 lbl = "%s dram=%s nvme=%s: %s" % (t[0], label_bytes(t[1]), label_bytes(t[2]), lbl)
             ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=color,
-                    linestyle="-" if cluster else "--", label=lbl)
+                    linestyle=style, label=lbl)
         ax.axhline(100 * ceiling, color="black", linestyle=":", linewidth=1,
                    label="unlimited cache, one node (ceiling)")
         ax.set_xscale("log", base=2)
@@ -93,9 +107,13 @@ def plot_nodes(out_dir, model, results, trace):
         ax.set_ylabel("% of prompt tokens")
         ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
+    # Below both panels: the lines cross the whole range of either.
+    handles, labels = axes[0].get_legend_handles_labels()
+    rows = (len(labels) + 2) // 3
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(title + "\nwhat a tier shared across nodes buys")
-    fig.tight_layout()
+    fig.set_size_inches(12, 4.5 + 0.3 * rows)
+    fig.tight_layout(rect=(0, 0.3 * rows / (4.5 + 0.3 * rows) + 0.02, 1, 1))
     fig.savefig(os.path.join(out_dir, "%s-nodes.png" % model), dpi=120)
     plt.close(fig)
 
