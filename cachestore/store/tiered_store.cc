@@ -249,9 +249,13 @@ Result<LookupResult> TieredStore::Lookup(NamespaceId ns, uint64_t fingerprint,
                                          std::span<const BlockKey> keys, FamilyMask required) {
   auto r = core_->Lookup(ns, fingerprint, keys, required);
   if (!shared_ || !r.ok() || r->hit_blocks >= keys.size() || required.empty()) return r;
-  // Continue into the shared tier after the local hit.
+  // Continue into the shared tier after the local hit. Checkpoints come along (a plan restores
+  // from one instead of recomputing the SWA window; most blocks have none, a cheap nil); full
+  // SWA objects are fetched by the Get of a plan that reads them.
   const size_t from = r->hit_blocks;
-  if (FetchShared(ns, fingerprint, keys.subspan(from), required, required, from,
+  FamilyMask fetch = required;
+  fetch = FamilyMask(uint8_t(fetch.bits() | FamilyMask{Family::kCheckpoint}.bits()));
+  if (FetchShared(ns, fingerprint, keys.subspan(from), fetch, required, from,
                   from ? &keys[from - 1] : nullptr) == 0)
     return r;
   return core_->Lookup(ns, fingerprint, keys, required);
