@@ -100,7 +100,8 @@ Status Lz4Ratios(std::ostream& out, const engine::Model& model, const CacheLayou
                         {"family", std::string(FamilyName(f))},
                         {"bytes", raw.size()}};
     std::vector<std::byte> buf(cachestore::MaxEncodedSize(raw.size()));
-    for (CodecKind c : {CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4}) {
+    for (CodecKind c :
+         {CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4, CodecKind::kZstd}) {
       const cachestore::Encoded e = cachestore::EncodeRecord(c, raw, buf);
       j[std::string(CodecKindName(c))] =
           e.codec == CodecKind::kNone ? 1.0 : double(raw.size()) / double(e.size);

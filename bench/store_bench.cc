@@ -348,7 +348,9 @@ Result<std::vector<cachestore::IndexEntry>> ScanIndex(const std::string& data_di
 // ---------------------------------------------------------------------------------------------
 
 void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Out& out) {
-  const CodecKind codecs[] = {CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4};
+  constexpr size_t kCodecs = 4;
+  const CodecKind codecs[kCodecs] = {CodecKind::kLz4, CodecKind::kLz4Shuffle2,
+                                     CodecKind::kLz4Shuffle4, CodecKind::kZstd};
   for (size_t i = 0; i < blk.families.size(); ++i) {
     const auto& raw = blk.bytes[i];
     const std::string fam(FamilyName(blk.families[i]));
@@ -356,9 +358,9 @@ void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Ou
     std::vector<std::byte> enc(cachestore::MaxEncodedSize(raw.size())), dec(raw.size());
     const int reps = std::max<int>(1, int((16ull << 20) / raw.size()));
     Samples memcpy_mbps;
-    std::array<Samples, 3> enc_mbps, dec_mbps;
-    std::array<double, 3> size_ratio{};
-    std::array<bool, 3> compressed{};
+    std::array<Samples, kCodecs> enc_mbps, dec_mbps;
+    std::array<double, kCodecs> size_ratio{};
+    std::array<bool, kCodecs> compressed{};
     // Rounds alternate the order of memcpy and the codecs.
     for (uint32_t round = 0; round < o.rounds; ++round) {
       auto run_memcpy = [&] {
@@ -367,7 +369,7 @@ void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Ou
         memcpy_mbps.Add(double(raw.size()) * reps / Seconds(t0) / 1e6);
       };
       if (round % 2 == 0) run_memcpy();
-      for (size_t k = 0; k < 3; ++k) {
+      for (size_t k = 0; k < kCodecs; ++k) {
         cachestore::Encoded e{};
         auto t0 = Clock::now();
         for (int r = 0; r < reps; ++r) e = cachestore::EncodeRecord(codecs[k], raw, enc);
@@ -383,7 +385,7 @@ void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Ou
       }
       if (round % 2 == 1) run_memcpy();
     }
-    for (size_t k = 0; k < 3; ++k) {
+    for (size_t k = 0; k < kCodecs; ++k) {
       const std::string name = fmt::format("codec.{}.{}", fam, CodecKindName(codecs[k]));
       out.Figure(name + ".size_ratio", Samples{{size_ratio[k]}}, "raw/stored", "raw",
                  Samples{{1.0}}, true, false);

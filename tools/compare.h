@@ -20,7 +20,23 @@
 // TTFT: the node's GPUs serve requests FIFO in arrival order (earliest free GPU); a request
 // takes restore (bytes per tier over that tier's bandwidth to the GPU) and compute (recompute +
 // new tokens at the model's prefill rate per GPU), serial or overlapped per layer.
-// Thread safety: none needed; each call builds its own SimStore.
+//
+// Several nodes (CompareConfig::nodes > 1, or a cluster tier): each node has its own SimStore
+// (DRAM and NVMe of the configured sizes) and its own GPU queue; requests go to a node by round
+// robin or by affinity (NodeFor). A cluster tier (cachestore/sim/sim_cluster.h, the tier shared
+// across nodes on Redis Cluster) sits below every node's tiers:
+//   - the Lookup continues in the cluster after the node's own hit: a block counts when each
+//     required family is on the node or in the cluster;
+//   - a plan's objects the node lacks are read from the cluster (Tier::kCluster in objects_read,
+//     bytes_read and the TTFT's restore time) and put into the node's DRAM, so its next hit is
+//     local;
+//   - uploads follow cachestore::ShareAtUse: each node counts uses per object (its put = 1, each
+//     Get that serves it one more; objects it read from the cluster are not uploaded again) and
+//     writes an object behind when the policy says so; the upload becomes visible in the cluster
+//     when the request's prefill ends on its node (its modelled TTFT) plus the write's time over
+//     the node's network, and counts in bytes_written[kCluster].
+// One node without a cluster tier is the single-node replay above, operation for operation.
+// Thread safety: none needed; each call builds its own SimStores.
 #pragma once
 
 #include <array>
@@ -29,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "cachestore/placement/cluster_policy.h"
 #include "engine/restore_planner.h"
 #include "strata/layout.h"
 #include "strata/status.h"
@@ -55,14 +72,28 @@ enum class RestoreOverlap : uint8_t {
   kSerial,    // restore, then compute
 };
 
+// How a multi-node replay assigns requests to nodes.
+enum class NodeAssign : uint8_t {
+  kRoundRobin,  // request i to node i mod N
+  kAffinity,    // by the prompt's first CompareSetup::affinity_tokens tokens (NodeFor)
+};
+std::string_view NodeAssignName(NodeAssign a);  // "round-robin", "affinity"
+Result<NodeAssign> ParseNodeAssign(const std::string& text);
+
 // One point of a sweep.
 struct CompareConfig {
   ComparePolicy policy;
   uint64_t hbm_bytes = 0;   // no device tier in the simulator: added to the DRAM tier (see .cc)
-  uint64_t dram_bytes = 0;  // host tier
-  uint64_t nvme_bytes = 0;  // 0: no NVMe tier
+  uint64_t dram_bytes = 0;  // host tier, per node
+  uint64_t nvme_bytes = 0;  // 0: no NVMe tier; per node
   std::string eviction = "lru";
-  std::string Label() const;  // "checkpoint:512 dram=256GiB nvme=8TiB hbm=0 lru"
+  int nodes = 1;
+  NodeAssign assign = NodeAssign::kRoundRobin;
+  uint64_t cluster_bytes = 0;  // the shared cluster tier's capacity; 0: none
+  bool multi_node() const { return nodes > 1 || cluster_bytes > 0; }
+  // "checkpoint:512 dram=256GiB nvme=8TiB hbm=0 lru", then " nodes=4 affinity cluster=1TiB"
+  // when multi_node().
+  std::string Label() const;
 };
 
 // What stays the same across a sweep.
@@ -77,6 +108,10 @@ struct CompareSetup {
   int kv_replicas = 1;
   // Resident tokens are sampled after every this many requests (0: every request).
   size_t sample_every = 0;
+  // What goes to the cluster tier; `enabled` is ignored (a config's cluster_bytes > 0 enables it).
+  cachestore::ClusterSharePolicy share;
+  // Affinity: requests whose first this many tokens are equal go to the same node.
+  int64_t affinity_tokens = 1024;
 };
 
 struct Percentiles {
@@ -98,12 +133,21 @@ struct CompareResult {
   std::array<uint64_t, kNumTiers> objects_read{}, bytes_read{}, bytes_written{};
   std::array<uint64_t, kNumTiers> peak_resident_tokens{};
   std::array<double, kNumTiers> mean_resident_tokens{};
-  uint64_t puts = 0, put_failures = 0, evictions = 0, demotions = 0;
-  Percentiles ttft_s, ttft_cold_s;  // with this cache; with none (same queue)
-  double wall_s = 0;                // replay time on this machine
-  uint64_t block_ops = 0;           // blocks looked up + objects read + objects put
+  uint64_t puts = 0, put_failures = 0, evictions = 0, demotions = 0;  // summed over nodes
+  // The cluster tier (zero without one): hit tokens the Lookup found there beyond the node's own
+  // hit (part of hit_tokens); objects uploaded (their bytes: bytes_written[kCluster]); objects
+  // read from it into a node's DRAM (their bytes: bytes_read[kCluster]); LRU evictions.
+  uint64_t cluster_hit_tokens = 0;
+  uint64_t cluster_uploads = 0, cluster_fills = 0, cluster_evictions = 0;
+  cachestore::ClusterSharePolicy share;  // what went to the cluster (enabled: there was one)
+  Percentiles ttft_s, ttft_cold_s;       // with this cache; with none (same queues); over all nodes
+  double wall_s = 0;                     // replay time on this machine
+  uint64_t block_ops = 0;                // blocks looked up + objects read + objects put
 
   double hit_rate() const { return input_tokens ? double(hit_tokens) / double(input_tokens) : 0; }
+  double cluster_hit_rate() const {
+    return input_tokens ? double(cluster_hit_tokens) / double(input_tokens) : 0;
+  }
   double saved_rate() const {
     return input_tokens ? double(saved_tokens) / double(input_tokens) : 0;
   }
@@ -122,6 +166,29 @@ using ReplayProgress = std::function<void(uint64_t done)>;
 Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
                              const CompareSetup& setup, const CompareConfig& config,
                              const ReplayProgress& progress = {});
+
+// The node a request goes to among `config.nodes`: round robin by its index in the trace, or by
+// affinity: a stable hash of the key of its block covering token affinity_tokens - 1 (the key
+// chains the whole prefix, so equal first affinity_tokens tokens give the same node), or of its
+// last complete block when the prompt is shorter; round robin for a prompt with no complete block.
+int NodeFor(const TraceRequest& request, size_t index, const CompareSetup& setup,
+            const CompareConfig& config);
+
+// One node's GPUs as a queue: `servers` identical servers, FIFO by arrival, each request on the
+// earliest free one.
+class GpuQueue {
+ public:
+  explicit GpuQueue(int servers);
+  // Time to first token of a request arriving at `arrive_s` (non-decreasing across calls) that
+  // takes `service_s` on a GPU.
+  double Admit(double arrive_s, double service_s);
+
+ private:
+  std::vector<double> free_at_;  // when each server is next idle (a min-heap)
+};
+
+// p50 / p90 / p99 (nearest rank) and mean of `values` (reordered).
+Percentiles PercentilesOf(std::vector<double>& values);
 
 // The TTFT queue: `servers` identical servers, FIFO by arrival; service[i] seconds.
 Percentiles QueueTtft(const std::vector<uint64_t>& arrival_us, const std::vector<double>& service_s,

@@ -45,6 +45,25 @@ Result<std::vector<uint64_t>> Sizes(const std::string& flag, const std::string& 
   return out;
 }
 
+// Node counts: positive integers.
+Result<std::vector<int>> Counts(const std::string& flag, const std::string& list) {
+  std::vector<int> out;
+  for (const std::string& item : SplitList(list)) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v < 1)
+      return Status::InvalidArgument("--" + flag + ": '" + item + "' is not a positive integer");
+    out.push_back(v);
+  }
+  if (out.empty()) return Status::InvalidArgument("--" + flag + ": give at least one count");
+  return out;
+}
+
 // A progress bar on stderr over the whole sweep, only on a terminal.
 class Progress {
  public:
@@ -89,8 +108,8 @@ int CmdCompare(std::vector<std::string> args) {
   cxxopts::Options opts(
       args[0],
       "Replays a request trace through the store's simulator once per configuration (SWA policy "
-      "x HBM x DRAM x NVMe x eviction policy) and compares hit rate, prefill saved, bytes "
-      "moved per tier and a TTFT model. Lists take commas.");
+      "x HBM x DRAM x NVMe x eviction policy x nodes x cluster tier) and compares hit rate, "
+      "prefill saved, bytes moved per tier and a TTFT model. Lists take commas.");
   opts.add_options()("trace", "trace: Mooncake JSONL (*.jsonl) or a strata session file (*.json)",
                      cxxopts::value<std::string>())(
       "model", "model config(s), comma-separated",
@@ -123,6 +142,30 @@ int CmdCompare(std::vector<std::string> args) {
       "node capacity: copies of the cached state the node holds (e.g. 8 for tensor-parallel "
       "attention on 8 GPUs)",
       cxxopts::value<int>()->default_value("1"));
+  opts.add_options("Several nodes and the cluster tier")(
+      "nodes",
+      "node counts, e.g. 1,2,4,8: each node has its own DRAM and NVMe tiers of the sizes above "
+      "and its own GPUs (TTFT percentiles are over all nodes' requests)",
+      cxxopts::value<std::string>()->default_value("1"))(
+      "assign",
+      "how requests go to nodes: round-robin (request i to node i mod N) and/or affinity (a "
+      "stable hash of the prompt's first --affinity-tokens tokens: Mooncake traces carry no "
+      "session id, so a conversation is known by its prefix)",
+      cxxopts::value<std::string>()->default_value("round-robin"))(
+      "affinity-tokens",
+      "affinity: prompts equal in their first this many tokens go to the same node (the shipped "
+      "Mooncake trace's requests all begin with the same 512-token block; a shorter prompt hashes "
+      "its last complete block)",
+      cxxopts::value<int64_t>()->default_value("1024"))(
+      "cluster",
+      "cluster tier sizes, e.g. 0,1TiB: one tier shared by all nodes (Redis Cluster, maxmemory "
+      "with LRU eviction), timed by the hardware file's cluster_* values; 0: none",
+      cxxopts::value<std::string>()->default_value("0"))(
+      "cluster-min-uses",
+      "share policy: a node uploads a block's compressed families when it has used them this "
+      "many times (its put is the first use); checkpoints at their put",
+      cxxopts::value<uint32_t>()->default_value("2"))(
+      "cluster-swa", "share policy: upload full SWA objects too (at --cluster-min-uses)");
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -142,6 +185,21 @@ int CmdCompare(std::vector<std::string> args) {
   for (const auto* s : {&hbm, &dram, &nvme})
     if (!s->ok()) return Fail(args[0], s->status());
   so.hbm = *hbm, so.dram = *dram, so.nvme = *nvme;
+  auto nodes = Counts("nodes", (*r)["nodes"].as<std::string>());
+  if (!nodes.ok()) return Fail(args[0], nodes.status());
+  so.nodes = *nodes;
+  so.assigns.clear();
+  for (const std::string& a : SplitList((*r)["assign"].as<std::string>())) {
+    auto parsed = ParseNodeAssign(a);
+    if (!parsed.ok()) return Fail(args[0], parsed.status().WithContext("--assign"));
+    so.assigns.push_back(*parsed);
+  }
+  auto cluster = Sizes("cluster", (*r)["cluster"].as<std::string>());
+  if (!cluster.ok()) return Fail(args[0], cluster.status());
+  so.clusters = *cluster;
+  so.share.min_uses = (*r)["cluster-min-uses"].as<uint32_t>();
+  so.share.full_swa = r->count("cluster-swa") > 0;
+  so.affinity_tokens = (*r)["affinity-tokens"].as<int64_t>();
   so.hardware_path = (*r)["hardware"].as<std::string>();
   so.kv_replicas = (*r)["kv-replicas"].as<int>();
   const std::string overlap = (*r)["overlap"].as<std::string>();
@@ -196,8 +254,11 @@ int CmdCompare(std::vector<std::string> args) {
     else
       std::cout << fmt::format("trace {} ({}, {}-token blocks): {}\n", trace.name, setup.model,
                                trace.block_size, sum.ToString());
-    if (!json) std::cout << TableHeader() << std::flush;
     const auto configs = sw.configs(m);
+    TableColumns columns = TableColumns::kNode;
+    for (const CompareConfig& c : configs)
+      if (c.multi_node()) columns = TableColumns::kCluster;
+    if (!json) std::cout << TableHeader(columns) << std::flush;
     Progress bar(uint64_t(configs.size()) * trace.requests.size());
     for (size_t c = 0; c < configs.size(); ++c) {
       const uint64_t base = uint64_t(c) * trace.requests.size();
@@ -212,7 +273,7 @@ int CmdCompare(std::vector<std::string> args) {
         std::cout << line << "\n" << std::flush;
       else {
         if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%*s\r", 90, "");
-        std::cout << TableRow(*res) << std::flush;
+        std::cout << TableRow(*res, columns) << std::flush;
       }
     }
     if (!json) std::cout << NodeCapacityTable(setup, caps) << "\n";

@@ -54,6 +54,9 @@ std::string ResultJson(const CompareResult& r) {
             {"dram_bytes", c.dram_bytes},
             {"nvme_bytes", c.nvme_bytes},
             {"eviction", c.eviction},
+            {"nodes", c.nodes},
+            {"assign", std::string(NodeAssignName(c.assign))},
+            {"cluster_bytes", c.cluster_bytes},
             {"requests", r.requests},
             {"input_tokens", r.input_tokens},
             {"hit_tokens", r.hit_tokens},
@@ -80,13 +83,29 @@ std::string ResultJson(const CompareResult& r) {
             {"put_failures", r.put_failures},
             {"evictions", r.evictions},
             {"demotions", r.demotions},
+            {"cluster_hit_tokens", r.cluster_hit_tokens},
+            {"cluster_hit_rate", r.cluster_hit_rate()},
+            {"cluster_uploads", r.cluster_uploads},
+            {"cluster_fills", r.cluster_fills},
+            {"cluster_evictions", r.cluster_evictions},
+            {"cluster_share",
+             {{"min_uses", r.share.min_uses},
+              {"checkpoints", r.share.checkpoints},
+              {"full_swa", r.share.full_swa}}},
             {"ttft_s", Pct(r.ttft_s)},
             {"ttft_cold_s", Pct(r.ttft_cold_s)},
             {"replay_s", r.wall_s}};
   return j.dump();
 }
 
-std::string TableHeader() {
+std::string TableHeader(TableColumns columns) {
+  if (columns == TableColumns::kCluster)
+    return fmt::format(
+        "{:<15} {:>7} {:>7} {:>6} {:<6} {:>5} {:<11} {:>7} {:>6} {:>6} {:>6} {:>5} {:>9} {:>9} "
+        "{:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}\n",
+        "policy", "dram", "nvme", "hbm", "evict", "nodes", "assign", "cluster", "hit%", "cl hit",
+        "saved%", "ampl", "rd host", "rd nvme", "rd clus", "wr host", "wr nvme", "wr clus",
+        "ttft50", "ttft90", "ttft99");
   return fmt::format(
       "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} "
       "{:>8} {:>9} {:>7} {:>7} {:>7}\n",
@@ -95,7 +114,7 @@ std::string TableHeader() {
       "ttft99");
 }
 
-std::string TableRow(const CompareResult& r) {
+std::string TableRow(const CompareResult& r, TableColumns columns) {
   const CompareConfig& c = r.config;
   auto gb = [](uint64_t b) { return fmt::format("{:.0f}G", double(b) / kGB); };
   auto cap = [](uint64_t b) {
@@ -103,6 +122,17 @@ std::string TableRow(const CompareResult& r) {
     if (b % (1ull << 40) == 0) return fmt::format("{}T", b >> 40);
     return fmt::format("{}G", b >> 30);
   };
+  if (columns == TableColumns::kCluster)
+    return fmt::format(
+        "{:<15} {:>7} {:>7} {:>6} {:<6} {:>5} {:<11} {:>7} {:>6.2f} {:>6.2f} {:>6.2f} {:>5.2f} "
+        "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",
+        c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), cap(c.hbm_bytes), c.eviction,
+        c.nodes, c.nodes > 1 ? std::string(NodeAssignName(c.assign)) : std::string("-"),
+        cap(c.cluster_bytes), 100 * r.hit_rate(), 100 * r.cluster_hit_rate(), 100 * r.saved_rate(),
+        r.amplification(), gb(r.bytes_read[size_t(Tier::kHost)]),
+        gb(r.bytes_read[size_t(Tier::kNvme)]), gb(r.bytes_read[size_t(Tier::kCluster)]),
+        gb(r.bytes_written[size_t(Tier::kHost)]), gb(r.bytes_written[size_t(Tier::kNvme)]),
+        gb(r.bytes_written[size_t(Tier::kCluster)]), r.ttft_s.p50, r.ttft_s.p90, r.ttft_s.p99);
   return fmt::format(
       "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6.2f} {:>6.2f} {:>5.2f} {:>9} {:>9} {:>9} {:>9} {:>8.0f} "
       "{:>8.1f} {:>8.1f} {:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",

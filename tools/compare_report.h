@@ -12,8 +12,11 @@ namespace strata::tools {
 
 std::string SummaryJson(const Trace& trace, const TraceSummary& s, const std::string& model);
 std::string ResultJson(const CompareResult& r);
-std::string TableHeader();
-std::string TableRow(const CompareResult& r);
+// The table's columns: one node's tiers, or (a sweep with several nodes or a cluster tier) the
+// node count, the assignment and the cluster tier's hits and traffic instead of resident tokens.
+enum class TableColumns : uint8_t { kNode, kCluster };
+std::string TableHeader(TableColumns columns = TableColumns::kNode);
+std::string TableRow(const CompareResult& r, TableColumns columns = TableColumns::kNode);
 std::string NodeCapacityJson(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
 std::string NodeCapacityTable(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
 

@@ -1,10 +1,17 @@
 #include "tools/compare_sweep.h"
 
 #include <filesystem>
+#include <string>
 
 #include "engine/model_config.h"
 
 namespace strata::tools {
+namespace {
+
+// A bound on --nodes: each node is a SimStore of its own (a few MB of bookkeeping each).
+constexpr int kMaxNodes = 1024;
+
+}  // namespace
 
 Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
   auto sw = std::unique_ptr<Sweep>(new Sweep());
@@ -21,7 +28,22 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
   if (o.kv_replicas < 1) return Status::InvalidArgument("--kv-replicas: at least 1");
   for (uint64_t d : o.dram)
     if (d == 0) return Status::InvalidArgument("--dram: the DRAM tier needs a positive size");
+  if (o.nodes.empty()) return Status::InvalidArgument("--nodes: give at least one node count");
+  for (int k : o.nodes)
+    if (k < 1 || k > kMaxNodes)
+      return Status::InvalidArgument("--nodes: a node count from 1 to " +
+                                     std::to_string(kMaxNodes) + ", got " + std::to_string(k));
+  if (o.assigns.empty()) return Status::InvalidArgument("--assign: give at least one assignment");
+  if (o.clusters.empty()) return Status::InvalidArgument("--cluster: give at least one size");
+  STRATA_RETURN_IF_ERROR(o.share.Validate().WithContext("--cluster-min-uses"));
+  if (o.affinity_tokens < 1) return Status::InvalidArgument("--affinity-tokens: at least 1");
   STRATA_ASSIGN_OR_RETURN(Hardware hw, LoadHardware(o.hardware_path));
+  for (uint64_t c : o.clusters)
+    if (c > 0 && !hw.has_cluster())
+      return Status::InvalidArgument(
+          "--cluster: the hardware file " + o.hardware_path +
+          " has no cluster_read_bytes_per_s, cluster_write_bytes_per_s and cluster_latency_s "
+          "(the node's network to the cluster tier; add them, each with its source)");
   for (const std::string& text : o.policies) {
     auto p = ComparePolicy::Parse(text, o.block_size);
     if (!p.ok()) return p.status().WithContext("--policies");
@@ -38,6 +60,8 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
     STRATA_ASSIGN_OR_RETURN(s.cost, hw.For(s.model));
     s.overlap = o.overlap;
     s.kv_replicas = o.kv_replicas;
+    s.share = o.share;
+    s.affinity_tokens = o.affinity_tokens;
     if (!o.trace_path.empty()) {
       TraceLoadOptions lo2 = o.load;
       lo2.block_size = o.block_size;
@@ -58,12 +82,17 @@ std::vector<CompareConfig> Sweep::configs(size_t) const {
     for (uint64_t nvme : options_.nvme)
       for (uint64_t dram : options_.dram)
         for (uint64_t hbm : options_.hbm)
-          for (const std::string& e : options_.evictions) {
-            CompareConfig c;
-            c.policy = p;
-            c.hbm_bytes = hbm, c.dram_bytes = dram, c.nvme_bytes = nvme, c.eviction = e;
-            out.push_back(c);
-          }
+          for (const std::string& e : options_.evictions)
+            for (NodeAssign a : options_.assigns)
+              for (uint64_t cluster : options_.clusters)
+                for (int nodes : options_.nodes) {
+                  if (nodes == 1 && a != options_.assigns.front()) continue;
+                  CompareConfig c;
+                  c.policy = p;
+                  c.hbm_bytes = hbm, c.dram_bytes = dram, c.nvme_bytes = nvme, c.eviction = e;
+                  c.nodes = nodes, c.assign = a, c.cluster_bytes = cluster;
+                  out.push_back(c);
+                }
   return out;
 }
 

@@ -21,6 +21,12 @@ struct SweepOptions {
   std::vector<uint64_t> hbm, dram, nvme;
   RestoreOverlap overlap = RestoreOverlap::kPerLayer;
   int kv_replicas = 1;
+  // Multi-node replays: node counts, assignments, cluster tier sizes (0: none).
+  std::vector<int> nodes = {1};
+  std::vector<NodeAssign> assigns = {NodeAssign::kRoundRobin};
+  std::vector<uint64_t> clusters = {0};
+  cachestore::ClusterSharePolicy share;  // `enabled` ignored (set per configuration)
+  int64_t affinity_tokens = 1024;
   TraceLoadOptions load;  // block size and fingerprint are set per model
 };
 
@@ -32,7 +38,9 @@ class Sweep {
   const Trace& trace(size_t m) const { return traces_[m]; }
   const TraceSummary& summary(size_t m) const { return summaries_[m]; }
   const std::vector<ComparePolicy>& policies(size_t) const { return policies_; }
-  // Policy-major: every capacity and eviction policy for the first policy, then the next.
+  // Policy-major: every capacity and eviction policy for the first policy, then the next; within
+  // those, per assignment and cluster size, the node counts (innermost). One node is replayed
+  // once, under the first assignment (both assign it the same way).
   std::vector<CompareConfig> configs(size_t m) const;
 
  private:

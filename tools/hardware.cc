@@ -63,6 +63,23 @@ Result<Hardware> ParseHardware(const std::string& text, const std::string& name)
   STRATA_ASSIGN_OR_RETURN(h.nvme_read_bytes_per_s, Sourced(j, "nvme_read_bytes_per_s", name));
   STRATA_ASSIGN_OR_RETURN(h.nvme_write_bytes_per_s, Sourced(j, "nvme_write_bytes_per_s", name));
   STRATA_ASSIGN_OR_RETURN(h.nvme_latency_s, Sourced(j, "nvme_latency_s", name, false));
+  // The cluster tier's network: optional (files written before it existed stay valid), but all
+  // three values or none, each with its source like every other value.
+  const char* kCluster[] = {"cluster_read_bytes_per_s", "cluster_write_bytes_per_s",
+                            "cluster_latency_s"};
+  int cluster_fields = 0;
+  for (const char* f : kCluster) cluster_fields += j.contains(f) ? 1 : 0;
+  if (cluster_fields != 0 && cluster_fields != 3)
+    return Status::InvalidArgument(name +
+                                   ": give all of cluster_read_bytes_per_s, "
+                                   "cluster_write_bytes_per_s and cluster_latency_s, or none");
+  if (cluster_fields == 3) {
+    STRATA_ASSIGN_OR_RETURN(h.cluster_read_bytes_per_s,
+                            Sourced(j, "cluster_read_bytes_per_s", name));
+    STRATA_ASSIGN_OR_RETURN(h.cluster_write_bytes_per_s,
+                            Sourced(j, "cluster_write_bytes_per_s", name));
+    STRATA_ASSIGN_OR_RETURN(h.cluster_latency_s, Sourced(j, "cluster_latency_s", name, false));
+  }
   if (!j.contains("models") || !j["models"].is_object() || j["models"].empty())
     return Status::InvalidArgument(name + ": needs a \"models\" object (costs per model)");
   for (const auto& [model, m] : j["models"].items()) {

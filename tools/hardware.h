@@ -25,7 +25,12 @@ struct Hardware {
   double dram_bytes = 0, dram_bytes_per_s = 0;
   double pcie_bytes_per_s = 0;  // per GPU, host -> device
   double nvme_bytes = 0, nvme_read_bytes_per_s = 0, nvme_write_bytes_per_s = 0, nvme_latency_s = 0;
+  // The node's network to the cluster tier (Redis Cluster), for the whole node (its GPUs share
+  // it). Optional in the file (all three or none); 0 when absent: no cluster tier can be modelled.
+  double cluster_read_bytes_per_s = 0, cluster_write_bytes_per_s = 0, cluster_latency_s = 0;
   std::map<std::string, ModelCost> models;  // by model config file stem ("v4-pro")
+
+  bool has_cluster() const { return cluster_read_bytes_per_s > 0; }
 
   // The model's costs; NotFound naming the models the file has.
   Result<ModelCost> For(const std::string& model) const;

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config
   liburing-dev librocksdb-dev liblz4-dev libboost-dev libboost-system-dev libcxxopts-dev
-  nlohmann-json3-dev libxxhash-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libxxhash-dev libzstd-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev fio
   python3-matplotlib python3-numpy python3-xxhash python3-pytest prometheus clang libclang-rt-14-dev
   libhiredis-dev redis-server redis-tools

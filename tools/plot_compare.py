@@ -8,6 +8,11 @@ DIR`) and writes, per model, into DIR:
                          (checkpoint intervals among them) and capacity
   <model>-ttft.png       TTFT p50 / p90 / p99 per policy at the largest capacity, with no cache
                          as the reference
+  <model>-nodes.png      (a sweep over --nodes / --cluster) saved prefill and hit rate vs the
+                         number of nodes, one line per assignment with and without the shared
+                         cluster tier
+
+The first three use the single-node results without a cluster tier; the last all of them.
 
 Exit status 3: matplotlib is missing (the CLI turns that into a clear error).
 """
@@ -21,6 +26,7 @@ try:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 except ImportError:
     sys.stderr.write("plot_compare.py: matplotlib is not installed for this python3\n")
     sys.exit(3)
@@ -34,6 +40,82 @@ def label_bytes(b):
     if b >= 1 << 40:
         return "%gTiB" % (b / float(1 << 40))
     return "%gGiB" % (b / float(1 << 30))
+
+
+def nodes_of(r):
+    return r.get("nodes", 1)
+
+
+def cluster_of(r):
+    return r.get("cluster_bytes", 0)
+
+
+def share_of(r):
+    """The share policy of a run with a cluster tier: (min uses, full SWA shared)."""
+    if not cluster_of(r):
+        return None
+    s = r.get("cluster_share", {})
+    return (s.get("min_uses", 2), s.get("full_swa", False))
+
+
+def plot_nodes(out_dir, model, results, trace):
+    """Saved prefill and hit rate vs node count, per (policy, tiers, assignment, cluster)."""
+    ceiling = trace["ceiling_hit_rate"] if trace else results[0]["ceiling_hit_rate"]
+    title = "%s on %s (%d requests)" % (
+        model, os.path.basename(trace["trace"]) if trace else "trace", results[0]["requests"])
+
+    def tiers(r):
+        return (r["policy"], r["dram_bytes"], r["nvme_bytes"], r["hbm_bytes"], r["eviction"])
+
+    assigns = []
+    for r in results:
+        if nodes_of(r) > 1 and r.get("assign") not in assigns:
+            assigns.append(r.get("assign"))
+    if not assigns:
+        assigns = [results[0].get("assign", "round-robin")]
+    groups = collections.OrderedDict()
+    for r in results:
+        # One node is replayed once (under the first assignment) and starts every assignment's line.
+        for a in (assigns if nodes_of(r) == 1 else [r.get("assign")]):
+            groups.setdefault((tiers(r), a, cluster_of(r), share_of(r)), []).append(r)
+    many_tiers = len({k[0] for k in groups}) > 1
+    many_shares = len({k[3] for k in groups if k[3]}) > 1
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, key, name in ((axes[0], "saved_rate", "prefill saved (net of recompute)"),
+                          (axes[1], "hit_rate", "token hit rate")):
+        shares = sorted({k[3] for k in groups if k[3]})
+        styles = ["-", "-.", (0, (1, 1))]
+        for (t, a, cluster, share), rs in groups.items():
+            pts = sorted((nodes_of(r), r[key]) for r in rs)
+            color = colors[(assigns.index(a) if a in assigns else 0) % len(colors)]
+            lbl = "%s, %s" % (a, "shared tier %s" % label_bytes(cluster) if cluster else
+                              "no shared tier")
+            if share and many_shares:
+                lbl += " (shared at use %d%s)" % (share[0], ", SWA too" if share[1] else "")
+            style = styles[shares.index(share) % len(styles)] if share else "--"
+            if many_tiers:
+                lbl = "%s dram=%s nvme=%s: %s" % (t[0], label_bytes(t[1]), label_bytes(t[2]), lbl)
+            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=color,
+                    linestyle=style, label=lbl)
+        ax.axhline(100 * ceiling, color="black", linestyle=":", linewidth=1,
+                   label="unlimited cache, one node (ceiling)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({nodes_of(r) for r in results}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("nodes (each with its own DRAM/NVMe)")
+        ax.set_ylabel("% of prompt tokens")
+        ax.set_title(name)
+        ax.grid(True, which="both", alpha=0.3)
+    # Below both panels: the lines cross the whole range of either.
+    handles, labels = axes[0].get_legend_handles_labels()
+    rows = (len(labels) + 2) // 3
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
+    fig.suptitle(title + "\nwhat a tier shared across nodes buys")
+    fig.set_size_inches(12, 4.5 + 0.3 * rows)
+    fig.tight_layout(rect=(0, 0.3 * rows / (4.5 + 0.3 * rows) + 0.02, 1, 1))
+    fig.savefig(os.path.join(out_dir, "%s-nodes.png" % model), dpi=120)
+    plt.close(fig)
 
 
 def plot_model(out_dir, model, results, trace):
@@ -131,7 +213,11 @@ def main():
         sys.stderr.write("plot_compare.py: no results in %s/compare.jsonl\n" % out_dir)
         return 1
     for model, rs in results.items():
-        plot_model(out_dir, model, rs, traces.get(model))
+        single = [r for r in rs if nodes_of(r) == 1 and cluster_of(r) == 0]
+        if single:
+            plot_model(out_dir, model, single, traces.get(model))
+        if any(nodes_of(r) > 1 or cluster_of(r) > 0 for r in rs):
+            plot_nodes(out_dir, model, rs, traces.get(model))
     return 0
 
 

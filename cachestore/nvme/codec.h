@@ -1,6 +1,8 @@
 // Record codec: LZ4 per record, optionally after a byte-shuffle that groups the k-th byte of
-// every 2- or 4-byte lane (BF16 / fp32 state compresses far better that way). A record that does
-// not shrink is stored raw. LZ4 stays inside this adapter.
+// every 2- or 4-byte lane (BF16 / fp32 state compresses far better that way), or zstd level 1
+// (V4's FP8 entries: LZ4 finds nothing in them, zstd's entropy coder takes their skewed byte
+// distribution). A record that does not shrink is stored raw. LZ4 and zstd stay inside this
+// adapter.
 // Thread safety: stateless functions (thread-local scratch); safe from any thread.
 #pragma once
 

@@ -64,7 +64,7 @@ Result<IndexEntry> Decode(const rocksdb::Slice& k, const rocksdb::Slice& v) {
   e.key.block.hi = GetBE(k.data() + 8);
   e.key.block.lo = GetBE(k.data() + 16);
   const uint8_t fam = uint8_t(k[24]), codec = uint8_t(v[1]);
-  if (fam >= kNumFamilies || codec > uint8_t(CodecKind::kLz4Shuffle4))
+  if (fam >= kNumFamilies || codec > uint8_t(kLastCodecKind))
     return Status::Corruption("index entry with bad family or codec");
   e.key.family = Family(fam);
   e.codec = CodecKind(codec);

@@ -55,7 +55,7 @@ Result<RecordHeader> DecodeRecordHeader(std::span<const std::byte, kRecordHeader
   RecordHeader h;
   const uint8_t fam = Load<uint8_t>(p + 6), codec = Load<uint8_t>(p + 7);
   if (fam >= kNumFamilies) return Status::Corruption("record family " + std::to_string(fam));
-  if (codec > uint8_t(CodecKind::kLz4Shuffle4))
+  if (codec > uint8_t(kLastCodecKind))
     return Status::Corruption("record codec " + std::to_string(codec));
   h.key.family = Family(fam);
   h.codec = CodecKind(codec);

@@ -4,7 +4,9 @@
 //   0       4     magic "STRR" (bytes 53 54 52 52)
 //   4       2     format version (kRecordFormatVersion), little-endian like every field
 //   6       1     family (strata::Family)
-//   7       1     codec (strata::CodecKind) applied to the payload
+//   7       1     codec (strata::CodecKind) applied to the payload: 0 none, 1 lz4,
+//                 2 lz4 after a 2-byte shuffle, 3 lz4 after a 4-byte shuffle, 4 zstd level 1
+//                 (readers before codec 4 existed refuse such a record as corrupt)
 //   8       8     namespace id
 //   16      8     block key, high 64 bits
 //   24      8     block key, low 64 bits

@@ -91,7 +91,9 @@ enum class CodecKind : uint8_t {
   kLz4 = 1,          // LZ4 on the raw bytes
   kLz4Shuffle2 = 2,  // byte-shuffle 2-byte lanes (BF16), then LZ4
   kLz4Shuffle4 = 3,  // byte-shuffle 4-byte lanes (fp32), then LZ4
+  kZstd = 4,         // zstd (level 1) on the raw bytes: finds V4's FP8 entries' skewed bytes
 };
+inline constexpr CodecKind kLastCodecKind = CodecKind::kZstd;
 std::string_view CodecKindName(CodecKind k);
 
 struct HostTierConfig {

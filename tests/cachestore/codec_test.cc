@@ -33,8 +33,8 @@ TEST(CodecTest, EveryCodecRoundTripsEveryShape) {
     std::memcpy(floats.data() + 4 * i, &f, 4);
   }
   payloads.push_back(floats);
-  for (CodecKind c :
-       {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4})
+  for (CodecKind c : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2,
+                      CodecKind::kLz4Shuffle4, CodecKind::kZstd})
     for (const auto& p : payloads)
       EXPECT_EQ(RoundTrip(c, p), p) << CodecKindName(c) << " " << p.size();
 }
@@ -72,6 +72,35 @@ TEST(CodecTest, CorruptPayloadIsCorruptionNotGarbage) {
   EXPECT_TRUE(DecodeRecord(CodecKind::kNone, {enc.data(), 10}, dec).IsCorruption());
   std::vector<std::byte> small(100);
   EXPECT_TRUE(DecodeRecord(CodecKind::kLz4, {enc.data(), e.size}, small).IsCorruption());
+}
+
+// zstd finds what LZ4 cannot in FP8-like bytes: a skewed byte distribution without repeats.
+TEST(CodecTest, ZstdShrinksSkewedBytesThatLz4CannotAndDetectsCorruption) {
+  std::vector<std::byte> skewed(1 << 20);
+  uint64_t x = 12345;
+  for (auto& b : skewed) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    // Mostly small magnitudes (like e4m3 codes of Gaussian values), random signs and low bits.
+    const unsigned r = unsigned(x >> 33);
+    const unsigned mag = (r & 0xff) < 200 ? (r >> 8) % 24 + 40 : (r >> 8) % 128;
+    b = std::byte(uint8_t((r >> 20 & 0x80) | mag));
+  }
+  std::vector<std::byte> enc(MaxEncodedSize(skewed.size())), dec(skewed.size());
+  const Encoded lz = EncodeRecord(CodecKind::kLz4, skewed, enc);
+  EXPECT_GT(lz.size, skewed.size() * 97 / 100);  // LZ4: next to nothing (or stored raw)
+  const Encoded z = EncodeRecord(CodecKind::kZstd, skewed, enc);
+  ASSERT_EQ(z.codec, CodecKind::kZstd);
+  EXPECT_LT(z.size, skewed.size() * 90 / 100);
+  ASSERT_TRUE(DecodeRecord(CodecKind::kZstd, {enc.data(), z.size}, dec).ok());
+  EXPECT_EQ(dec, skewed);
+  // Truncated, flipped or decoding to another size: Corruption, never bytes.
+  EXPECT_TRUE(DecodeRecord(CodecKind::kZstd, {enc.data(), z.size - 5}, dec).IsCorruption());
+  std::vector<std::byte> smaller(skewed.size() - 1);
+  EXPECT_TRUE(DecodeRecord(CodecKind::kZstd, {enc.data(), z.size}, smaller).IsCorruption());
+  // Random bytes do not shrink: stored raw.
+  std::vector<std::byte> rnd(65536);
+  bench::FillPseudoRandom(rnd.data(), rnd.size(), 3);
+  EXPECT_EQ(EncodeRecord(CodecKind::kZstd, rnd, enc).codec, CodecKind::kNone);
 }
 
 }  // namespace

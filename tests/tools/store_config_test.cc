@@ -32,8 +32,11 @@ TEST(StoreConfigTest, BadConfigsAreClearErrors) {
   auto bad = [](const char* json) { return ParseStoreConfig(json, "t.json").status(); };
   EXPECT_EQ(bad("[1]").code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad(R"({"codec": {"kv": "lz4"}})").message().find("unknown family"), std::string::npos);
-  EXPECT_NE(bad(R"({"codec": {"csa": "zstd"}})").message().find("unknown codec"),
+  EXPECT_NE(bad(R"({"codec": {"csa": "brotli"}})").message().find("unknown codec"),
             std::string::npos);
+  auto zstd = ParseStoreConfig(R"({"codec": {"csa": "zstd"}})", "t.json");
+  ASSERT_TRUE(zstd.ok()) << zstd.status().ToString();
+  EXPECT_EQ(zstd->codec[int(Family::kCsa)], CodecKind::kZstd);
   EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "segment_size": "1000"}})").message().find("segment"),
             std::string::npos);
   EXPECT_NE(bad(R"({"nvme": {"data_dir": "d", "queue_depth": "deep"}})").message().find("t.json"),
