@@ -45,5 +45,7 @@ Result<std::unique_ptr<Client>> ConnectServer(const cxxopts::ParseResult& r, uin
 int CmdServerStats(std::vector<std::string> args);  // strata stats --server
 int CmdTop(std::vector<std::string> args);
 int CmdBenchServer(std::vector<std::string> args);
+// strata bench cluster (tools/cluster_commands.cc).
+int CmdBenchCluster(std::vector<std::string> args);
 
 }  // namespace strata::tools

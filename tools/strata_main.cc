@@ -35,6 +35,8 @@ commands:
   bench compare  the simulator's trace replay speed per policy, as JSON lines
   bench server   strata-server against the in-process store (get, reserve/commit, small-verb
                  latency, many clients), as JSON lines
+  bench cluster  the cluster tier on Redis Cluster against redis-benchmark, and cross-node
+                 restore against cold prefill and local NVMe, as JSON lines
 )";
 
 }  // namespace
@@ -85,7 +87,13 @@ int main(int argc, char** argv) {
       args[0] = "strata bench server";
       return CmdBenchServer(args);
     }
-    std::fputs("usage: strata bench store|engine|rehydrate|compare|server [options]\n", stderr);
+    if (args.size() >= 2 && args[1] == "cluster") {
+      args.erase(args.begin());
+      args[0] = "strata bench cluster";
+      return CmdBenchCluster(args);
+    }
+    std::fputs("usage: strata bench store|engine|rehydrate|compare|server|cluster [options]\n",
+               stderr);
     return 2;
   }
   if (cmd == "bench-crash-child") return CmdBenchCrashChild(args);
