@@ -115,7 +115,9 @@ TEST_P(ClusterNodeTest, ASessionFromNodeAContinuesOnNodeBBitExact) {
   EXPECT_NE(r2->plan.kind, RestorePlan::kCold) << r2->plan.ToString();
   // The checkpoint node A uploaded comes with the Lookup: node B restores from it rather than
   // recomputing the SWA window.
-  if (policy.starts_with("checkpoint")) EXPECT_EQ(r2->plan.kind, RestorePlan::kCheckpoint);
+  if (policy.starts_with("checkpoint")) {
+    EXPECT_EQ(r2->plan.kind, RestorePlan::kCheckpoint) << r2->plan.ToString();
+  }
   EXPECT_EQ(r2->fallbacks, 0);
   EXPECT_GT(Counter(*cb, "shared_fetched"), 0u);
   EXPECT_EQ(Counter(*cb, "cluster_corrupt"), 0u);

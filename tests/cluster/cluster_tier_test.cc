@@ -269,7 +269,7 @@ namespace {
 // A master killed under reads (3 masters with a replica each): until its replica takes over,
 // its objects are misses at the deadline; afterwards they are served again from the promoted
 // replica; at no point is a byte served that differs from what was put.
-TEST(ClusterTierFaultTest, AKilledMasterFailsOverAndNothingWrongIsServed) {
+TEST(ClusterFailoverTest, AKilledMasterFailsOverAndNothingWrongIsServed) {
   if (const std::string why = RedisClusterProcess::Missing(); !why.empty()) GTEST_SKIP() << why;
   testing::RedisClusterSpec spec;
   spec.replicas = 1;
