@@ -82,8 +82,7 @@ Status StoreConfig::Validate() const {
   if (n.max_io_bytes < 4096 || n.max_io_bytes % 4096)
     return Status::InvalidArgument("nvme.max_io_bytes must be a positive multiple of 4096");
   for (CodecKind c : codec)
-    if (uint8_t(c) > uint8_t(kLastCodecKind))
-      return Status::InvalidArgument("unknown codec");
+    if (uint8_t(c) > uint8_t(kLastCodecKind)) return Status::InvalidArgument("unknown codec");
   return Status::Ok();
 }
 

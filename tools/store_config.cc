@@ -58,9 +58,8 @@ Result<DeviceKind> ParseDevice(const std::string& s) {
 }
 
 Result<CodecKind> ParseCodec(const std::string& s) {
-  for (CodecKind k :
-       {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2, CodecKind::kLz4Shuffle4,
-        CodecKind::kZstd})
+  for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2,
+                      CodecKind::kLz4Shuffle4, CodecKind::kZstd})
     if (CodecKindName(k) == s) return k;
   return Status::InvalidArgument("unknown codec '" + s +
                                  "' (none, lz4, lz4+shuffle2, lz4+shuffle4)");

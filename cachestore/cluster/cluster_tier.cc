@@ -76,6 +76,18 @@ Result<std::span<const std::byte>> ClusterTier::VerifyValue(std::string_view val
   return payload;
 }
 
+std::vector<Result<RedisReply>> ClusterTier::PerKey(std::string_view verb,
+                                                    std::span<const ObjectKey> keys,
+                                                    uint64_t fingerprint) {
+  std::vector<std::string> names;
+  names.reserve(keys.size());
+  for (const ObjectKey& k : keys) names.push_back(KeyFor(options_.prefix, k, fingerprint));
+  std::vector<RedisCommand> cmds;
+  cmds.reserve(keys.size());
+  for (const std::string& n : names) cmds.push_back({{verb, n}});
+  return redis_->Execute(cmds, Deadline());
+}
+
 std::chrono::steady_clock::time_point ClusterTier::Deadline() const {
   return std::chrono::steady_clock::now() + options_.deadline;
 }
@@ -115,13 +127,7 @@ std::vector<Status> ClusterTier::Put(std::span<const PutItem> items) {
 
 std::vector<Result<SharedTier::Value>> ClusterTier::Get(std::span<const ObjectKey> keys,
                                                         uint64_t fingerprint) {
-  std::vector<std::string> names;
-  names.reserve(keys.size());
-  std::vector<RedisCommand> cmds;
-  cmds.reserve(keys.size());
-  for (const ObjectKey& k : keys) names.push_back(KeyFor(options_.prefix, k, fingerprint));
-  for (const std::string& n : names) cmds.push_back({{"GET", n}});
-  auto replies = redis_->Execute(cmds, Deadline());
+  auto replies = PerKey("GET", keys, fingerprint);
   std::vector<Result<Value>> out;
   out.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -159,13 +165,7 @@ std::vector<Result<SharedTier::Value>> ClusterTier::Get(std::span<const ObjectKe
 }
 
 std::vector<bool> ClusterTier::Exists(std::span<const ObjectKey> keys, uint64_t fingerprint) {
-  std::vector<std::string> names;
-  names.reserve(keys.size());
-  std::vector<RedisCommand> cmds;
-  cmds.reserve(keys.size());
-  for (const ObjectKey& k : keys) names.push_back(KeyFor(options_.prefix, k, fingerprint));
-  for (const std::string& n : names) cmds.push_back({{"EXISTS", n}});
-  auto replies = redis_->Execute(cmds, Deadline());
+  auto replies = PerKey("EXISTS", keys, fingerprint);
   std::vector<bool> out(keys.size(), false);
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto& r = replies[i];

@@ -76,6 +76,9 @@ class ClusterTier final : public SharedTier {
  private:
   ClusterTier(ClusterTierOptions options, std::unique_ptr<RedisCluster> redis);
   std::chrono::steady_clock::time_point Deadline() const;
+  // One `verb key` command per object (GET, EXISTS), pipelined, within the deadline.
+  std::vector<Result<RedisReply>> PerKey(std::string_view verb, std::span<const ObjectKey> keys,
+                                         uint64_t fingerprint);
 
   const ClusterTierOptions options_;
   std::unique_ptr<RedisCluster> redis_;

@@ -40,7 +40,7 @@ struct RedisClusterOptions {
   std::string user;                  // ACL user for AUTH user password; empty: no AUTH
   std::string password;
   std::chrono::milliseconds connect_timeout{500};  // Connect's own deadline (slot map read)
-  int max_redirects = 5;  // MOVED/ASK hops per command before it fails
+  int max_redirects = 5;                           // MOVED/ASK hops per command before it fails
   Status Validate() const;
 };
 
@@ -61,11 +61,11 @@ struct RedisReply {
 };
 
 struct RedisClusterStats {
-  uint64_t commands = 0;       // commands completed with a reply
-  uint64_t moved = 0;          // MOVED redirections followed
-  uint64_t ask = 0;            // ASK redirections followed
-  uint64_t retries = 0;        // commands resent after a connection error or TRYAGAIN/CLUSTERDOWN
-  uint64_t timeouts = 0;       // commands failed at their deadline
+  uint64_t commands = 0;        // commands completed with a reply
+  uint64_t moved = 0;           // MOVED redirections followed
+  uint64_t ask = 0;             // ASK redirections followed
+  uint64_t retries = 0;         // commands resent after a connection error or TRYAGAIN/CLUSTERDOWN
+  uint64_t timeouts = 0;        // commands failed at their deadline
   uint64_t connect_errors = 0;  // connections that failed to open or broke
   uint64_t slot_map_refreshes = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;

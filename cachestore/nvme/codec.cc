@@ -28,12 +28,12 @@ constexpr int kZstdLevel = 1;
 
 ZSTD_CCtx* ZstdCompressor() {
   thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(),
-                                                                     ZSTD_freeCCtx);
+                                                                    ZSTD_freeCCtx);
   return c.get();
 }
 ZSTD_DCtx* ZstdDecompressor() {
   thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(),
-                                                                     ZSTD_freeDCtx);
+                                                                    ZSTD_freeDCtx);
   return d.get();
 }
 
@@ -106,8 +106,8 @@ Status DecodeRecord(CodecKind codec, std::span<const std::byte> stored, std::spa
     return Status::Ok();
   }
   if (codec == CodecKind::kZstd) {
-    const size_t n = ZSTD_decompressDCtx(ZstdDecompressor(), raw.data(), raw.size(),
-                                         stored.data(), stored.size());
+    const size_t n = ZSTD_decompressDCtx(ZstdDecompressor(), raw.data(), raw.size(), stored.data(),
+                                         stored.size());
     if (ZSTD_isError(n))
       return Status::Corruption(std::string("zstd payload does not decode: ") +
                                 ZSTD_getErrorName(n));

@@ -667,8 +667,7 @@ void PlacementCore::DropCorruptHostCopy(Entry* e) {
 }
 
 Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
-                          std::span<const std::byte> bytes, const PutHints& hints,
-                          Origin origin) {
+                          std::span<const std::byte> bytes, const PutHints& hints, Origin origin) {
   if (int(key.family) >= kNumFamilies) return Status::InvalidArgument("bad family");
   if (opt_.lower && RecordSpan(size) > opt_.config.nvme.segment_bytes)
     return Status::InvalidArgument("object of " + std::to_string(size) +

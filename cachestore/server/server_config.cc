@@ -31,10 +31,9 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "thin_swa_on_demotion",
                                     "tenants",
                                     "cluster"};
-constexpr const char* kTenantKeys[] = {"name",         "secret",           "uids",
-                                       "gids",         "key_secret",       "host_quota",
-                                       "nvme_quota",   "swa_policy",       "weight",
-                                       "cluster_user", "cluster_password", "cluster_prefix"};
+constexpr const char* kTenantKeys[] = {
+    "name",       "secret",     "uids",   "gids",         "key_secret",       "host_quota",
+    "nvme_quota", "swa_policy", "weight", "cluster_user", "cluster_password", "cluster_prefix"};
 constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 
@@ -111,10 +110,8 @@ Result<TenantConfig> ParseTenant(const json& j, size_t index) {
     t.weight = j["weight"].get<double>();
   }
   if (j.contains("cluster_user")) t.cluster_user = j["cluster_user"].get<std::string>();
-  if (j.contains("cluster_password"))
-    t.cluster_password = j["cluster_password"].get<std::string>();
-  t.cluster_prefix =
-      j.contains("cluster_prefix") ? j["cluster_prefix"].get<std::string>() : t.name;
+  if (j.contains("cluster_password")) t.cluster_password = j["cluster_password"].get<std::string>();
+  t.cluster_prefix = j.contains("cluster_prefix") ? j["cluster_prefix"].get<std::string>() : t.name;
   return t;
 }
 
@@ -200,7 +197,7 @@ Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& na
   if (j.contains("cluster") && !j["cluster"].is_null()) {
     STRATA_ASSIGN_OR_RETURN(c.cluster, ParseCluster(j["cluster"]));
   }
-    if (!j.contains("tenants") || !j["tenants"].is_array() || j["tenants"].empty())
+  if (!j.contains("tenants") || !j["tenants"].is_array() || j["tenants"].empty())
     return Status::InvalidArgument(name + ": tenants must be a non-empty list");
   for (size_t i = 0; i < j["tenants"].size(); ++i) {
     auto t = ParseTenant(j["tenants"][i], i);
@@ -299,7 +296,8 @@ Status ServerConfig::Validate() const {
                                      "fewer than 2 segments");
     if (!cluster.seeds.empty() &&
         (t.cluster_prefix.empty() || t.cluster_prefix.find_first_of(":{}") != std::string::npos))
-      return Status::InvalidArgument(where + ".cluster_prefix must be non-empty, without ':', "
+      return Status::InvalidArgument(where +
+                                     ".cluster_prefix must be non-empty, without ':', "
                                      "'{' or '}'");
     STRATA_RETURN_IF_ERROR(TenantStore(t).Validate().WithContext(where));
   }

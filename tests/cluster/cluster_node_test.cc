@@ -10,6 +10,7 @@
 #include "tests/testing/redis_cluster.h"
 #include "tests/testing/rehydrate.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/store_fixture.h"
 
 namespace strata::engine {
 namespace {
@@ -32,13 +33,7 @@ std::string NodeConfig(const std::string& seeds) {
 })";
 }
 
-uint64_t Counter(const Store& s, std::string_view name) {
-  uint64_t v = 0;
-  s.VisitCounters([&](std::string_view n, uint64_t x) {
-    if (n == name) v = x;
-  });
-  return v;
-}
+uint64_t Counter(const Store& s, std::string_view name) { return testing::CounterOf(s, name); }
 
 class ClusterNodeTest : public ::testing::TestWithParam<const char*> {
  protected:

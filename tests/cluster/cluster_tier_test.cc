@@ -16,6 +16,7 @@
 #include "cachestore/server/metrics.h"
 #include "cachestore/store/tiered_store.h"
 #include "tests/testing/redis_cluster.h"
+#include "tests/testing/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace strata::cachestore::cluster {
@@ -191,11 +192,7 @@ std::unique_ptr<Node> OpenNode(const ClusterTierOptions& o) {
 }
 
 uint64_t Counter(const Store& s, std::string_view name) {
-  uint64_t v = 0;
-  s.VisitCounters([&](std::string_view n, uint64_t x) {
-    if (n == name) v = x;
-  });
-  return v;
+  return strata::testing::CounterOf(s, name);
 }
 
 TEST_F(ClusterTierTest, APrefixUsedTwiceOnNodeAIsAHitOnNodeB) {
