@@ -68,6 +68,18 @@ Status StoreConfig::Validate() const {
   if (!one_of(nvme.admission, {"all", "second-use"}))
     return Status::InvalidArgument("nvme.admission '" + nvme.admission +
                                    "' is not one of all, second-use");
+  const CodecRule& r = codec_rule;
+  if (r.any()) {
+    if (uint8_t(r.candidate) > uint8_t(kLastCodecKind) || r.candidate == CodecKind::kNone)
+      return Status::InvalidArgument("codec_rule.candidate must be a codec other than none");
+    if (!(r.drive_read_bytes_per_s > 0) || r.drive_write_bytes_per_s < 0)
+      return Status::InvalidArgument(
+          "codec_rule: drive_read_gbps must be > 0 and drive_write_gbps >= 0");
+    if (r.decode_threads == 0 || r.encode_threads == 0 || r.sample_objects == 0)
+      return Status::InvalidArgument(
+          "codec_rule: decode_threads, encode_threads and sample_objects must be >= 1");
+    if (!(r.min_ratio >= 1.0)) return Status::InvalidArgument("codec_rule.min_ratio must be >= 1");
+  }
   if (nvme.data_dir.empty()) return Status::Ok();
   const auto& n = nvme;
   if (n.segment_bytes < (1u << 20) || n.segment_bytes % 4096)

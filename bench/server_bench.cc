@@ -48,15 +48,19 @@ double Percentile(std::vector<double> v, double q) {
   return v[i];
 }
 
-// Reads every object of `keys` (batches of 8 keys) from `s`, copies each out and releases it:
-// what a consumer of restored state does. Returns the bytes read, or an error on a miss.
+// Keys per Get: the engine reads a restore plan's blocks in one Get (engine/session.cc); 32
+// blocks are 8,192 tokens at B=256, a short shared prefix.
+constexpr size_t kGetBatch = 32;
+
+// Reads every object of `keys` (batches of kGetBatch keys) from `s`, copies each out and releases
+// it: what a consumer of restored state does. Returns the bytes read, or an error on a miss.
 Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
                          Family f, std::vector<std::byte>& sink, size_t start = 0) {
   uint64_t bytes = 0;
   std::vector<uint64_t> pins;
   for (size_t done = 0; done < keys.size();) {
     const size_t i = (start + done) % keys.size();
-    const size_t n = std::min<size_t>({8, keys.size() - done, keys.size() - i});
+    const size_t n = std::min<size_t>({kGetBatch, keys.size() - done, keys.size() - i});
     STRATA_ASSIGN_OR_RETURN(auto views, s.Get(ns, fp, keys.subspan(i, n), FamilyMask{f}));
     pins.clear();
     for (const ObjectView& v : views) {
@@ -134,6 +138,9 @@ struct Bench {
   // served): tells the socket's cost apart from the verification's.
   cachestore::TieredStore* local_sums = nullptr;
   std::unique_ptr<Client> client;
+  // A client of the tenant whose host copies are not verified (verify_host_copies false): the
+  // daemon with the in-process store's guarantees.
+  std::unique_ptr<Client> trusted;
   ClientOptions copts;
   uint64_t fp = 0;
 
@@ -152,6 +159,7 @@ struct Bench {
       FillPseudoRandom(bytes.data(), size, ns * 100000 + i);
       const ObjectKey k{ns, keys.back(), f};
       STRATA_RETURN_IF_ERROR(client->Put(k, fp, bytes).WithContext("daemon put"));
+      STRATA_RETURN_IF_ERROR(trusted->Put(k, fp, bytes).WithContext("daemon put (trusted)"));
       STRATA_RETURN_IF_ERROR(local->Put(k, fp, bytes).WithContext("in-process put"));
       STRATA_RETURN_IF_ERROR(local_sums->Put(k, fp, bytes).WithContext("in-process put"));
     }
@@ -159,6 +167,7 @@ struct Bench {
   }
   Status Drop(NamespaceId ns) {
     STRATA_RETURN_IF_ERROR(client->Delete(ns));
+    STRATA_RETURN_IF_ERROR(trusted->Delete(ns));
     STRATA_RETURN_IF_ERROR(local_sums->Delete(ns));
     return local->Delete(ns);
   }
@@ -175,7 +184,7 @@ struct Bench {
     Progress(fmt::format("{}: {} objects of {} B", name, n, o.layout.FamilyBlockBytes(f)));
     STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
     std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
-    Samples daemon, peer, peer_sums;
+    Samples daemon, daemon_trusted, peer, peer_sums;
     auto run = [&](Store& s, Samples& out) -> Status {
       const auto t = Clock::now();
       STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink));
@@ -183,15 +192,18 @@ struct Bench {
       return Status::Ok();
     };
     STRATA_RETURN_IF_ERROR(run(*client, daemon));  // warm-up
-    daemon.v.clear();
+    STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
+    daemon.v.clear(), daemon_trusted.v.clear();
     for (uint32_t r = 0; r < o.rounds; ++r) {
       if (r % 2 == 0) {
         STRATA_RETURN_IF_ERROR(run(*client, daemon));
+        STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
         STRATA_RETURN_IF_ERROR(run(*local, peer));
         STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
       } else {
         STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
         STRATA_RETURN_IF_ERROR(run(*local, peer));
+        STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
         STRATA_RETURN_IF_ERROR(run(*client, daemon));
       }
     }
@@ -201,6 +213,7 @@ struct Bench {
     emit(With(FigureJson(name + ".vs_checksummed", daemon, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
+    emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer), sizes));
     return Drop(ns);
   }
 
@@ -213,37 +226,57 @@ struct Bench {
     Progress(fmt::format("{}: {} objects of {} B", name, n, size));
     std::vector<std::byte> src(size);
     FillPseudoRandom(src.data(), size, 7);
-    Samples daemon, peer;
-    auto run_daemon = [&]() -> Status {
+    Samples daemon, daemon_trusted, peer, peer_sums;
+    // The client reserves and commits 8 objects per round trip (ReserveMany, CommitMany), as a
+    // frontend offloading a block's layers would; the in-process store has no round trips.
+    auto run_daemon = [&](Client& c, Samples& out) -> Status {
       const auto t = Clock::now();
-      for (size_t i = 0; i < n; ++i) {
-        STRATA_ASSIGN_OR_RETURN(auto r, client->Reserve({ns, BlockKey{ns, i}, f}, fp, size));
-        std::memcpy(r.data, src.data(), size);
-        STRATA_RETURN_IF_ERROR(client->Commit(r));
+      std::vector<Client::ReserveSpec> specs;
+      std::vector<Client::Reservation> rs;
+      for (size_t i = 0; i < n;) {
+        const size_t m = std::min<size_t>(8, n - i);
+        specs.clear(), rs.clear();
+        for (size_t j = i; j < i + m; ++j) specs.push_back({{ns, BlockKey{ns, j}, f}, size, {}});
+        for (auto& r : c.ReserveMany(fp, specs)) {
+          STRATA_RETURN_IF_ERROR(r.status());
+          std::memcpy(r->data, src.data(), size);
+          rs.push_back(*r);
+        }
+        for (const Status& st : c.CommitMany(rs)) STRATA_RETURN_IF_ERROR(st);
+        i += m;
       }
-      daemon.Add(double(n * size) / Seconds(t) / 1e9);
+      out.Add(double(n * size) / Seconds(t) / 1e9);
       return Status::Ok();
     };
-    auto run_local = [&]() -> Status {
+    auto run_local = [&](cachestore::TieredStore& s, Samples& out) -> Status {
       const auto t = Clock::now();
       for (size_t i = 0; i < n; ++i) {
-        STRATA_ASSIGN_OR_RETURN(auto r, local->Reserve({ns, BlockKey{ns, i}, f}, fp, size, {}));
-        std::memcpy(local->arena_base() + r.payload_offset, src.data(), size);
-        STRATA_ASSIGN_OR_RETURN(bool stored, local->Commit(r));
+        STRATA_ASSIGN_OR_RETURN(auto r, s.Reserve({ns, BlockKey{ns, i}, f}, fp, size, {}));
+        std::memcpy(s.arena_base() + r.payload_offset, src.data(), size);
+        STRATA_ASSIGN_OR_RETURN(bool stored, s.Commit(r));
         if (!stored) return Status::Internal("bench: the in-process store declined an object");
       }
-      peer.Add(double(n * size) / Seconds(t) / 1e9);
+      out.Add(double(n * size) / Seconds(t) / 1e9);
       return Status::Ok();
     };
-    STRATA_RETURN_IF_ERROR(run_daemon());  // warm-up: the objects exist from here on
-    STRATA_RETURN_IF_ERROR(run_local());
-    daemon.v.clear(), peer.v.clear();
-    for (uint32_t r = 0; r < o.rounds; ++r) {
-      STRATA_RETURN_IF_ERROR(r % 2 ? run_local() : run_daemon());
-      STRATA_RETURN_IF_ERROR(r % 2 ? run_daemon() : run_local());
-    }
-    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer),
-              fmt::format(R"("object_bytes": {}, "objects": {})", size, n)));
+    auto all = [&](bool reverse) -> Status {
+      const std::function<Status()> sides[] = {
+          [&] { return run_daemon(*client, daemon); },
+          [&] { return run_daemon(*trusted, daemon_trusted); },
+          [&] { return run_local(*local, peer); },
+          [&] { return run_local(*local_sums, peer_sums); }};
+      for (size_t k = 0; k < 4; ++k) STRATA_RETURN_IF_ERROR(sides[reverse ? 3 - k : k]());
+      return Status::Ok();
+    };
+    STRATA_RETURN_IF_ERROR(all(false));  // warm-up: the objects exist from here on
+    daemon.v.clear(), daemon_trusted.v.clear(), peer.v.clear(), peer_sums.v.clear();
+    for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r % 2 == 1));
+    const std::string sizes = fmt::format(R"("object_bytes": {}, "objects": {})", size, n);
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
+    emit(With(FigureJson(name + ".vs_checksummed", daemon, "GB/s", "in_process_host_checksums",
+                         peer_sums),
+              sizes));
+    emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer), sizes));
     return Drop(ns);
   }
 
@@ -390,13 +423,15 @@ Status RunServerBench(const ServerBenchOptions& o,
   for (Family f : kAllFamilies) biggest = std::max(biggest, o.layout.FamilyBlockBytes(f));
   // Room for one family's objects and a second copy while Commit replaces them, with slack.
   const uint64_t host = 3 * o.bytes_per_family + 4 * biggest + (64ull << 20);
+  // Two tenants of the daemon share its DRAM: the default (host copies verified) and "trusted".
 
   // Through the daemon's own config parser, so its defaults and shares apply as in a deployment.
   const std::string json = fmt::format(
       R"({{"socket": "{}", "data_dir": "{}", "io_threads": {}, "metrics_port": 0,
-          "host": {{"capacity": {}, "prefault": true}}, "nvme": null, "tenants": [{{"name": "default"}}]}})",
+          "host": {{"capacity": {}, "prefault": true}}, "nvme": null,
+          "tenants": [{{"name": "default"}}, {{"name": "trusted", "verify_host_copies": false}}]}})",
       (fs::absolute(o.dir) / "bench.sock").string(), (fs::absolute(o.dir) / "data").string(),
-      o.io_threads, host);
+      o.io_threads, 2 * host);
   STRATA_ASSIGN_OR_RETURN(server::ServerConfig sc, server::ParseServerConfig(json, "bench"));
   sc.store.nvme.data_dir.clear();  // DRAM only: the figures compare the data plane, not disks
   Progress(fmt::format("daemon and in-process store with {} MiB of DRAM each", host >> 20));
@@ -404,13 +439,14 @@ Status RunServerBench(const ServerBenchOptions& o,
 
   StoreConfig lc;
   lc.host = sc.store.host;
+  lc.host.capacity_bytes = host;
   lc.nvme.data_dir.clear();
   STRATA_ASSIGN_OR_RETURN(auto local, cachestore::OpenTieredStore(lc, {}));
   cachestore::TieredStoreOptions sums;
   sums.host_checksums = true;
   STRATA_ASSIGN_OR_RETURN(auto local_sums, cachestore::OpenTieredStore(lc, std::move(sums)));
 
-  Bench b{o, emit, nullptr, nullptr, nullptr, ClientOptions{}, 0};
+  Bench b{o, emit, nullptr, nullptr, nullptr, nullptr, ClientOptions{}, 0};
   b.local = static_cast<cachestore::TieredStore*>(local.get());
   b.local_sums = static_cast<cachestore::TieredStore*>(local_sums.get());
   b.fp = o.layout.fingerprint();
@@ -418,6 +454,9 @@ Status RunServerBench(const ServerBenchOptions& o,
   b.copts.fingerprint = b.fp;
   b.copts.block_tokens = o.layout.block_size();
   STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
+  ClientOptions trusted_opts = b.copts;
+  trusted_opts.tenant = "trusted";
+  STRATA_ASSIGN_OR_RETURN(b.trusted, Client::Connect(trusted_opts));
 
   Status s;
   for (Family f : kAllFamilies) {
@@ -428,6 +467,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   if (s.ok()) s = b.SmallVerbFigures();
   if (s.ok()) s = b.ClientsFigures();
   b.client.reset();
+  b.trusted.reset();
   Status stop = daemon->Stop();
   fs::remove_all(o.dir, ec);
   if (!s.ok()) return s;

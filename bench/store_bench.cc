@@ -22,6 +22,7 @@
 #include "bench/v4_payload.h"
 #include "cachestore/host/host_arena.h"
 #include "cachestore/nvme/codec.h"
+#include "cachestore/nvme/codec_rule.h"
 #include "cachestore/nvme/device.h"
 #include "cachestore/nvme/fsck.h"
 #include "cachestore/nvme/index.h"
@@ -132,6 +133,7 @@ StoreConfig NvmeConfig(const StoreBenchOptions& o, const std::string& dir, uint6
   c.nvme.device = o.device;
   c.nvme.queue_depth = o.queue_depth;
   c.codec = o.codec;
+  c.codec_rule = o.codec_rule;
   return c;
 }
 
@@ -392,6 +394,27 @@ void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Ou
       out.Figure(name + ".encode", enc_mbps[k], "MB/s", "memcpy", memcpy_mbps, true, false);
       if (compressed[k])
         out.Figure(name + ".decode", dec_mbps[k], "MB/s", "memcpy", memcpy_mbps, true, false);
+      // What the codec rule decides for this family on these figures (cachestore/nvme/codec_rule.h).
+      const std::string rule_name = fmt::format("codec.{}.rule", fam);
+      if (codecs[k] == o.codec_rule.candidate && (o.only.empty() || rule_name.starts_with(o.only))) {
+        cachestore::CodecSample smp;
+        smp.objects = 1;
+        smp.raw_bytes = raw.size();
+        smp.stored_bytes = uint64_t(double(raw.size()) / size_ratio[k]);
+        smp.encode_seconds = double(raw.size()) / (enc_mbps[k].Median() * 1e6);
+        if (compressed[k]) {
+          smp.decoded_bytes = raw.size();
+          smp.decode_seconds = double(raw.size()) / (dec_mbps[k].Median() * 1e6);
+        }
+        const cachestore::CodecDecision d = cachestore::DecideCodec(o.codec_rule, smp);
+        nlohmann::json j;
+        j["figure"] = rule_name;
+        j["chosen"] = std::string(CodecKindName(d.codec));
+        j["drive_read_gbps"] = o.codec_rule.drive_read_bytes_per_s / 1e9;
+        j["decode_threads"] = o.codec_rule.decode_threads;
+        j["why"] = d.why;
+        out.emit(j.dump());
+      }
     }
   }
 }

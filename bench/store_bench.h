@@ -33,6 +33,9 @@ struct StoreBenchOptions {
   uint32_t rounds = 5;  // measured rounds per figure (store and baseline alternate)
   DeviceKind device = DeviceKind::kIoUring;
   std::array<CodecKind, kNumFamilies> codec = StoreConfig{}.codec;
+  // Families marked "auto" and the rule's parameters: the NVMe figures' stores apply it, and the
+  // codec section prints the rule's decision per family on the bytes it measured (codec.<f>.rule).
+  StoreConfig::CodecRule codec_rule;
   std::string only;  // run only figures whose name starts with this
 };
 

@@ -122,6 +122,14 @@ class Client::Impl {
     std::lock_guard l(mu_);
     return FinishLocked(r, verb);
   }
+  std::vector<Result<Reservation>> ReserveMany(uint64_t fp, std::span<const ReserveSpec> specs) {
+    std::lock_guard l(mu_);
+    return ReserveManyLocked(fp, specs);
+  }
+  std::vector<Status> FinishMany(std::span<const Reservation> rs, Verb verb) {
+    std::lock_guard l(mu_);
+    return FinishManyLocked(rs, verb);
+  }
   Status Prefetch(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys, FamilyMask families);
   Status Simple(Verb verb, uint64_t ns = 0);
   Result<std::vector<std::pair<std::string, uint64_t>>> RawStats();
@@ -167,7 +175,10 @@ class Client::Impl {
   void ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind);
   Result<Reservation> ReserveLocked(const ObjectKey& key, uint64_t fp, uint64_t size,
                                     const PutHints& hints);
+  std::vector<Result<Reservation>> ReserveManyLocked(uint64_t fp,
+                                                     std::span<const ReserveSpec> specs);
   Status FinishLocked(const Reservation& r, Verb verb);
+  std::vector<Status> FinishManyLocked(std::span<const Reservation> rs, Verb verb);
   // The arena span [offset, offset + size) of the current mapping, or null when it is outside.
   std::byte* InArena(uint64_t offset, uint64_t size) const;
 
@@ -455,61 +466,128 @@ void Client::Impl::ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind
 
 Result<Client::Reservation> Client::Impl::ReserveLocked(const ObjectKey& key, uint64_t fp,
                                                         uint64_t size, const PutHints& hints) {
-  if (opts_.read_only) return Status::FailedPrecondition("reserve: the client is read-only");
-  wire::ReserveRequest req;
-  wire::ReserveItem item;
-  item.ns = key.ns, item.key = key.block, item.fingerprint = fp, item.size = size;
-  item.family = uint8_t(key.family), item.has_parent = hints.has_parent, item.depth = hints.depth;
-  item.parent = hints.parent, item.value_per_byte = hints.value_per_byte;
-  req.items.push_back(item);
-  STRATA_ASSIGN_OR_RETURN(Response resp,
-                          Call(Verb::kReserve, Reconnect::kYes,
-                               [&](uint64_t id, auto& f) { wire::EncodeReserve(id, req, f); }));
-  auto rr = wire::DecodeReserveResponse(resp.payload());
-  if (!rr.ok() || rr->items.size() != 1) {
-    bad_items_.fetch_add(1, std::memory_order_relaxed);
-    Drop();
-    return Status::IoError("reserve: malformed response");
+  const ReserveSpec spec{key, size, hints};
+  return std::move(ReserveManyLocked(fp, std::span(&spec, 1))[0]);
+}
+
+std::vector<Result<Client::Reservation>> Client::Impl::ReserveManyLocked(
+    uint64_t fp, std::span<const ReserveSpec> specs) {
+  std::vector<Result<Reservation>> out;
+  out.reserve(specs.size());
+  if (opts_.read_only) {
+    for (size_t k = 0; k < specs.size(); ++k)
+      out.emplace_back(Status::FailedPrecondition("reserve: the client is read-only"));
+    return out;
   }
-  const wire::ReserveResult& r = rr->items[0];
-  if (r.status != WireStatus::kOk) return StatusFromWire(r.status, "reserve");
-  std::byte* data = InArena(r.offset, size);
-  if (!data) {
-    bad_items_.fetch_add(1, std::memory_order_relaxed);
-    wire::IdList ids{{r.reservation}};
-    (void)Call(Verb::kAbort, Reconnect::kNo,
-               [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kAbort, ids, f); });
-    return Status::IoError("reserve: the server gave an offset outside the arena");
+  size_t chunk = 1;  // set once connected (HELLO's limits)
+  for (size_t i = 0; i < specs.size();) {
+    if (sock_.connected()) chunk = ChunkItems(hello_.max_body, hello_.max_batch, 8, 72, 8, 24);
+    const size_t n = std::min(specs.size() - i, chunk);
+    wire::ReserveRequest req;
+    for (size_t j = i; j < i + n; ++j) {
+      const ReserveSpec& sp = specs[j];
+      wire::ReserveItem item;
+      item.ns = sp.key.ns, item.key = sp.key.block, item.fingerprint = fp, item.size = sp.size;
+      item.family = uint8_t(sp.key.family), item.has_parent = sp.hints.has_parent;
+      item.depth = sp.hints.depth, item.parent = sp.hints.parent;
+      item.value_per_byte = sp.hints.value_per_byte;
+      req.items.push_back(item);
+    }
+    auto resp = Call(Verb::kReserve, Reconnect::kYes,
+                     [&](uint64_t id, auto& f) { wire::EncodeReserve(id, req, f); });
+    auto rr = resp.ok() ? wire::DecodeReserveResponse(resp->payload())
+                        : Result<wire::ReserveResponse>(resp.status());
+    if (resp.ok() && (!rr.ok() || rr->items.size() != n)) {
+      bad_items_.fetch_add(1, std::memory_order_relaxed);
+      Drop();
+      rr = Status::IoError("reserve: malformed response");
+    }
+    if (!rr.ok()) {
+      for (size_t j = 0; j < n; ++j) out.emplace_back(rr.status());
+      i += n;
+      continue;
+    }
+    std::vector<uint64_t> refused;  // reservations at offsets outside the arena
+    for (size_t j = 0; j < n; ++j) {
+      const wire::ReserveResult& r = rr->items[j];
+      if (r.status != WireStatus::kOk) {
+        out.emplace_back(StatusFromWire(r.status, "reserve"));
+        continue;
+      }
+      std::byte* data = InArena(r.offset, specs[i + j].size);
+      if (!data) {
+        bad_items_.fetch_add(1, std::memory_order_relaxed);
+        refused.push_back(r.reservation);
+        out.emplace_back(Status::IoError("reserve: the server gave an offset outside the arena"));
+        continue;
+      }
+      out.emplace_back(Reservation{data, NewHandle(r.reservation, HandleKind::kReservation),
+                                   specs[i + j].size});
+    }
+    if (!refused.empty()) {
+      wire::IdList ids{refused};
+      (void)Call(Verb::kAbort, Reconnect::kNo,
+                 [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kAbort, ids, f); });
+    }
+    i += n;
   }
-  return Reservation{data, NewHandle(r.reservation, HandleKind::kReservation), size};
+  return out;
 }
 
 Status Client::Impl::FinishLocked(const Reservation& r, Verb verb) {
+  return FinishManyLocked(std::span(&r, 1), verb)[0];
+}
+
+std::vector<Status> Client::Impl::FinishManyLocked(std::span<const Reservation> rs, Verb verb) {
   const std::string what(wire::VerbName(verb));
-  auto it = handles_.find(r.id);
-  if (it == handles_.end() || it->second.kind != HandleKind::kReservation)
-    return Status::InvalidArgument(what + ": unknown reservation");
-  const bool live = Live(it->second.generation);
-  wire::IdList ids{{it->second.server_id}};
-  // The reservation is used up whatever happens next; its mapping may go once it is.
-  EraseHandle(it);
-  if (!live) {
-    // The server freed it with the connection that made it: an abort has nothing left to do,
-    // a commit lost its object.
-    if (verb == Verb::kAbort) return Status::Ok();
-    return Status::IoError(what + ": the connection that made the reservation is gone");
+  std::vector<Status> out(rs.size(), Status::Ok());
+  std::vector<size_t> sent;  // indexes of `rs` whose ids go to the server
+  std::vector<uint64_t> ids;
+  for (size_t k = 0; k < rs.size(); ++k) {
+    auto it = handles_.find(rs[k].id);
+    if (it == handles_.end() || it->second.kind != HandleKind::kReservation) {
+      out[k] = Status::InvalidArgument(what + ": unknown reservation");
+      continue;
+    }
+    const bool live = Live(it->second.generation);
+    const uint64_t server_id = it->second.server_id;
+    // The reservation is used up whatever happens next; its mapping may go once it is.
+    EraseHandle(it);
+    if (!live) {
+      // The server freed it with the connection that made it: an abort has nothing left to do,
+      // a commit lost its object.
+      if (verb != Verb::kAbort)
+        out[k] = Status::IoError(what + ": the connection that made the reservation is gone");
+      continue;
+    }
+    sent.push_back(k);
+    ids.push_back(server_id);
   }
-  STRATA_ASSIGN_OR_RETURN(Response resp, Call(verb, Reconnect::kNo, [&](uint64_t id, auto& f) {
-                            wire::EncodeIds(id, verb, ids, f);
-                          }));
-  auto sl = wire::DecodeStatusList(resp.payload());
-  if (!sl.ok() || sl->statuses.size() != 1) {
-    Drop();
-    return Status::IoError(what + ": malformed response");
+  const size_t chunk =
+      ChunkItems(hello_.max_body, hello_.max_batch, 8, 8, 16, 1);  // statuses padded to 8
+  for (size_t i = 0; i < ids.size(); i += chunk) {
+    const size_t n = std::min(ids.size() - i, chunk);
+    wire::IdList list;
+    list.ids.assign(ids.begin() + long(i), ids.begin() + long(i + n));
+    auto resp = Call(verb, Reconnect::kNo,
+                     [&](uint64_t id, auto& f) { wire::EncodeIds(id, verb, list, f); });
+    auto sl = resp.ok() ? wire::DecodeStatusList(resp->payload())
+                        : Result<wire::StatusList>(resp.status());
+    if (resp.ok() && (!sl.ok() || sl->statuses.size() != n)) {
+      Drop();
+      sl = Status::IoError(what + ": malformed response");
+    }
+    for (size_t j = 0; j < n; ++j) {
+      Status& s = out[sent[i + j]];
+      if (!sl.ok()) {
+        s = sl.status();
+      } else if (sl->statuses[j] != WireStatus::kNotAdmitted) {
+        // A cache may decline an object (admission): like the in-process store, that is no error.
+        s = StatusFromWire(sl->statuses[j], what);
+      }
+    }
   }
-  // A cache may decline an object (admission): like the in-process store, that is no error.
-  if (sl->statuses[0] == WireStatus::kNotAdmitted) return Status::Ok();
-  return StatusFromWire(sl->statuses[0], what);
+  return out;
 }
 
 Status Client::Impl::Put(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
@@ -615,6 +693,13 @@ Result<Client::Reservation> Client::Reserve(const ObjectKey& key, uint64_t finge
   return impl_->Reserve(key, fingerprint, size, hints);
 }
 Status Client::Commit(const Reservation& r) { return impl_->Finish(r, Verb::kCommit); }
+std::vector<Result<Client::Reservation>> Client::ReserveMany(uint64_t fingerprint,
+                                                             std::span<const ReserveSpec> specs) {
+  return impl_->ReserveMany(fingerprint, specs);
+}
+std::vector<Status> Client::CommitMany(std::span<const Reservation> reservations) {
+  return impl_->FinishMany(reservations, Verb::kCommit);
+}
 Status Client::Abort(const Reservation& r) { return impl_->Finish(r, Verb::kAbort); }
 
 Status Client::Prefetch(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,

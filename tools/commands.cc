@@ -242,8 +242,12 @@ int CmdBenchStore(std::vector<std::string> args) {
       cxxopts::value<uint64_t>()->default_value("1000000"))(
       "queue-depth", "I/Os in flight", cxxopts::value<uint32_t>()->default_value("32"))(
       "device", "io_uring or posix", cxxopts::value<std::string>()->default_value("io_uring"))(
-      "codec", "per-family codecs, e.g. checkpoint=none,csa=lz4",
+      "codec", "per-family codecs, e.g. checkpoint=none,csa=lz4 (auto: the codec rule)",
       cxxopts::value<std::string>()->default_value(""))(
+      "drive-read-gbps", "the codec rule's drive read rate (default: the rule's, 7)",
+      cxxopts::value<double>())(
+      "decode-threads", "the codec rule's decode threads",
+      cxxopts::value<uint32_t>()->default_value("1"))(
       "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
       "quick", "small sizes (256MiB NVMe, 512MiB recovery, 100k lookup blocks)");
@@ -302,7 +306,14 @@ int CmdBenchStore(std::vector<std::string> args) {
         "--codec");
     if (!cfg.ok()) return Fail(args[0], cfg.status());
     o.codec = cfg->codec;
+    o.codec_rule = cfg->codec_rule;
   }
+  if (r->count("drive-read-gbps"))
+    o.codec_rule.drive_read_bytes_per_s = (*r)["drive-read-gbps"].as<double>() * 1e9;
+  o.codec_rule.decode_threads = (*r)["decode-threads"].as<uint32_t>();
+  if (!(o.codec_rule.drive_read_bytes_per_s > 0) || o.codec_rule.decode_threads == 0)
+    return Fail(args[0], Status::InvalidArgument(
+                             "--drive-read-gbps must be > 0 and --decode-threads >= 1"));
   o.only = (*r)["only"].as<std::string>();
   Status s = bench::RunStoreBench(o, [](const std::string& line) {
     std::fputs((line + "\n").c_str(), stdout);

@@ -62,7 +62,7 @@ Result<CodecKind> ParseCodec(const std::string& s) {
                       CodecKind::kLz4Shuffle4, CodecKind::kZstd})
     if (CodecKindName(k) == s) return k;
   return Status::InvalidArgument("unknown codec '" + s +
-                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4)");
+                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4, zstd, auto)");
 }
 
 Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const std::string& name) {
@@ -108,13 +108,56 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
       c.nvme.device = *d;
     }
   }
+  // "codec": "auto" (every family) or {"csa": "zstd", "swa": "auto", ...}; "auto" leaves the
+  // family to the codec rule ("codec_rule").
+  auto set_codec = [&](Family f, const std::string& v) -> Status {
+    if (v == "auto") {
+      c.codec_rule.families[int(f)] = true;
+      c.codec[int(f)] = CodecKind::kNone;
+      return Status::Ok();
+    }
+    auto k = ParseCodec(v);
+    if (!k.ok()) return ctx(k.status());
+    c.codec_rule.families[int(f)] = false;
+    c.codec[int(f)] = *k;
+    return Status::Ok();
+  };
   if (auto cd = j.find("codec"); cd != j.end()) {
-    for (auto& [fam, val] : cd->items()) {
-      auto f = ParseFamily(fam);
-      if (!f) return Status::InvalidArgument(name + ": unknown family '" + fam + "' in codec");
-      auto k = ParseCodec(val.get<std::string>());
-      if (!k.ok()) return ctx(k.status());
-      c.codec[int(*f)] = *k;
+    if (cd->is_string()) {
+      for (Family f : kAllFamilies) STRATA_RETURN_IF_ERROR(set_codec(f, cd->get<std::string>()));
+    } else {
+      for (auto& [fam, val] : cd->items()) {
+        auto f = ParseFamily(fam);
+        if (!f) return Status::InvalidArgument(name + ": unknown family '" + fam + "' in codec");
+        STRATA_RETURN_IF_ERROR(set_codec(*f, val.get<std::string>()));
+      }
+    }
+  }
+  if (auto cr = j.find("codec_rule"); cr != j.end()) {
+    StoreConfig::CodecRule& r = c.codec_rule;
+    for (auto& [key, val] : cr->items()) {
+      if (key == "candidate") {
+        auto k = ParseCodec(val.get<std::string>());
+        if (!k.ok()) return ctx(k.status());
+        r.candidate = *k;
+      } else if (key == "drive_read_gbps") {
+        r.drive_read_bytes_per_s = val.get<double>() * 1e9;
+      } else if (key == "drive_write_gbps") {
+        r.drive_write_bytes_per_s = val.get<double>() * 1e9;
+      } else if (key == "decode_threads") {
+        r.decode_threads = val.get<uint32_t>();
+      } else if (key == "encode_threads") {
+        r.encode_threads = val.get<uint32_t>();
+      } else if (key == "min_ratio") {
+        r.min_ratio = val.get<double>();
+      } else if (key == "sample_objects") {
+        r.sample_objects = val.get<uint32_t>();
+      } else {
+        return Status::InvalidArgument(
+            name + ": unknown codec_rule field '" + key +
+            "' (candidate, drive_read_gbps, drive_write_gbps, decode_threads, encode_threads, "
+            "min_ratio, sample_objects)");
+      }
     }
   }
   STRATA_RETURN_IF_ERROR(ctx(c.Validate()));
@@ -143,7 +186,13 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
   std::string codecs;
   for (Family f : kAllFamilies)
     codecs += fmt::format("{}{}={}", codecs.empty() ? "" : ",", FamilyName(f),
-                          CodecKindName(c.codec[int(f)]));
+                          c.codec_rule.families[int(f)] ? std::string_view("auto")
+                                                        : CodecKindName(c.codec[int(f)]));
+  if (c.codec_rule.any())
+    codecs += fmt::format(" (auto: {} where it saves >= {:.2f}x and {} decode threads keep up "
+                          "with {:.1f} GB/s of drive reads)",
+                          CodecKindName(c.codec_rule.candidate), c.codec_rule.min_ratio,
+                          c.codec_rule.decode_threads, c.codec_rule.drive_read_bytes_per_s / 1e9);
   const std::string host = fmt::format("host={} bytes (eviction {}, admission {})",
                                        c.host.capacity_bytes, c.host.eviction, c.host.admission);
   if (c.nvme.data_dir.empty()) return fmt::format("{}, no NVMe tier, codecs {}", host, codecs);

@@ -1,6 +1,8 @@
 #include "cachestore/nvme/nvme_tier.h"
 
+#include <chrono>
 #include <cstring>
+#include <vector>
 
 #include "cachestore/nvme/codec.h"
 #include "cachestore/nvme/record.h"
@@ -21,7 +23,7 @@ Status CheckRecordHeader(const RecordHeader& h, const ObjectKey& key, uint64_t f
 }
 
 NvmeTier::NvmeTier(Device& device, const StoreConfig& config, std::byte* host_base)
-    : device_(device), config_(config), host_base_(host_base) {}
+    : device_(device), config_(config), host_base_(host_base), codecs_(config) {}
 
 namespace {
 
@@ -56,14 +58,30 @@ void NvmeTier::Encode(std::span<RecordIo> ios) {
       raw = std::span<const std::byte>(buf->data() + kRecordHeaderSize, io.raw_size);
       io.scratch = buf;
     }
-    const CodecKind want = config_.codec[int(io.key.family)];
+    bool sample = false;
+    const CodecKind want = codecs_.Want(io.key.family, &sample);
     if (want == CodecKind::kNone) continue;
     AlignedBuffer buf(RecordSpan(MaxEncodedSize(io.raw_size)));
     if (!buf.data()) {
       io.status = Status::ResourceExhausted("staging buffer");
       continue;
     }
+    const auto t0 = std::chrono::steady_clock::now();
     Encoded enc = EncodeRecord(want, raw, buf.span().subspan(kRecordHeaderSize));
+    if (sample) {
+      // Timed both ways on the family's own bytes for the codec rule; written raw meanwhile.
+      const auto t1 = std::chrono::steady_clock::now();
+      double decode_s = 0;
+      if (enc.codec != CodecKind::kNone) {
+        std::vector<std::byte> back(io.raw_size);
+        if (DecodeRecord(enc.codec, buf.span().subspan(kRecordHeaderSize, enc.size), back).ok())
+          decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+      }
+      codecs_.AddSample(io.key.family, io.raw_size,
+                        enc.codec == CodecKind::kNone ? io.raw_size : enc.size,
+                        std::chrono::duration<double>(t1 - t0).count(), decode_s);
+      continue;
+    }
     if (enc.codec == CodecKind::kNone) continue;
     io.codec = enc.codec;
     io.stored_size = enc.size;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 
+#include "cachestore/nvme/codec_rule.h"
 #include "cachestore/nvme/device.h"
 #include "cachestore/placement/tier.h"
 
@@ -23,6 +24,7 @@ class NvmeTier final : public LowerTier {
   Status Read(std::span<RecordIo> ios) override;
   void Copy(std::span<RecordMove> moves) override;
   Status Sync() override { return device_.Sync(); }
+  const CodecChooser& codecs() const { return codecs_; }
 
   // Wall time spent inside device reads / writes.
   std::atomic<uint64_t> read_us{0}, write_us{0};
@@ -31,6 +33,7 @@ class NvmeTier final : public LowerTier {
   Device& device_;
   const StoreConfig config_;
   std::byte* host_base_;
+  CodecChooser codecs_;
 };
 
 }  // namespace strata::cachestore

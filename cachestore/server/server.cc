@@ -110,7 +110,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                        (uint64_t(std::chrono::system_clock::now().time_since_epoch().count()) << 1);
   for (const TenantConfig& t : c.tenants) {
     cachestore::TieredStoreOptions options;
-    options.host_checksums = true;  // clients write the shared arena: verify before serving
+    // Clients write the shared arena: verify before serving, unless the tenant trusts them.
+    options.host_checksums = t.verify_host_copies;
     if (!c.cluster.seeds.empty()) {
       // A cluster that cannot be reached at start leaves this tenant without the shared tier
       // (logged): the node still serves from its own tiers.

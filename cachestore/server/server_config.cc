@@ -33,7 +33,8 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "cluster"};
 constexpr const char* kTenantKeys[] = {
     "name",       "secret",     "uids",   "gids",         "key_secret",       "host_quota",
-    "nvme_quota", "swa_policy", "weight", "cluster_user", "cluster_password", "cluster_prefix"};
+    "nvme_quota", "swa_policy", "weight", "cluster_user", "cluster_password", "cluster_prefix",
+    "verify_host_copies"};
 constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 
@@ -112,6 +113,11 @@ Result<TenantConfig> ParseTenant(const json& j, size_t index) {
   if (j.contains("cluster_user")) t.cluster_user = j["cluster_user"].get<std::string>();
   if (j.contains("cluster_password")) t.cluster_password = j["cluster_password"].get<std::string>();
   t.cluster_prefix = j.contains("cluster_prefix") ? j["cluster_prefix"].get<std::string>() : t.name;
+  if (j.contains("verify_host_copies")) {
+    if (!j["verify_host_copies"].is_boolean())
+      return Status::InvalidArgument(where + ".verify_host_copies must be true or false");
+    t.verify_host_copies = j["verify_host_copies"].get<bool>();
+  }
   return t;
 }
 
@@ -338,6 +344,7 @@ std::string DescribeServerConfig(const ServerConfig& c) {
         "\n  tenant {}: auth {}, host {} bytes, nvme {} bytes, swa_policy {}, weight {}", t.name,
         auth, t.host_quota_bytes, c.store.nvme.data_dir.empty() ? 0 : t.nvme_quota_bytes,
         SwaPolicyName(t.swa_policy), t.weight);
+    if (!t.verify_host_copies) out += ", host copies NOT verified (trusted clients)";
     if (!c.cluster.seeds.empty())
       out += fmt::format(", cluster prefix {} user {}", t.cluster_prefix,
                          t.cluster_user.empty() ? "(none)" : t.cluster_user);

@@ -36,6 +36,11 @@ struct TenantConfig {
   // to `~<prefix>:*` keeps tenants apart on the shared tier too.
   std::string cluster_user, cluster_password;
   std::string cluster_prefix;
+  // Clients write the tenant's arena through their mapping, so by default every host copy is
+  // checksummed at COMMIT and verified before each GET serves it (a stray write by any client is
+  // a kCorrupt miss, never served). false: the tenant's clients are trusted as the in-process
+  // store trusts its caller (one serving engine's own workers): no checksum on either path.
+  bool verify_host_copies = true;
 };
 
 // The tier shared across nodes, on Redis Cluster (cachestore/cluster/). No seeds: none.

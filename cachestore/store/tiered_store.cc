@@ -334,6 +334,7 @@ void TieredStore::VisitCounters(const CounterVisitor& visit) const {
   if (nvme_) {
     visit("nvme_read_us", nvme_->read_us.load(std::memory_order_relaxed));
     visit("nvme_write_us", nvme_->write_us.load(std::memory_order_relaxed));
+    if (config_.codec_rule.any()) nvme_->codecs().VisitCounters(visit);
   } else {
     visit("nvme_read_us", 0);
     visit("nvme_write_us", 0);

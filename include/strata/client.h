@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "strata/store.h"
 #include "strata/wire.h"
@@ -67,6 +68,16 @@ class Client final : public Store {
                               const PutHints& hints = {});
   Status Commit(const Reservation& r);
   Status Abort(const Reservation& r);
+  // The same for many objects, one round trip per batch the server takes (HELLO's max_batch):
+  // one result per item, in order, each as Reserve / Commit would have returned it.
+  struct ReserveSpec {
+    ObjectKey key;
+    uint64_t size = 0;
+    PutHints hints;
+  };
+  std::vector<Result<Reservation>> ReserveMany(uint64_t fingerprint,
+                                               std::span<const ReserveSpec> specs);
+  std::vector<Status> CommitMany(std::span<const Reservation> reservations);
   // Starts reading NVMe-resident objects into DRAM; returns at once.
   Status Prefetch(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
                   FamilyMask families);

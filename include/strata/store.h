@@ -135,6 +135,30 @@ struct StoreConfig {
   std::array<CodecKind, kNumFamilies> codec = {CodecKind::kNone, CodecKind::kNone, CodecKind::kNone,
                                                CodecKind::kNone, CodecKind::kNone};
 
+  // The codec rule (`"codec": {"csa": "auto"}`, cachestore/nvme/codec_rule.h): for the families
+  // marked here, the NVMe tier times `candidate` on the family's first `sample_objects` objects
+  // (written raw meanwhile) and keeps it only when it saves capacity (size ratio >= min_ratio)
+  // and the cores keep up with the drive: restores (decode_threads x decode speed >= the drive's
+  // read rate) and, when drive_write_bytes_per_s is set, demotions too. The default drive rate is
+  // a PCIe 4.0 drive's, so a default rule never makes restores slower than such a drive; set the
+  // drive's own fio figure to let slower drives gain capacity.
+  struct CodecRule {
+    std::array<bool, kNumFamilies> families{};
+    CodecKind candidate = CodecKind::kZstd;
+    double drive_read_bytes_per_s = 7e9;
+    double drive_write_bytes_per_s = 0;  // 0: demotion speed is not a condition
+    uint32_t decode_threads = 1;         // restores decoding at once (Get callers)
+    uint32_t encode_threads = 1;         // demotion threads encoding at once
+    double min_ratio = 1.05;
+    uint32_t sample_objects = 8;
+    bool any() const {
+      for (bool b : families)
+        if (b) return true;
+      return false;
+    }
+  };
+  CodecRule codec_rule;
+
   // Demotion thins SWA: a block's full SWA in DRAM goes to NVMe as the block-end checkpoint
   // (DESIGN.md, "Store"). Needs the layout of the object's fingerprint (OpenStore options).
   bool thin_swa_on_demotion = false;

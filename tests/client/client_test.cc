@@ -182,6 +182,39 @@ TEST_F(ClientTest, ReserveWritesInPlaceAndCommitPublishes) {
   EXPECT_FALSE(c->Commit(*r).ok());  // used up
 }
 
+// A batch with a refused item among them (larger than the arena) and a reservation already used
+// up: one result per item, in order.
+TEST_F(ClientTest, ReserveManyAndCommitManyGiveOneResultPerItem) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  const size_t n = 40;
+  std::vector<Client::ReserveSpec> specs;
+  for (size_t i = 0; i < n; ++i)
+    specs.push_back({{kNs, BlockKey{8, i}, Family::kHca}, 1000 + i, {}});
+  specs[3].size = 1ull << 40;  // no arena holds it
+  auto rs = c->ReserveMany(kFp, specs);
+  ASSERT_EQ(rs.size(), n);
+  EXPECT_FALSE(rs[3].ok());
+  std::vector<Client::Reservation> ok;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 3) continue;
+    ASSERT_TRUE(rs[i].ok()) << i << ": " << rs[i].status().ToString();
+    ASSERT_EQ(rs[i]->size, 1000 + i);
+    const auto bytes = SeededBytes(i, 1000 + i);
+    std::memcpy(rs[i]->data, bytes.data(), bytes.size());
+    ok.push_back(*rs[i]);
+  }
+  ASSERT_TRUE(c->Commit(ok[0]).ok());  // committed alone: the batch finds it used up
+  auto st = c->CommitMany(ok);
+  ASSERT_EQ(st.size(), ok.size());
+  EXPECT_FALSE(st[0].ok());
+  for (size_t k = 1; k < st.size(); ++k) EXPECT_TRUE(st[k].ok()) << k << ": " << st[k].ToString();
+  std::vector<Obj> objs;
+  for (size_t i = 0; i < n; ++i)
+    if (i != 3) objs.push_back({specs[i].key, SeededBytes(i, 1000 + i)});
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs, Tier::kHost));
+}
+
 TEST_F(ClientTest, AbortLeavesNothing) {
   auto c = Connect();
   ASSERT_TRUE(c);

@@ -690,6 +690,40 @@ TEST_F(ServerTest, BytesChangedAfterCommitAreReportedCorrupt) {
   EXPECT_EQ(reader->Stats()["server.corrupt"], 1u);
 }
 
+// A tenant with verify_host_copies false trusts its clients as the in-process store trusts its
+// caller: a write after Commit is served as it is (nothing checks it), the default tenant's
+// identical write is a kCorrupt miss.
+TEST_F(ServerTest, TrustedTenantServesWithoutVerifyingHostCopies) {
+  StartServer(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default" }, { "name": "trusted", "verify_host_copies": false } ]
+})");
+  for (const std::string tenant : {"default", "trusted"}) {
+    auto s = Hello(server_->socket_path(), tenant, "");
+    ASSERT_NE(s, nullptr) << tenant;
+    wire::ReserveItem it;
+    it.ns = kNs, it.key = Key(1), it.fingerprint = kFp, it.size = 8192;
+    it.family = uint8_t(Family::kCsa);
+    auto r = s->Reserve({it});
+    ASSERT_EQ(r[0].status, WireStatus::kOk);
+    auto bytes = Pattern(8192, 5);
+    std::memcpy(s->arena + r[0].offset, bytes.data(), bytes.size());
+    ASSERT_EQ(s->Ids(Verb::kCommit, {r[0].reservation})[0], WireStatus::kOk);
+    s->arena[r[0].offset + 100] ^= std::byte{1};
+    bytes[100] ^= std::byte{1};
+    auto items = s->Get({Key(1)}, FamilyMask{Family::kCsa}.bits());
+    if (tenant == "default") {
+      EXPECT_EQ(items[0].status, WireStatus::kCorrupt);
+      continue;
+    }
+    ASSERT_EQ(items[0].status, WireStatus::kOk);
+    ASSERT_EQ(items[0].size, 8192u);
+    EXPECT_EQ(std::memcmp(s->arena + items[0].offset, bytes.data(), bytes.size()), 0);
+    EXPECT_EQ(s->Stats()["server.corrupt"], 0u);
+  }
+}
+
 // A frame with a valid header and the given body.
 std::vector<std::byte> RawFrame(uint16_t opcode, std::vector<std::byte> body, uint32_t len = ~0u) {
   std::vector<std::byte> out;
