@@ -227,14 +227,15 @@ struct Bench {
     std::vector<std::byte> src(size);
     FillPseudoRandom(src.data(), size, 7);
     Samples daemon, daemon_trusted, peer, peer_sums;
-    // The client reserves and commits 8 objects per round trip (ReserveMany, CommitMany), as a
-    // frontend offloading a block's layers would; the in-process store has no round trips.
+    // The client reserves and commits kGetBatch objects per round trip (ReserveMany,
+    // CommitMany), as a frontend offloading a prefill's blocks would; the in-process store has no
+    // round trips.
     auto run_daemon = [&](Client& c, Samples& out) -> Status {
       const auto t = Clock::now();
       std::vector<Client::ReserveSpec> specs;
       std::vector<Client::Reservation> rs;
       for (size_t i = 0; i < n;) {
-        const size_t m = std::min<size_t>(8, n - i);
+        const size_t m = std::min<size_t>(kGetBatch, n - i);
         specs.clear(), rs.clear();
         for (size_t j = i; j < i + m; ++j) specs.push_back({{ns, BlockKey{ns, j}, f}, size, {}});
         for (auto& r : c.ReserveMany(fp, specs)) {
@@ -343,13 +344,17 @@ struct Bench {
       std::vector<std::byte> req, resp;
       wire::EncodeIds(1, wire::Verb::kRelease, {{1}}, req);
       wire::EncodeStatusList(1, wire::Verb::kRelease, {{wire::WireStatus::kOk}}, resp);
+      // The round trip of RELEASE itself: a client that waits for its response.
+      ClientOptions sync = copts;
+      sync.defer_release_acks = false;
+      STRATA_ASSIGN_OR_RETURN(auto rc, Client::Connect(sync));
       STRATA_RETURN_IF_ERROR(
           LatencyFigure("server.release", req.size(), resp.size(), [&]() -> Result<double> {
-            STRATA_ASSIGN_OR_RETURN(auto v, client->Get(ns, fp, keys, FamilyMask{f}));
+            STRATA_ASSIGN_OR_RETURN(auto v, rc->Get(ns, fp, keys, FamilyMask{f}));
             if (!v[0].found()) return Status::NotFound("bench: the object went missing");
             const uint64_t pin = v[0].pin;
             const auto t = Clock::now();
-            client->Release(std::span(&pin, 1));
+            rc->Release(std::span(&pin, 1));
             return Seconds(t);
           }));
       STRATA_RETURN_IF_ERROR(Drop(ns));
@@ -453,6 +458,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   b.copts.socket_path = sc.socket_path;
   b.copts.fingerprint = b.fp;
   b.copts.block_tokens = o.layout.block_size();
+  b.copts.defer_release_acks = true;  // a consumer's Get + Release: one round trip
   STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
   ClientOptions trusted_opts = b.copts;
   trusted_opts.tenant = "trusted";

@@ -167,6 +167,8 @@ class Client::Impl {
   bool Live(uint64_t generation) const { return sock_.connected() && generation == generation_; }
   Status EnsureConnected(Deadline d);
   void Drop();
+  // Reads the responses of deferred RELEASEs; an error drops the connection.
+  Status ReadDeferredReleases(Deadline d);
   template <class Encode>
   Result<Response> Call(Verb verb, Reconnect reconnect, Encode&& encode);
   uint64_t NewHandle(uint64_t server_id, HandleKind kind);
@@ -188,6 +190,7 @@ class Client::Impl {
   uint64_t generation_ = 0;                       // GUARDED_BY(mu_): of the last connection
   wire::HelloResponse hello_;                     // GUARDED_BY(mu_)
   uint64_t next_request_ = 1;                     // GUARDED_BY(mu_)
+  uint32_t unread_releases_ = 0;  // GUARDED_BY(mu_): RELEASE responses not read yet (deferred)
   std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
   std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
   uint64_t next_handle_ = 1;                      // GUARDED_BY(mu_)
@@ -195,6 +198,9 @@ class Client::Impl {
 };
 
 Status Client::Impl::EnsureConnected(Deadline d) {
+  // Responses of deferred RELEASEs make the socket readable: read them before telling a stale
+  // connection (readable while nothing is due) from a live one.
+  if (sock_.connected() && unread_releases_ > 0) (void)ReadDeferredReleases(d);
   if (sock_.connected() && !sock_.Stale()) return Status::Ok();
   if (sock_.connected()) Drop();
   const std::string& path = opts_.socket_path;
@@ -246,6 +252,7 @@ Status Client::Impl::EnsureConnected(Deadline d) {
 }
 
 void Client::Impl::Drop() {
+  unread_releases_ = 0;  // they went with the connection
   if (!sock_.connected()) return;
   sock_.Close();
   drops_.fetch_add(1, std::memory_order_relaxed);
@@ -254,6 +261,25 @@ void Client::Impl::Drop() {
     ::munmap(it->second.base, it->second.bytes);
     mappings_.erase(it);
   }
+}
+
+Status Client::Impl::ReadDeferredReleases(Deadline d) {
+  while (unread_releases_ > 0) {
+    auto f = sock_.RecvFrame(d, wire::kMaxBody, nullptr);
+    if (!f.ok()) {
+      Drop();
+      return f.status().WithContext("release");
+    }
+    --unread_releases_;
+    std::span<const std::byte> payload;
+    auto head = wire::DecodeResponseHead(f->body, &payload);
+    if (f->header.opcode != (uint16_t(Verb::kRelease) | wire::kResponseBit) || !head.ok() ||
+        ClosesConnection(head->status)) {
+      Drop();
+      return Status::IoError("release: response out of order or connection closed");
+    }
+  }
+  return Status::Ok();
 }
 
 template <class Encode>
@@ -272,6 +298,7 @@ Result<Client::Impl::Response> Client::Impl::Call(Verb verb, Reconnect reconnect
     Drop();
     return s.WithContext(what);
   }
+  STRATA_RETURN_IF_ERROR(ReadDeferredReleases(d).WithContext(what));
   auto f = sock_.RecvFrame(d, wire::kMaxBody, nullptr);
   if (!f.ok()) {
     Drop();
@@ -459,8 +486,20 @@ void Client::Impl::ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind
     ids.ids.assign(live.begin() + long(i), live.begin() + long(std::min(live.size(), i + chunk)));
     // Statuses per item (not yours, expired) need no action; a failed call drops the connection,
     // which releases everything it held.
-    (void)Call(Verb::kRelease, Reconnect::kNo,
-               [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kRelease, ids, f); });
+    if (!opts_.defer_release_acks) {
+      (void)Call(Verb::kRelease, Reconnect::kNo,
+                 [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kRelease, ids, f); });
+      continue;
+    }
+    const Deadline d = Clock::now() + opts_.deadline;
+    std::vector<std::byte> frame;
+    wire::EncodeIds(next_request_++, Verb::kRelease, ids, frame);
+    if (!sock_.SendAll(frame, d).ok()) {
+      Drop();
+      continue;
+    }
+    // Bounded, so that unread responses never fill the socket and stall the server's writes.
+    if (++unread_releases_ >= 16) (void)ReadDeferredReleases(d);
   }
 }
 

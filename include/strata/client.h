@@ -37,6 +37,10 @@ struct ClientOptions {
   std::chrono::milliseconds deadline{10000};
   // Lease timeout passed with Get (0: until Release or disconnect).
   uint32_t lease_ms = 0;
+  // Release returns once its RELEASE frames are sent; their responses (statuses that need no
+  // action) are read with the next call, at most 16 outstanding: a Get + Release cycle costs one
+  // round trip instead of two. A failure then shows in that next call (the connection dropped).
+  bool defer_release_acks = false;
 };
 
 class Client final : public Store {

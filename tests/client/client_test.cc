@@ -215,6 +215,34 @@ TEST_F(ClientTest, ReserveManyAndCommitManyGiveOneResultPerItem) {
   ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs, Tier::kHost));
 }
 
+// Deferred RELEASE responses are read with later calls: no reconnect (the socket is readable
+// while they wait), no lease left behind, over the bound of 16 outstanding.
+TEST_F(ClientTest, DeferredReleaseAcksAreReadLaterWithoutLosingTheConnection) {
+  ClientOptions o;
+  o.socket_path = server_.socket_path();
+  o.fingerprint = kFp;
+  o.block_tokens = 256;
+  o.defer_release_acks = true;
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const auto objs = MakeObjects(7, 4);
+  ASSERT_NO_FATAL_FAILURE(PutAll(**c, objs));
+  for (int round = 0; round < 40; ++round) {
+    const Obj& ob = objs[size_t(round) % objs.size()];
+    auto v = (*c)->Get(kNs, kFp, std::span(&ob.key.block, 1), FamilyMask{ob.key.family});
+    ASSERT_TRUE(v.ok());
+    ASSERT_TRUE(SameBytes((*v)[0], ob.bytes)) << round;
+    (*c)->Release(std::span(&(*v)[0].pin, 1));
+  }
+  uint64_t connects = 0, held = 99;
+  (*c)->VisitCounters([&](std::string_view n, uint64_t x) {
+    if (n == "client.connects") connects = x;
+    if (n == "connection.leases_held") held = x;
+  });
+  EXPECT_EQ(connects, 1u);
+  EXPECT_EQ(held, 0u);
+}
+
 TEST_F(ClientTest, AbortLeavesNothing) {
   auto c = Connect();
   ASSERT_TRUE(c);
