@@ -200,11 +200,12 @@ class Fio {
                "write", bytes, bytes / bs_);
   }
 
-  // Sequential reads of `bytes` through the files that hold `file_total` bytes (written before).
-  Result<FioRun> Read(uint64_t file_total, uint64_t bytes) {
+  // Sequential reads of `bytes` through the files that hold `file_total` bytes (written before);
+  // `extra`: more fio options (the io_uring set-up of the figure it is the limit of).
+  Result<FioRun> Read(uint64_t file_total, uint64_t bytes, std::vector<std::string> extra = {}) {
     bytes = cachestore::AlignUp(bytes, bs_);
-    return Run(Files(file_total, bs_), {"--rw=read", "--io_size=" + std::to_string(bytes)}, "read",
-               bytes, bytes / bs_);
+    extra.insert(extra.begin(), {"--rw=read", "--io_size=" + std::to_string(bytes)});
+    return Run(Files(file_total, bs_), extra, "read", bytes, bytes / bs_);
   }
 
   // Reads exactly these (address, length) pieces, in this order, `queue_depth` in flight: an
@@ -653,6 +654,99 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const O
   return Status::Ok();
 }
 
+// The io_uring set-up options (NvmeTierConfig registered_files, sqpoll), each measured: the same
+// sequential O_DIRECT reads of max_io-byte I/Os at the store's queue depth through the device
+// opened with each set-up, against fio with the same set-up (--registerfiles, --sqthread_poll)
+// on its own files. Rounds alternate the order of the set-ups and of device and fio.
+Status UringFigures(const StoreBenchOptions& o, const Out& out) {
+  if (o.device != DeviceKind::kIoUring || !cachestore::IoUringAvailable()) {
+    Progress("nvme.uring: skipped (no io_uring)");
+    return Status::Ok();
+  }
+  const std::string dir = (fs::path(o.dir) / "uring").string();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const uint64_t max_io = 1u << 20, segment = 256ull << 20;
+  const uint64_t bytes = std::clamp<uint64_t>(o.nvme_bytes / segment * segment, segment, 1ull << 30);
+  struct Setup {
+    const char* name;
+    cachestore::UringOptions uring;
+    std::vector<std::string> fio;
+  };
+  const std::vector<Setup> setups = {
+      {"default", {}, {}},
+      {"registered_files", {true, false, 50}, {"--registerfiles=1"}},
+      {"sqpoll", {false, true, 50}, {"--sqthread_poll=1"}},
+      {"registered_files_sqpoll", {true, true, 50}, {"--registerfiles=1", "--sqthread_poll=1"}}};
+  cachestore::FileDeviceOptions fo;
+  fo.dir = dir;
+  fo.segment_bytes = segment;
+  fo.segment_count = uint32_t(bytes / segment);
+  fo.queue_depth = o.queue_depth;
+  std::vector<std::unique_ptr<cachestore::Device>> devs;
+  for (const Setup& st : setups) {
+    fo.uring = st.uring;
+    auto d = cachestore::OpenFileDevice(DeviceKind::kIoUring, fo);
+    if (!d.ok()) {
+      Progress(fmt::format("nvme.uring.{}: skipped ({})", st.name, d.status().ToString()));
+      devs.push_back(nullptr);
+      continue;
+    }
+    devs.push_back(std::move(d).value());
+  }
+  if (!devs[0]) return Status::Internal("bench: the default io_uring device did not open");
+  cachestore::AlignedBuffer buf(64 * max_io);  // the reads land in 64 MiB, registered
+  if (!buf.data()) return Status::ResourceExhausted("bench: 64 MiB read buffer");
+  FillPseudoRandom(buf.data(), buf.size(), 11);
+  for (auto& d : devs)
+    if (d) d->RegisterMemory(buf.span());
+  std::vector<cachestore::IoOp> ops;
+  auto pass = [&](cachestore::Device& d, cachestore::IoKind kind) -> Result<double> {
+    const auto t0 = Clock::now();
+    for (uint64_t off = 0; off < bytes; off += 64 * max_io) {
+      ops.clear();
+      for (uint64_t i = 0; i < 64 && off + i * max_io < bytes; ++i)
+        ops.push_back({kind, off + i * max_io, buf.data() + i * max_io, size_t(max_io)});
+      STRATA_RETURN_IF_ERROR(d.Submit(ops));
+    }
+    if (kind == cachestore::IoKind::kWrite) STRATA_RETURN_IF_ERROR(d.Sync());
+    return double(bytes) / Seconds(t0) / 1e9;
+  };
+  Progress(fmt::format("nvme.uring: {} MiB through {} set-ups, fio on {}", bytes >> 20,
+                       setups.size(), dir));
+  STRATA_RETURN_IF_ERROR(pass(*devs[0], cachestore::IoKind::kWrite).status());  // the data
+  Fio fio(dir, o.queue_depth, max_io, segment);
+  STRATA_RETURN_IF_ERROR(fio.Write(bytes).status());
+  std::vector<Samples> dev_v(setups.size()), fio_v(setups.size());
+  for (uint32_t round = 0; round < o.rounds; ++round) {
+    for (size_t k = 0; k < setups.size(); ++k) {
+      const size_t i = round % 2 ? setups.size() - 1 - k : k;
+      if (!devs[i]) continue;
+      auto side_dev = [&]() -> Status {
+        STRATA_ASSIGN_OR_RETURN(double g, pass(*devs[i], cachestore::IoKind::kRead));
+        dev_v[i].Add(g);
+        return Status::Ok();
+      };
+      auto side_fio = [&]() -> Status {
+        STRATA_ASSIGN_OR_RETURN(FioRun r, fio.Read(bytes, bytes, setups[i].fio));
+        fio_v[i].Add(r.Gbps());
+        return Status::Ok();
+      };
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_fio() : side_dev());
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_dev() : side_fio());
+    }
+    Progress(fmt::format("nvme.uring round {} of {}", round + 1, o.rounds));
+  }
+  for (size_t i = 0; i < setups.size(); ++i)
+    if (devs[i])
+      out.Figure(fmt::format("nvme.uring.{}.read", setups[i].name), dev_v[i], "GB/s",
+                 FioName((std::string("read_") + setups[i].name).c_str(), o.queue_depth, max_io),
+                 fio_v[i], true, true);
+  devs.clear();
+  fs::remove_all(dir);
+  return Status::Ok();
+}
+
 // Lookup + Get of a 64-block chain (the compressed families a prefix restore reads) with the
 // payloads on NVMe only (the store just reopened: its host tier is empty), against fio reading
 // the same pieces at the same offsets of its own file; then the same chain again from DRAM.
@@ -1026,6 +1120,7 @@ Status RunStoreBench(const StoreBenchOptions& o,
   if (out.Section("nvme.put") || out.Section("nvme.get"))
     STRATA_RETURN_IF_ERROR(NvmeFigures(o, blk, out));
   if (out.Section("nvme.lookup_get")) STRATA_RETURN_IF_ERROR(ChainFigures(o, blk, out));
+  if (out.Section("nvme.uring")) STRATA_RETURN_IF_ERROR(UringFigures(o, out));
   if (out.Section("recovery") || out.Section("fsck"))
     STRATA_RETURN_IF_ERROR(RecoveryFigures(o, blk, out));
   if (out.Section("rebuild")) STRATA_RETURN_IF_ERROR(RebuildFigures(o, blk, emit));

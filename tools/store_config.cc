@@ -95,6 +95,11 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     if (!io.ok()) return ctx(io.status());
     c.nvme.max_io_bytes = uint32_t(*io);
     if (n->contains("queue_depth")) c.nvme.queue_depth = (*n)["queue_depth"].get<uint32_t>();
+    if (n->contains("registered_files"))
+      c.nvme.registered_files = (*n)["registered_files"].get<bool>();
+    if (n->contains("sqpoll")) c.nvme.sqpoll = (*n)["sqpoll"].get<bool>();
+    if (n->contains("sqpoll_idle_ms"))
+      c.nvme.sqpoll_idle_ms = (*n)["sqpoll_idle_ms"].get<uint32_t>();
     if (n->contains("admission")) c.nvme.admission = (*n)["admission"].get<std::string>();
     if (n->contains("verify_on_open")) {
       const std::string v = (*n)["verify_on_open"].get<std::string>();
@@ -197,10 +202,13 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
                                        c.host.capacity_bytes, c.host.eviction, c.host.admission);
   if (c.nvme.data_dir.empty()) return fmt::format("{}, no NVMe tier, codecs {}", host, codecs);
   return fmt::format(
-      "{}, nvme={} bytes in segments of {} at {} (device {}, qd {}, admission {}), SWA thinning "
-      "on demotion {}, codecs {}",
+      "{}, nvme={} bytes in segments of {} at {} (device {}, qd {}{}{}, admission {}), SWA "
+      "thinning on demotion {}, codecs {}",
       host, c.nvme.capacity_bytes, c.nvme.segment_bytes, c.nvme.data_dir,
-      DeviceKindName(c.nvme.device), c.nvme.queue_depth, c.nvme.admission,
+      DeviceKindName(c.nvme.device), c.nvme.queue_depth,
+      c.nvme.registered_files ? ", registered files" : "",
+      c.nvme.sqpoll ? fmt::format(", SQPOLL idle {} ms", c.nvme.sqpoll_idle_ms) : "",
+      c.nvme.admission,
       c.thin_swa_on_demotion ? "on" : "off", codecs);
 }
 

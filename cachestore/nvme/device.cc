@@ -166,8 +166,11 @@ Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDevice
   if (o.segment_bytes == 0 || o.segment_bytes % kIoAlign)
     return Status::InvalidArgument("segment size must be a positive multiple of 4096");
   if (o.segment_count == 0) return Status::InvalidArgument("no segments");
-  const bool automatic = kind == DeviceKind::kAuto;
-  if (automatic) kind = IoUringAvailable() ? DeviceKind::kIoUring : DeviceKind::kPosix;
+  // io_uring options asked for are never dropped silently: no posix fallback then.
+  const bool uring_options = o.uring.registered_files || o.uring.sqpoll;
+  const bool automatic = kind == DeviceKind::kAuto && !uring_options;
+  if (kind == DeviceKind::kAuto) kind = IoUringAvailable() || uring_options ? DeviceKind::kIoUring
+                                                                            : DeviceKind::kPosix;
 
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);
@@ -196,7 +199,7 @@ Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDevice
     }
   }
   if (kind == DeviceKind::kIoUring) {
-    auto dev = NewUringDevice(fds, o.segment_bytes, o.queue_depth);
+    auto dev = NewUringDevice(fds, o.segment_bytes, o.queue_depth, o.uring);
     if (dev.ok()) return std::move(dev).value();
     if (!automatic) return fail(dev.status());  // asked for io_uring explicitly
   }

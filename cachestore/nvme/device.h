@@ -100,11 +100,22 @@ class Device {
   DeviceCounters counters_;
 };
 
+// io_uring set-up options (NvmeTierConfig: "registered_files", "sqpoll", "sqpoll_idle_ms"):
+// registered files let SQEs name segments by index (no fget/fput per I/O); SQPOLL lets a kernel
+// thread per ring poll the submission queue (no io_uring_enter per batch, one core spinning up to
+// the idle time). Either one the kernel refuses is an error at open, never a silent fallback.
+struct UringOptions {
+  bool registered_files = false;
+  bool sqpoll = false;
+  uint32_t sqpoll_idle_ms = 50;
+};
+
 struct FileDeviceOptions {
   std::string dir;  // segment files live here (created if missing)
   uint64_t segment_bytes = 256ull << 20;
   uint32_t segment_count = 1;
   uint32_t queue_depth = 32;
+  UringOptions uring;  // io_uring only
 };
 
 // Opens (creating and preallocating as needed) the segment files of `dir`. kAuto picks
@@ -121,7 +132,8 @@ bool IoUringAvailable();
 std::unique_ptr<Device> NewPosixDevice(std::vector<int> fds, uint64_t segment_bytes,
                                        uint32_t queue_depth);
 Result<std::unique_ptr<Device>> NewUringDevice(std::vector<int> fds, uint64_t segment_bytes,
-                                               uint32_t queue_depth);
+                                               uint32_t queue_depth,
+                                               const UringOptions& uring = {});
 
 // Aligned heap buffer for O_DIRECT I/O.
 class AlignedBuffer {

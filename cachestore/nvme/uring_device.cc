@@ -5,6 +5,8 @@
 // full submission queue is flushed in place and completions are reaped in batches. Short
 // transfers are resubmitted for the remainder. Memory registered with RegisterMemory is used
 // through fixed buffers (READ_FIXED / WRITE_FIXED) when the kernel accepts the registration.
+// UringOptions: the segment files registered with every ring (SQEs name them by index), and
+// SQPOLL rings (a kernel thread per ring polls its submission queue).
 #include <liburing.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@ struct Region {
 struct Ring {
   io_uring ring;
   size_t registered = 0;  // regions_[0, registered) are this ring's fixed buffers
+  bool files = false;     // the segment files are registered: SQEs use their index
 };
 
 // Per-op progress within a batch; the SQE's user_data points here.
@@ -37,9 +40,11 @@ struct Inflight {
 
 class UringDevice final : public Device {
  public:
-  UringDevice(std::vector<int> fds, uint64_t segment_bytes, uint32_t queue_depth)
+  UringDevice(std::vector<int> fds, uint64_t segment_bytes, uint32_t queue_depth,
+              const UringOptions& uring)
       : Device(DeviceKind::kIoUring, segment_bytes, uint32_t(fds.size()), queue_depth),
-        fds_(std::move(fds)) {}
+        fds_(std::move(fds)),
+        uring_(uring) {}
 
   ~UringDevice() override {
     for (auto& r : pool_) io_uring_queue_exit(&r->ring);
@@ -98,8 +103,28 @@ class UringDevice final : public Device {
  private:
   Result<std::unique_ptr<Ring>> NewRing() {
     auto r = std::make_unique<Ring>();
-    int rc = io_uring_queue_init(queue_depth(), &r->ring, 0);
-    if (rc < 0) return Status::NotSupported(std::string("io_uring_queue_init: ") + strerror(-rc));
+    io_uring_params p{};
+    if (uring_.sqpoll) {
+      p.flags |= IORING_SETUP_SQPOLL;
+      p.sq_thread_idle = uring_.sqpoll_idle_ms;
+    }
+    int rc = io_uring_queue_init_params(queue_depth(), &r->ring, &p);
+    if (rc < 0)
+      return Status::NotSupported(
+          std::string(uring_.sqpoll ? "io_uring_queue_init with SQPOLL (needs Linux 5.11+, or "
+                                      "CAP_SYS_ADMIN before): "
+                                    : "io_uring_queue_init: ") +
+          strerror(-rc));
+    if (uring_.registered_files) {
+      rc = io_uring_register_files(&r->ring, fds_.data(), unsigned(fds_.size()));
+      if (rc < 0) {
+        io_uring_queue_exit(&r->ring);
+        return Status::NotSupported(std::string("io_uring_register_files (") +
+                                    std::to_string(fds_.size()) +
+                                    " segment files): " + strerror(-rc));
+      }
+      r->files = true;
+    }
     std::shared_lock lk(regions_mu_);
     RegisterBuffersLocked(*r);
     return r;
@@ -126,7 +151,8 @@ class UringDevice final : public Device {
   void Prep(Ring& r, io_uring_sqe* sqe, Inflight& f) {
     IoOp& op = *f.op;
     if (f.done == 0 && op.observer) op.observer->BeforeSubmit(op);
-    const int fd = fds_[op.offset / segment_bytes()];
+    const size_t seg = op.offset / segment_bytes();
+    const int fd = r.files ? int(seg) : fds_[seg];  // a registered file is named by its index
     const uint64_t off = op.offset % segment_bytes() + f.done;
     std::byte* buf = op.buf + f.done;
     const unsigned len = unsigned(op.len - f.done);
@@ -143,6 +169,7 @@ class UringDevice final : public Device {
       else
         io_uring_prep_write(sqe, fd, buf, len, off);
     }
+    if (r.files) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, &f);
   }
 
@@ -206,6 +233,7 @@ class UringDevice final : public Device {
   }
 
   std::vector<int> fds_;
+  const UringOptions uring_;
   std::mutex mu_;  // guards pool_
   std::vector<std::unique_ptr<Ring>> pool_;
   // Guards regions_ and buffer (re)registration. Batches hold it shared while they run, so
@@ -228,8 +256,8 @@ bool IoUringAvailable() {
 }
 
 Result<std::unique_ptr<Device>> NewUringDevice(std::vector<int> fds, uint64_t segment_bytes,
-                                               uint32_t queue_depth) {
-  auto dev = std::make_unique<UringDevice>(std::move(fds), segment_bytes, queue_depth);
+                                               uint32_t queue_depth, const UringOptions& uring) {
+  auto dev = std::make_unique<UringDevice>(std::move(fds), segment_bytes, queue_depth, uring);
   Status s = dev->Init();
   if (!s.ok()) {
     dev->DisownFds();  // the caller still owns the descriptors on failure

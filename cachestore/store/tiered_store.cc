@@ -110,6 +110,7 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
     fo.segment_bytes = nv.segment_bytes;
     fo.segment_count = segment_count;
     fo.queue_depth = nv.queue_depth;
+    fo.uring = {nv.registered_files, nv.sqpoll, nv.sqpoll_idle_ms};
     STRATA_ASSIGN_OR_RETURN(device_, OpenFileDevice(nv.device, fo));
   }
   if (device_->segment_bytes() != nv.segment_bytes || device_->segment_count() != segment_count)

@@ -117,6 +117,11 @@ struct NvmeTierConfig {
   uint64_t segment_bytes = 256ull << 20;  // size of one segment file; a multiple of 4 KiB
   DeviceKind device = DeviceKind::kAuto;
   uint32_t queue_depth = 32;         // I/Os in flight per submitting thread
+  // io_uring set-up (cachestore/nvme/device.h, UringOptions): the segment files registered with
+  // every ring, and SQPOLL rings (a kernel thread per ring polls; idle after sqpoll_idle_ms).
+  bool registered_files = false;
+  bool sqpoll = false;
+  uint32_t sqpoll_idle_ms = 50;
   uint32_t max_io_bytes = 1u << 20;  // large records are split into I/Os of this size
   // At open, read every record whole and drop those whose payload checksum fails (default: read
   // only headers; payloads are verified on every read anyway, so a bad one is never served).

@@ -28,6 +28,21 @@ TEST(StoreConfigTest, ParsesTheShippedDefault) {
   EXPECT_NE(DescribeStoreConfig(*c).find("segments of 268435456"), std::string::npos);
 }
 
+TEST(StoreConfigTest, IoUringSetupOptions) {
+  auto c = ParseStoreConfig(
+      R"({"nvme": {"data_dir": "d", "device": "io_uring", "registered_files": true,
+                   "sqpoll": true, "sqpoll_idle_ms": 20}})",
+      "t.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->nvme.registered_files);
+  EXPECT_TRUE(c->nvme.sqpoll);
+  EXPECT_EQ(c->nvme.sqpoll_idle_ms, 20u);
+  EXPECT_NE(DescribeStoreConfig(*c).find("registered files, SQPOLL idle 20 ms"), std::string::npos);
+  auto posix = ParseStoreConfig(R"({"nvme": {"data_dir": "d", "device": "posix", "sqpoll": true}})",
+                                "t.json");
+  EXPECT_NE(posix.status().message().find("need the io_uring device"), std::string::npos);
+}
+
 TEST(StoreConfigTest, BadConfigsAreClearErrors) {
   auto bad = [](const char* json) { return ParseStoreConfig(json, "t.json").status(); };
   EXPECT_EQ(bad("[1]").code(), StatusCode::kInvalidArgument);
