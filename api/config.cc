@@ -91,7 +91,8 @@ Status StoreConfig::Validate() const {
     return Status::InvalidArgument("nvme: more than 2^20 segments; use larger segments");
   if ((n.registered_files || n.sqpoll) &&
       (n.device == DeviceKind::kPosix || n.device == DeviceKind::kMemory))
-    return Status::InvalidArgument("nvme.registered_files and nvme.sqpoll need the io_uring device");
+    return Status::InvalidArgument(
+        "nvme.registered_files and nvme.sqpoll need the io_uring device");
   if (n.queue_depth == 0 || n.queue_depth > 4096)
     return Status::InvalidArgument("nvme.queue_depth must be in 1..4096");
   if (n.max_io_bytes < 4096 || n.max_io_bytes % 4096)

@@ -261,11 +261,10 @@ struct Bench {
       return Status::Ok();
     };
     auto all = [&](bool reverse) -> Status {
-      const std::function<Status()> sides[] = {
-          [&] { return run_daemon(*client, daemon); },
-          [&] { return run_daemon(*trusted, daemon_trusted); },
-          [&] { return run_local(*local, peer); },
-          [&] { return run_local(*local_sums, peer_sums); }};
+      const std::function<Status()> sides[] = {[&] { return run_daemon(*client, daemon); },
+                                               [&] { return run_daemon(*trusted, daemon_trusted); },
+                                               [&] { return run_local(*local, peer); },
+                                               [&] { return run_local(*local_sums, peer_sums); }};
       for (size_t k = 0; k < 4; ++k) STRATA_RETURN_IF_ERROR(sides[reverse ? 3 - k : k]());
       return Status::Ok();
     };

@@ -395,9 +395,11 @@ void CodecFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const Ou
       out.Figure(name + ".encode", enc_mbps[k], "MB/s", "memcpy", memcpy_mbps, true, false);
       if (compressed[k])
         out.Figure(name + ".decode", dec_mbps[k], "MB/s", "memcpy", memcpy_mbps, true, false);
-      // What the codec rule decides for this family on these figures (cachestore/nvme/codec_rule.h).
+      // What the codec rule decides for this family on these figures
+      // (cachestore/nvme/codec_rule.h).
       const std::string rule_name = fmt::format("codec.{}.rule", fam);
-      if (codecs[k] == o.codec_rule.candidate && (o.only.empty() || rule_name.starts_with(o.only))) {
+      if (codecs[k] == o.codec_rule.candidate &&
+          (o.only.empty() || rule_name.starts_with(o.only))) {
         cachestore::CodecSample smp;
         smp.objects = 1;
         smp.raw_bytes = raw.size();
@@ -667,7 +669,8 @@ Status UringFigures(const StoreBenchOptions& o, const Out& out) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const uint64_t max_io = 1u << 20, segment = 256ull << 20;
-  const uint64_t bytes = std::clamp<uint64_t>(o.nvme_bytes / segment * segment, segment, 1ull << 30);
+  const uint64_t bytes =
+      std::clamp<uint64_t>(o.nvme_bytes / segment * segment, segment, 1ull << 30);
   struct Setup {
     const char* name;
     cachestore::UringOptions uring;

@@ -169,6 +169,13 @@ class Client::Impl {
   void Drop();
   // Reads the responses of deferred RELEASEs; an error drops the connection.
   Status ReadDeferredReleases(Deadline d);
+  // Releases leases or aborts reservations the client refused (bad items); statuses ignored.
+  void GiveBack(Verb verb, std::vector<uint64_t> ids) {
+    if (ids.empty()) return;
+    const wire::IdList list{std::move(ids)};
+    (void)Call(verb, Reconnect::kNo,
+               [&](uint64_t id, auto& f) { wire::EncodeIds(id, verb, list, f); });
+  }
   template <class Encode>
   Result<Response> Call(Verb verb, Reconnect reconnect, Encode&& encode);
   uint64_t NewHandle(uint64_t server_id, HandleKind kind);
@@ -186,10 +193,10 @@ class Client::Impl {
 
   const ClientOptions opts_;
   std::mutex mu_;
-  Socket sock_;                                   // GUARDED_BY(mu_)
-  uint64_t generation_ = 0;                       // GUARDED_BY(mu_): of the last connection
-  wire::HelloResponse hello_;                     // GUARDED_BY(mu_)
-  uint64_t next_request_ = 1;                     // GUARDED_BY(mu_)
+  Socket sock_;                   // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;       // GUARDED_BY(mu_): of the last connection
+  wire::HelloResponse hello_;     // GUARDED_BY(mu_)
+  uint64_t next_request_ = 1;     // GUARDED_BY(mu_)
   uint32_t unread_releases_ = 0;  // GUARDED_BY(mu_): RELEASE responses not read yet (deferred)
   std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
   std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
@@ -460,11 +467,7 @@ Result<std::vector<ObjectView>> Client::Impl::Get(NamespaceId ns, uint64_t fp,
       v.served_from = it.tier < kNumTiers ? Tier(it.tier) : Tier::kNone;
       v.pin = NewHandle(it.lease, HandleKind::kLease);
     }
-    if (!refused.empty()) {
-      wire::IdList ids{refused};
-      (void)Call(Verb::kRelease, Reconnect::kNo,
-                 [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kRelease, ids, f); });
-    }
+    GiveBack(Verb::kRelease, std::move(refused));
     i += n;
   }
   return out;
@@ -560,14 +563,10 @@ std::vector<Result<Client::Reservation>> Client::Impl::ReserveManyLocked(
         out.emplace_back(Status::IoError("reserve: the server gave an offset outside the arena"));
         continue;
       }
-      out.emplace_back(Reservation{data, NewHandle(r.reservation, HandleKind::kReservation),
-                                   specs[i + j].size});
+      out.emplace_back(
+          Reservation{data, NewHandle(r.reservation, HandleKind::kReservation), specs[i + j].size});
     }
-    if (!refused.empty()) {
-      wire::IdList ids{refused};
-      (void)Call(Verb::kAbort, Reconnect::kNo,
-                 [&](uint64_t id, auto& f) { wire::EncodeIds(id, Verb::kAbort, ids, f); });
-    }
+    GiveBack(Verb::kAbort, std::move(refused));
     i += n;
   }
   return out;

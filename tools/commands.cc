@@ -245,9 +245,8 @@ int CmdBenchStore(std::vector<std::string> args) {
       "codec", "per-family codecs, e.g. checkpoint=none,csa=lz4 (auto: the codec rule)",
       cxxopts::value<std::string>()->default_value(""))(
       "drive-read-gbps", "the codec rule's drive read rate (default: the rule's, 7)",
-      cxxopts::value<double>())(
-      "decode-threads", "the codec rule's decode threads",
-      cxxopts::value<uint32_t>()->default_value("1"))(
+      cxxopts::value<double>())("decode-threads", "the codec rule's decode threads",
+                                cxxopts::value<uint32_t>()->default_value("1"))(
       "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
       "quick", "small sizes (256MiB NVMe, 512MiB recovery, 100k lookup blocks)");
@@ -312,8 +311,8 @@ int CmdBenchStore(std::vector<std::string> args) {
     o.codec_rule.drive_read_bytes_per_s = (*r)["drive-read-gbps"].as<double>() * 1e9;
   o.codec_rule.decode_threads = (*r)["decode-threads"].as<uint32_t>();
   if (!(o.codec_rule.drive_read_bytes_per_s > 0) || o.codec_rule.decode_threads == 0)
-    return Fail(args[0], Status::InvalidArgument(
-                             "--drive-read-gbps must be > 0 and --decode-threads >= 1"));
+    return Fail(args[0],
+                Status::InvalidArgument("--drive-read-gbps must be > 0 and --decode-threads >= 1"));
   o.only = (*r)["only"].as<std::string>();
   Status s = bench::RunStoreBench(o, [](const std::string& line) {
     std::fputs((line + "\n").c_str(), stdout);

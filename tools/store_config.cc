@@ -190,14 +190,15 @@ Result<StoreConfig> LoadStoreConfig(const std::string& path) {
 std::string DescribeStoreConfig(const StoreConfig& c) {
   std::string codecs;
   for (Family f : kAllFamilies)
-    codecs += fmt::format("{}{}={}", codecs.empty() ? "" : ",", FamilyName(f),
-                          c.codec_rule.families[int(f)] ? std::string_view("auto")
-                                                        : CodecKindName(c.codec[int(f)]));
+    codecs += fmt::format(
+        "{}{}={}", codecs.empty() ? "" : ",", FamilyName(f),
+        c.codec_rule.families[int(f)] ? std::string_view("auto") : CodecKindName(c.codec[int(f)]));
   if (c.codec_rule.any())
-    codecs += fmt::format(" (auto: {} where it saves >= {:.2f}x and {} decode threads keep up "
-                          "with {:.1f} GB/s of drive reads)",
-                          CodecKindName(c.codec_rule.candidate), c.codec_rule.min_ratio,
-                          c.codec_rule.decode_threads, c.codec_rule.drive_read_bytes_per_s / 1e9);
+    codecs += fmt::format(
+        " (auto: {} where it saves >= {:.2f}x and {} decode threads keep up "
+        "with {:.1f} GB/s of drive reads)",
+        CodecKindName(c.codec_rule.candidate), c.codec_rule.min_ratio, c.codec_rule.decode_threads,
+        c.codec_rule.drive_read_bytes_per_s / 1e9);
   const std::string host = fmt::format("host={} bytes (eviction {}, admission {})",
                                        c.host.capacity_bytes, c.host.eviction, c.host.admission);
   if (c.nvme.data_dir.empty()) return fmt::format("{}, no NVMe tier, codecs {}", host, codecs);
@@ -208,8 +209,7 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
       DeviceKindName(c.nvme.device), c.nvme.queue_depth,
       c.nvme.registered_files ? ", registered files" : "",
       c.nvme.sqpoll ? fmt::format(", SQPOLL idle {} ms", c.nvme.sqpoll_idle_ms) : "",
-      c.nvme.admission,
-      c.thin_swa_on_demotion ? "on" : "off", codecs);
+      c.nvme.admission, c.thin_swa_on_demotion ? "on" : "off", codecs);
 }
 
 }  // namespace strata::tools

@@ -17,8 +17,8 @@ CodecDecision DecideCodec(const StoreConfig::CodecRule& rule, const CodecSample&
       s.encode_bytes_per_s() / 1e6, rule.encode_threads, drive_r / 1e6,
       drive_w > 0 ? fmt::format("{:.0f} MB/s", drive_w / 1e6) : std::string("not a condition"));
   if (ratio < rule.min_ratio)
-    return {CodecKind::kNone, fmt::format("none ({}; saves less than {:.2f}x)", figures,
-                                          rule.min_ratio)};
+    return {CodecKind::kNone,
+            fmt::format("none ({}; saves less than {:.2f}x)", figures, rule.min_ratio)};
   // With the codec a restore runs at min(drive * ratio, decode): never below the drive's rate
   // exactly when the decoders keep up with the drive.
   if (decode < drive_r)
@@ -26,8 +26,8 @@ CodecDecision DecideCodec(const StoreConfig::CodecRule& rule, const CodecSample&
             fmt::format("none ({}; restores would run at {:.0f} MB/s, below the drive)", figures,
                         std::min(drive_r * ratio, decode) / 1e6)};
   if (drive_w > 0 && encode < drive_w)
-    return {CodecKind::kNone, fmt::format("none ({}; demotions would run below the drive)",
-                                          figures)};
+    return {CodecKind::kNone,
+            fmt::format("none ({}; demotions would run below the drive)", figures)};
   return {rule.candidate, fmt::format("{} ({})", CodecKindName(rule.candidate), figures)};
 }
 

@@ -169,8 +169,8 @@ Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDevice
   // io_uring options asked for are never dropped silently: no posix fallback then.
   const bool uring_options = o.uring.registered_files || o.uring.sqpoll;
   const bool automatic = kind == DeviceKind::kAuto && !uring_options;
-  if (kind == DeviceKind::kAuto) kind = IoUringAvailable() || uring_options ? DeviceKind::kIoUring
-                                                                            : DeviceKind::kPosix;
+  if (kind == DeviceKind::kAuto)
+    kind = IoUringAvailable() || uring_options ? DeviceKind::kIoUring : DeviceKind::kPosix;
 
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);

@@ -31,10 +31,19 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "thin_swa_on_demotion",
                                     "tenants",
                                     "cluster"};
-constexpr const char* kTenantKeys[] = {
-    "name",       "secret",     "uids",   "gids",         "key_secret",       "host_quota",
-    "nvme_quota", "swa_policy", "weight", "cluster_user", "cluster_password", "cluster_prefix",
-    "verify_host_copies"};
+constexpr const char* kTenantKeys[] = {"name",
+                                       "secret",
+                                       "uids",
+                                       "gids",
+                                       "key_secret",
+                                       "host_quota",
+                                       "nvme_quota",
+                                       "swa_policy",
+                                       "weight",
+                                       "cluster_user",
+                                       "cluster_password",
+                                       "cluster_prefix",
+                                       "verify_host_copies"};
 constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 

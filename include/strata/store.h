@@ -116,7 +116,7 @@ struct NvmeTierConfig {
   uint64_t capacity_bytes = 16ull << 30;  // segment files' total size, preallocated
   uint64_t segment_bytes = 256ull << 20;  // size of one segment file; a multiple of 4 KiB
   DeviceKind device = DeviceKind::kAuto;
-  uint32_t queue_depth = 32;         // I/Os in flight per submitting thread
+  uint32_t queue_depth = 32;  // I/Os in flight per submitting thread
   // io_uring set-up (cachestore/nvme/device.h, UringOptions): the segment files registered with
   // every ring, and SQPOLL rings (a kernel thread per ring polls; idle after sqpoll_idle_ms).
   bool registered_files = false;

@@ -77,8 +77,9 @@ TEST(CodecRuleTest, ConfigParsesAutoAndTheRule) {
             std::string::npos);
   EXPECT_NE(bad(R"({"codec_rule": {"drive_speed": 1}})").message().find("unknown codec_rule"),
             std::string::npos);
-  EXPECT_NE(bad(R"({"codec": "auto", "codec_rule": {"min_ratio": 0.5}})").message().find("min_ratio"),
-            std::string::npos);
+  EXPECT_NE(
+      bad(R"({"codec": "auto", "codec_rule": {"min_ratio": 0.5}})").message().find("min_ratio"),
+      std::string::npos);
 }
 
 // FP8-like bytes: a skewed byte distribution without repeats (zstd shrinks them ~1.2x).
@@ -146,7 +147,7 @@ RuleRun RunRule(double drive_read_bytes_per_s, const std::string& dir) {
 TEST(CodecRuleTest, SlowDriveGetsZstdAfterTheSampleAndEveryObjectReadsBack) {
   testing::TempDir dir;
   const RuleRun r = RunRule(1e6, dir.Sub("data"));  // a 1 MB/s drive: any decoder keeps up
-  EXPECT_EQ(r.codec, 4u);                      // zstd (record.h: codec id 4)
+  EXPECT_EQ(r.codec, 4u);                           // zstd (record.h: codec id 4)
   EXPECT_EQ(r.decided, 1u);
   EXPECT_GT(r.ratio_milli, 1100u);
   // The sampled objects went raw, the later ones compressed.

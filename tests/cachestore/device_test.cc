@@ -146,8 +146,8 @@ namespace {
 // over segments, with registered and unregistered buffers, come back byte for byte.
 TEST(UringOptionsTest, EverySetupRoundTripsAcrossSegments) {
   if (!IoUringAvailable()) GTEST_SKIP() << "io_uring not available";
-  for (const UringOptions u :
-       {UringOptions{true, false, 50}, UringOptions{false, true, 10}, UringOptions{true, true, 10}}) {
+  for (const UringOptions u : {UringOptions{true, false, 50}, UringOptions{false, true, 10},
+                               UringOptions{true, true, 10}}) {
     testing::TempDir dir;
     FileDeviceOptions o;
     o.dir = dir.Sub("seg");
