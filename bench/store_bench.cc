@@ -170,6 +170,8 @@ struct Out {
 struct FioRun {
   uint64_t bytes = 0;
   double seconds = 0;  // fio's own runtime of the job (process start-up excluded), 1 ms units
+  // With --lat_percentiles=1: submission-to-completion latency percentiles, "50.000000" -> us.
+  std::map<std::string, double> lat_us;
   double Gbps() const { return double(bytes) / seconds / 1e9; }
   double GiBps() const { return double(bytes) / seconds / double(1ull << 30); }
 };
@@ -206,6 +208,16 @@ class Fio {
     bytes = cachestore::AlignUp(bytes, bs_);
     extra.insert(extra.begin(), {"--rw=read", "--io_size=" + std::to_string(bytes)});
     return Run(Files(file_total, bs_), extra, "read", bytes, bytes / bs_);
+  }
+
+  // `ios` random reads of block_bytes through the files that hold `file_total` bytes, with
+  // latency percentiles 50, 99 and 99.9 (FioRun::lat_us). Fresh offsets every run
+  // (--randrepeat=0): a volume with a cache of its own serves a repeated sequence from it.
+  Result<FioRun> RandomReads(uint64_t file_total, uint64_t ios) {
+    return Run(Files(file_total, bs_),
+               {"--rw=randread", "--number_ios=" + std::to_string(ios), "--randrepeat=0",
+                "--lat_percentiles=1", "--percentile_list=50:99:99.9"},
+               "read", ios * bs_, ios);
   }
 
   // Reads exactly these (address, length) pieces, in this order, `queue_depth` in flight: an
@@ -311,7 +323,11 @@ class Fio {
     if (done_ios != ios)
       return Status::Internal(fmt::format("fio: {} of {} I/Os done", done_ios, ios));
     if (ms <= 0) return Status::Internal("fio: job ran under 1 ms, too short to time");
-    return FioRun{bytes, ms / 1000.0};
+    FioRun run{bytes, ms / 1000.0, {}};
+    if (d.contains("lat_ns") && d["lat_ns"].contains("percentile"))
+      for (const auto& [k, v] : d["lat_ns"]["percentile"].items())
+        run.lat_us[k] = v.get<double>() / 1e3;
+    return run;
   }
 
   static std::string Joined(const std::vector<std::string>& v) {
@@ -746,6 +762,68 @@ Status UringFigures(const StoreBenchOptions& o, const Out& out) {
                  FioName((std::string("read_") + setups[i].name).c_str(), o.queue_depth, max_io),
                  fio_v[i], true, true);
   devs.clear();
+
+  // Read latency at several queue depths: random 128 KiB reads (a csa_index record's size) over
+  // the same bytes, each I/O timed from its submission to its completion (an IoObserver), against
+  // fio's own submission-to-completion percentiles (lat_ns) of the same job on its files.
+  struct Timer : cachestore::IoObserver {
+    std::vector<Clock::time_point> start;
+    std::vector<double> us;
+    void BeforeSubmit(cachestore::IoOp& op) override { start[op.tag] = Clock::now(); }
+    void OnComplete(cachestore::IoOp& op) override {
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start[op.tag]).count());
+    }
+  };
+  constexpr uint64_t kLatIo = 128 << 10, kLatIos = 2000;
+  const double pcts[] = {50, 99, 99.9};
+  for (uint32_t qd : {1u, 4u, 16u, 32u}) {
+    fo.uring = {};
+    fo.queue_depth = qd;
+    STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(DeviceKind::kIoUring, fo));
+    dev->RegisterMemory(buf.span());
+    Fio lat_fio(dir, qd, kLatIo, segment);
+    std::array<Samples, 3> dev_p, fio_p;
+    std::mt19937_64 rng(qd);
+    for (uint32_t round = 0; round < o.rounds; ++round) {
+      auto side_dev = [&]() -> Status {
+        Timer t;
+        t.start.resize(kLatIos);
+        ops.clear();
+        for (uint64_t i = 0; i < kLatIos; ++i) {
+          const uint64_t off = rng() % (bytes / kLatIo) * kLatIo;
+          cachestore::IoOp op{cachestore::IoKind::kRead, off,
+                              buf.data() + (i % (buf.size() / kLatIo)) * kLatIo, size_t(kLatIo)};
+          op.observer = &t;
+          op.tag = uint32_t(i);
+          ops.push_back(op);
+        }
+        STRATA_RETURN_IF_ERROR(dev->Submit(ops));
+        std::sort(t.us.begin(), t.us.end());
+        for (size_t k = 0; k < 3; ++k)
+          dev_p[k].Add(
+              t.us[std::min(t.us.size() - 1, size_t(pcts[k] / 100 * double(t.us.size())))]);
+        return Status::Ok();
+      };
+      auto side_fio = [&]() -> Status {
+        STRATA_ASSIGN_OR_RETURN(FioRun r, lat_fio.RandomReads(bytes, kLatIos));
+        for (size_t k = 0; k < 3; ++k) {
+          auto it = r.lat_us.find(fmt::format("{:.6f}", pcts[k]));
+          if (it == r.lat_us.end()) return Status::Internal("fio: no latency percentiles");
+          fio_p[k].Add(it->second);
+        }
+        return Status::Ok();
+      };
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_fio() : side_dev());
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_dev() : side_fio());
+    }
+    for (size_t k = 0; k < 3; ++k)
+      out.Figure(fmt::format("nvme.uring.read_latency.qd{}.p{}", qd,
+                             k == 0   ? "50"
+                             : k == 1 ? "99"
+                                      : "999"),
+                 dev_p[k], "us", FioName("randread_lat", qd, kLatIo), fio_p[k], false, true);
+    Progress(fmt::format("nvme.uring.read_latency: queue depth {} done", qd));
+  }
   fs::remove_all(dir);
   return Status::Ok();
 }
