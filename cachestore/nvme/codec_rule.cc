@@ -31,10 +31,9 @@ CodecDecision DecideCodec(const StoreConfig::CodecRule& rule, const CodecSample&
   return {rule.candidate, fmt::format("{} ({})", CodecKindName(rule.candidate), figures)};
 }
 
-CodecChooser::CodecChooser(const StoreConfig& config)
-    : rule_(config.codec_rule), fixed_(config.codec) {
+CodecChooser::CodecChooser(const StoreConfig& config) : rule_(config.codec_rule) {
   for (int f = 0; f < kNumFamilies; ++f)
-    chosen_[size_t(f)].store(rule_.families[size_t(f)] ? -1 : int(fixed_[size_t(f)]));
+    chosen_[size_t(f)].store(rule_.families[size_t(f)] ? -1 : int(config.codec[size_t(f)]));
 }
 
 CodecKind CodecChooser::Want(Family f, bool* sample) const {

@@ -62,8 +62,8 @@ class CodecChooser {
 
  private:
   const StoreConfig::CodecRule rule_;
-  std::array<CodecKind, kNumFamilies> fixed_;
-  std::array<std::atomic<int>, kNumFamilies> chosen_;  // -1: still sampling
+  // The codec written per family: the fixed one, the rule's choice, or -1 while still sampling.
+  std::array<std::atomic<int>, kNumFamilies> chosen_;
   mutable std::mutex mu_;
   std::array<CodecSample, kNumFamilies> samples_;  // GUARDED_BY(mu_)
 };
