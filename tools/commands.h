@@ -35,6 +35,9 @@ int CmdStats(std::vector<std::string> args);
 int CmdBenchStore(std::vector<std::string> args);
 int CmdCompare(std::vector<std::string> args);
 int CmdBenchCompare(std::vector<std::string> args);
+int CmdReplay(std::vector<std::string> args);  // tools/replay_cmd.cc
+// Runs tools/<name> (a plot script found like the configs) on `dir` with Debian's python3.
+Status RunPlotScript(const std::string& name, const std::string& dir);
 int CmdBenchCrashChild(std::vector<std::string> args);
 
 // strata-server (tools/server_commands.cc): --server, --tenant, --secret, --deadline-ms, and the

@@ -42,10 +42,13 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cachestore/placement/cluster_policy.h"
+#include "cachestore/placement/decision.h"
+#include "cachestore/sim/sim_store.h"
 #include "engine/restore_planner.h"
 #include "strata/layout.h"
 #include "strata/status.h"
@@ -112,6 +115,8 @@ struct CompareSetup {
   cachestore::ClusterSharePolicy share;
   // Affinity: requests whose first this many tokens are equal go to the same node.
   int64_t affinity_tokens = 1024;
+  // The NVMe tier's segment size (0: the store's default).
+  uint64_t nvme_segment_bytes = 0;
 };
 
 struct Percentiles {
@@ -141,8 +146,9 @@ struct CompareResult {
   uint64_t cluster_uploads = 0, cluster_fills = 0, cluster_evictions = 0;
   cachestore::ClusterSharePolicy share;  // what went to the cluster (enabled: there was one)
   Percentiles ttft_s, ttft_cold_s;       // with this cache; with none (same queues); over all nodes
-  double wall_s = 0;                     // replay time on this machine
-  uint64_t block_ops = 0;                // blocks looked up + objects read + objects put
+  double restore_s = 0;  // restore time summed over requests (modelled, or measured: a real store)
+  double wall_s = 0;     // replay time on this machine
+  uint64_t block_ops = 0;  // blocks looked up + objects read + objects put
 
   double hit_rate() const { return input_tokens ? double(hit_tokens) / double(input_tokens) : 0; }
   double cluster_hit_rate() const {
@@ -163,9 +169,49 @@ struct CompareResult {
 // Progress: requests replayed in this configuration.
 using ReplayProgress = std::function<void(uint64_t done)>;
 
+// The store a replay drives, behind the calls the replay makes: the simulator for `strata
+// compare`, the real store for `strata replay` (tools/store_replay.h). Payloads are sizes; a
+// real store writes that many bytes and reports where Get served them from.
+class ReplayStore {
+ public:
+  virtual ~ReplayStore() = default;
+  // The placement clock (trace time, microseconds).
+  virtual void SetTime(uint64_t micros) = 0;
+  virtual Result<LookupResult> Lookup(NamespaceId ns, uint64_t fingerprint,
+                                      std::span<const BlockKey> keys, FamilyMask required) = 0;
+  virtual Status Put(const ObjectKey& key, uint64_t fingerprint, uint64_t bytes,
+                     const PutHints& hints) = 0;
+  virtual Result<std::vector<cachestore::SimObject>> Get(NamespaceId ns, uint64_t fingerprint,
+                                                         std::span<const BlockKey> keys,
+                                                         FamilyMask families) = 0;
+  virtual void Release(std::span<const uint64_t> pins) = 0;
+  virtual StoreStats Stats() const = 0;
+  virtual void VisitCounters(const CounterVisitor& visit) const = 0;
+  // Seconds the Gets since the last call took, measured (a real store); nullopt: not measured,
+  // the replay models restore time from the bytes each tier served (the simulator).
+  virtual std::optional<double> TakeReadSeconds() { return std::nullopt; }
+};
+
+// What a replay calls around each request. `store` (optional) opens the store of a node from the
+// simulator's configuration of it (default: the simulator); only a single node without a cluster
+// tier takes another store. `before` runs before request i (after the clock is set), `after`
+// once its restore and offload are done.
+struct ReplayHooks {
+  std::function<Result<std::unique_ptr<ReplayStore>>(const cachestore::SimConfig&)> store;
+  std::function<void(size_t i, const TraceRequest& request)> before;
+  std::function<void(size_t i, const TraceRequest& request, const CompareResult& so_far)> after;
+};
+
+// A ReplayStore over the simulator.
+Result<std::unique_ptr<ReplayStore>> OpenSimReplayStore(const cachestore::SimConfig& config,
+                                                        cachestore::DecisionLog* log = nullptr);
+
+// The simulator's configuration of one node of `config` (capacities, timings, SWA thinning).
+cachestore::SimConfig ReplayNodeConfig(const CompareSetup& setup, const CompareConfig& config);
+
 Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
                              const CompareSetup& setup, const CompareConfig& config,
-                             const ReplayProgress& progress = {});
+                             const ReplayProgress& progress = {}, const ReplayHooks& hooks = {});
 
 // The node a request goes to among `config.nodes`: round robin by its index in the trace, or by
 // affinity: a stable hash of the key of its block covering token affinity_tokens - 1 (the key

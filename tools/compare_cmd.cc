@@ -84,8 +84,10 @@ class Progress {
   bool on_;
 };
 
-Status RunPlotScript(const std::string& dir) {
-  const std::string script = DataPath("tools/plot_compare.py");
+}  // namespace
+
+Status RunPlotScript(const std::string& name, const std::string& dir) {
+  const std::string script = DataPath("tools/" + name);
   if (!fs::exists(script)) return Status::NotFound("plot script not found: " + script);
   // Debian's python3 (python3-matplotlib); STRATA_PYTHON overrides the interpreter.
   const char* python = std::getenv("STRATA_PYTHON");
@@ -101,8 +103,6 @@ Status RunPlotScript(const std::string& dir) {
     return Status::Internal(fmt::format("{} failed (exit status {})", cmd, WEXITSTATUS(rc)));
   return Status::Ok();
 }
-
-}  // namespace
 
 int CmdCompare(std::vector<std::string> args) {
   cxxopts::Options opts(
@@ -281,7 +281,7 @@ int CmdCompare(std::vector<std::string> args) {
   }
   if (plot_out) {
     plot_out.close();
-    Status s = RunPlotScript(plot_dir);
+    Status s = RunPlotScript("plot_compare.py", plot_dir);
     if (!s.ok()) return Fail(args[0], s);
     if (!json) std::cout << "plots written to " << plot_dir << "\n";
   }

@@ -70,6 +70,7 @@ cachestore::SimConfig NodeSimConfig(const CompareSetup& setup, const CompareConf
   if (cfg.nvme_bytes) {
     sc.store.nvme.data_dir = "sim";  // enables the tier; the simulator creates nothing
     sc.store.nvme.capacity_bytes = cfg.nvme_bytes;
+    if (setup.nvme_segment_bytes) sc.store.nvme.segment_bytes = setup.nvme_segment_bytes;
   }
   sc.store.thin_swa_on_demotion = cfg.policy.automatic && cfg.nvme_bytes;
   if (sc.store.thin_swa_on_demotion) sc.layouts = {setup.layout};
@@ -88,7 +89,7 @@ struct Uses {
 
 struct Node {
   explicit Node(int gpus) : queue(gpus), cold(gpus) {}
-  std::unique_ptr<cachestore::SimStore> sim;
+  std::unique_ptr<ReplayStore> sim;
   GpuQueue queue, cold;  // with this cache; with none
   std::unordered_map<ObjectKey, Uses, ObjectKeyHash> uses;
 };
@@ -147,7 +148,41 @@ Family NthFamily(FamilyMask mask, size_t i) {
   return Family::kCsa;
 }
 
+class SimReplayStore final : public ReplayStore {
+ public:
+  explicit SimReplayStore(std::unique_ptr<cachestore::SimStore> sim) : sim_(std::move(sim)) {}
+  void SetTime(uint64_t micros) override { sim_->SetTime(micros); }
+  Result<LookupResult> Lookup(NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
+                              FamilyMask required) override {
+    return sim_->Lookup(ns, fp, keys, required);
+  }
+  Status Put(const ObjectKey& key, uint64_t fp, uint64_t bytes, const PutHints& hints) override {
+    return sim_->Put(key, fp, bytes, hints);
+  }
+  Result<std::vector<cachestore::SimObject>> Get(NamespaceId ns, uint64_t fp,
+                                                 std::span<const BlockKey> keys,
+                                                 FamilyMask families) override {
+    return sim_->Get(ns, fp, keys, families);
+  }
+  void Release(std::span<const uint64_t> pins) override { sim_->Release(pins); }
+  StoreStats Stats() const override { return sim_->Stats(); }
+  void VisitCounters(const CounterVisitor& visit) const override { sim_->VisitCounters(visit); }
+
+ private:
+  std::unique_ptr<cachestore::SimStore> sim_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<ReplayStore>> OpenSimReplayStore(const cachestore::SimConfig& config,
+                                                        cachestore::DecisionLog* log) {
+  STRATA_ASSIGN_OR_RETURN(auto sim, cachestore::SimStore::Open(config, log));
+  return std::unique_ptr<ReplayStore>(new SimReplayStore(std::move(sim)));
+}
+
+cachestore::SimConfig ReplayNodeConfig(const CompareSetup& setup, const CompareConfig& config) {
+  return NodeSimConfig(setup, config, Costs(setup));
+}
 
 std::string_view NodeAssignName(NodeAssign a) {
   return a == NodeAssign::kAffinity ? "affinity" : "round-robin";
@@ -239,7 +274,7 @@ Percentiles QueueTtft(const std::vector<uint64_t>& arrival_us, const std::vector
 
 Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
                              const CompareSetup& setup, const CompareConfig& cfg,
-                             const ReplayProgress& progress) {
+                             const ReplayProgress& progress, const ReplayHooks& hooks) {
   const auto t0 = std::chrono::steady_clock::now();
   const CacheLayout& lay = setup.layout;
   if (trace.block_size != lay.block_size())
@@ -264,9 +299,12 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   std::vector<Node> nodes;
   nodes.reserve(size_t(cfg.nodes));
   const cachestore::SimConfig sc = NodeSimConfig(setup, cfg, cost);
+  if (hooks.store && (cfg.nodes != 1 || clustered))
+    return Status::InvalidArgument("a replay through another store is one node without a cluster");
   for (int k = 0; k < cfg.nodes; ++k) {
     nodes.emplace_back(hw.gpus);
-    STRATA_ASSIGN_OR_RETURN(nodes.back().sim, cachestore::SimStore::Open(sc));
+    STRATA_ASSIGN_OR_RETURN(nodes.back().sim,
+                            hooks.store ? hooks.store(sc) : OpenSimReplayStore(sc));
   }
   std::optional<cachestore::SimCluster> cluster;
   if (clustered) cluster.emplace(cfg.cluster_bytes);
@@ -334,8 +372,9 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   for (size_t i = 0; i < n; ++i) {
     const TraceRequest& q = trace.requests[i];
     Node& node = nodes[size_t(NodeFor(q, i, setup, cfg))];
-    cachestore::SimStore* sim = node.sim.get();
+    ReplayStore* sim = node.sim.get();
     sim->SetTime(q.arrival_us);
+    if (hooks.before) hooks.before(i, q);
     if (clustered) apply_uploads(q.arrival_us);
     const int64_t usable = UsableBlocks(q.input_tokens, int64_t(q.keys.size()), uint32_t(B));
     const std::span<const BlockKey> keys(q.keys);
@@ -419,7 +458,6 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
       ++r.fallbacks;
     }
     if (taken.kind == RestorePlan::kCold) read = {};
-    (void)sim->TakeIoSeconds();
 
     // Accounting.
     r.requests++;
@@ -439,6 +477,9 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
       if (read[size_t(t)] && cost[t] > 0) restore += double(read[size_t(t)]) / cost[t];
     if (read[size_t(Tier::kNvme)]) restore += hw.nvme_latency_s;
     if (read[size_t(Tier::kCluster)]) restore += hw.cluster_latency_s;
+    // A real store's restore is what its Gets took (also those of plans that fell back).
+    if (const std::optional<double> measured = sim->TakeReadSeconds()) restore = *measured;
+    r.restore_s += restore;
     const double compute = double(computed) * spt;
     const double service = setup.overlap == RestoreOverlap::kSerial
                                ? restore + compute
@@ -469,7 +510,6 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
         }
       }
     }
-    (void)sim->TakeIoSeconds();
 
     // This request's uploads, written behind: in the cluster once its prefill has ended on its
     // node and the bytes have crossed the node's network.
@@ -503,6 +543,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
       }
       ++samples;
     }
+    if (hooks.after) hooks.after(i, q, r);
     if (progress && (i % 256 == 255 || i + 1 == n)) progress(i + 1);
   }
   // Uploads still in flight at the trace's end are written all the same.

@@ -24,6 +24,9 @@ commands:
   generate       greedy generation with the engine (prints tokens and timings)
   compare        replay a request trace through the store's simulator per SWA policy and tier
                  sizes: hit rate, prefill saved, bytes per tier, TTFT; table, JSON or plots
+  replay         replay a request trace through the real store (DRAM + NVMe files) under one
+                 policy: device throughput, restore read latency, write amplification, drive
+                 writes per day, hit rates, and the simulator checked against it
   layout         bytes per block and per token of every state family for a model config
   fsck           check every record of a data directory against its index
   stats          what a data directory stores, per family; --server SOCKET: a tenant's
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   if (cmd == "stats") return CmdStats(args);
   if (cmd == "top") return CmdTop(args);
   if (cmd == "compare") return CmdCompare(args);
+  if (cmd == "replay") return CmdReplay(args);
   if (cmd == "bench") {
     if (args.size() >= 2 && args[1] == "store") {
       args.erase(args.begin());
