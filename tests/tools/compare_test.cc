@@ -360,6 +360,7 @@ TEST(CompareCliTest, InstalledStrataFindsItsHardwareConfigsAndPlotScript) {
                     dir.path(), /*prefix_cli=*/false);
   ASSERT_EQ(inst.rc, 0) << inst.out << inst.err;
   EXPECT_TRUE(fs::exists(prefix / "share/strata/tools/plot_compare.py"));
+  EXPECT_TRUE(fs::exists(prefix / "share/strata/tools/plot_replay.py"));
   EXPECT_TRUE(fs::exists(prefix / "share/strata/configs/hardware/b200-node.json"));
   // The defaults (model, hardware) resolve to the installed files from any directory.
   CliRun r = Cli((prefix / "bin/strata").string() + " compare --node-capacity --json", dir.path(),

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/model_config.h"
@@ -164,6 +165,71 @@ TEST_F(StoreReplayFaultTest, RefusesANonEmptyDirectoryAndAMissingOne) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->first_divergence, -1) << r->divergence;
   EXPECT_EQ(r->device_write_bytes, 0u);
+}
+
+// The CLI as a user runs it: a slice of the shipped trace, V4-Flash sizes scaled down, JSON out,
+// plots; and its errors.
+struct CliRun {
+  int rc;
+  std::string out;
+};
+CliRun Cli(const std::string& args) {
+  FILE* p = popen((std::string(STRATA_CLI) + " " + args + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = pclose(p);
+  return {WEXITSTATUS(st), out};
+}
+
+TEST_F(StoreReplayFaultTest, CliReportsTheReplayAndTheSimulatorCheck) {
+  const std::string base = "replay --trace " + TraceFile() +
+                           " --model " STRATA_SOURCE_DIR "/configs/models/v4-flash.json";
+  CliRun r = Cli("replay --help");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("--scale-down"), std::string::npos);
+  r = Cli("replay --nvme 1GiB");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("--trace is required"), std::string::npos) << r.out;
+  r = Cli(base + " --nvme 1GiB");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("--data-dir is required"), std::string::npos) << r.out;
+  r = Cli(base + " --data-dir " + tmp_.Sub("a") + "," + tmp_.Sub("b"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("not supported yet"), std::string::npos) << r.out;
+
+  const std::string run = base + " --requests 120 --scale-down 64 --dram 32MiB --nvme 96MiB " +
+                          "--segment-bytes 4MiB --data-dir " + tmp_.Sub("data");
+  r = Cli(run + " --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["requests"], 120);
+  EXPECT_EQ(j["scale_down"], 64);
+  EXPECT_EQ(j["simulator"]["first_divergence"], -1) << j["simulator"]["divergence"];
+  EXPECT_GT(j["device_write_bytes"].template get<uint64_t>(), 0u);
+  EXPECT_EQ(j["payload_mismatches"], 0);
+  EXPECT_NE(j["ran_on"].template get<std::string>(), "");
+
+  // Again into the same directory: refused, nothing replayed over an existing store.
+  r = Cli(run + " --json");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("not empty"), std::string::npos) << r.out;
+
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") != 0)
+    GTEST_SKIP() << "matplotlib is not installed (tools/install-deps.sh installs it)";
+  fs::remove_all(tmp_.Sub("data"));
+  r = Cli(run + " --plot " + tmp_.Sub("plots"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("identical, entry by entry"), std::string::npos) << r.out;
+  for (const char* png :
+       {"replay-throughput.png", "replay-resident.png", "replay-hits.png", "replay-latency.png"}) {
+    const fs::path p = fs::path(tmp_.Sub("plots")) / png;
+    ASSERT_TRUE(fs::exists(p)) << p;
+    std::ifstream f(p, std::ios::binary);
+    char magic[4] = {};
+    f.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << p;
+  }
 }
 
 }  // namespace
