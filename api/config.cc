@@ -95,6 +95,21 @@ Status StoreConfig::Validate() const {
         "nvme.registered_files and nvme.sqpoll need the io_uring device");
   if (n.queue_depth == 0 || n.queue_depth > 4096)
     return Status::InvalidArgument("nvme.queue_depth must be in 1..4096");
+  if (!one_of(n.missing_drive, {"error", "degrade"}))
+    return Status::InvalidArgument("nvme.missing_drive '" + n.missing_drive +
+                                   "' is not one of error, degrade");
+  for (size_t i = 0; i < n.drives.size(); ++i) {
+    if (n.drives[i].empty()) return Status::InvalidArgument("nvme.drives: an empty directory");
+    if (n.drives[i] == n.data_dir)
+      return Status::InvalidArgument("nvme.drives: " + n.drives[i] + " is the data_dir");
+    for (size_t k = 0; k < i; ++k)
+      if (n.drives[k] == n.drives[i])
+        return Status::InvalidArgument("nvme.drives: " + n.drives[i] + " given twice");
+  }
+  if (!n.drives.empty() && n.device == DeviceKind::kMemory)
+    return Status::InvalidArgument("nvme.drives: not with the memory device");
+  if (n.capacity_bytes / n.segment_bytes < 1 + n.drives.size())
+    return Status::InvalidArgument("nvme: fewer segments than drives");
   if (n.max_io_bytes < 4096 || n.max_io_bytes % 4096)
     return Status::InvalidArgument("nvme.max_io_bytes must be a positive multiple of 4096");
   for (CodecKind c : codec)

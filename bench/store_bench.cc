@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <unordered_map>
 
 #include "bench/v4_payload.h"
@@ -24,6 +25,7 @@
 #include "cachestore/nvme/codec.h"
 #include "cachestore/nvme/codec_rule.h"
 #include "cachestore/nvme/device.h"
+#include "cachestore/nvme/drives.h"
 #include "cachestore/nvme/fsck.h"
 #include "cachestore/nvme/index.h"
 #include "cachestore/nvme/markers.h"
@@ -218,6 +220,24 @@ class Fio {
                {"--rw=randread", "--number_ios=" + std::to_string(ios), "--randrepeat=0",
                 "--lat_percentiles=1", "--percentile_list=50:99:99.9"},
                "read", ios * bs_, ios);
+  }
+
+  // Sequential I/O of `bytes` over these files (each file_bytes long), one I/O per file in turn
+  // (round robin), as the store's striped device reads segments spread over drives.
+  Result<FioRun> OnFiles(const std::vector<std::string>& files, bool write, uint64_t bytes) {
+    bytes = cachestore::AlignUp(bytes, bs_);
+    std::vector<std::string> a = Common(bs_);
+    std::string names;
+    for (size_t i = 0; i < files.size(); ++i) names += (i ? ":" : "") + files[i];
+    a.push_back("--filename=" + names);
+    a.push_back("--filesize=" + std::to_string(file_bytes_));
+    a.push_back("--file_service_type=roundrobin");
+    std::vector<std::string> more = {write ? "--rw=write" : "--rw=read",
+                                     "--io_size=" + std::to_string(bytes)};
+    if (write)
+      more.insert(more.end(),
+                  {"--buffer_compress_percentage=0", "--scramble_buffers=1", "--end_fsync=1"});
+    return Run(a, more, write ? "write" : "read", bytes, bytes / bs_);
   }
 
   // Reads exactly these (address, length) pieces, in this order, `queue_depth` in flight: an
@@ -669,6 +689,115 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const O
   out.Figure("nvme.put_end_to_end", e2e_v, "GB/s", FioName("write", qd, bs), fio_w, true, true);
   out.Figure("nvme.get", get_v, "GB/s", FioName("read", qd, bs), fio_r, true, true);
   fs::remove_all(dir);
+  return Status::Ok();
+}
+
+// Several drives (NvmeTierConfig::drives): the striped device over the first 1, 2 and all of
+// the given directories (one per drive), sequential 1 MiB reads and writes at the store's queue
+// depth with consecutive I/Os on consecutive segments (so on different drives, as the store's
+// records are), against fio doing the same on the same segment files (round robin over them).
+// Without --drives: two directories under the scratch directory, on one disk (the figures then
+// say so: directories on one disk are not drives).
+Status DriveFigures(const StoreBenchOptions& o, const Out& out) {
+  if (o.device != DeviceKind::kIoUring || !cachestore::IoUringAvailable()) {
+    Progress("nvme.drives: skipped (no io_uring)");
+    return Status::Ok();
+  }
+  std::vector<std::string> dirs = o.drive_dirs;
+  if (dirs.empty())
+    for (int d = 0; d < 2; ++d)
+      dirs.push_back((fs::path(o.dir) / fmt::format("drive{}", d)).string());
+  std::set<std::string> sources;
+  for (const std::string& d : dirs) {
+    fs::create_directories(d);
+    sources.insert(cachestore::MountSourceOf(d));
+  }
+  const bool distinct = sources.size() == dirs.size();
+  const uint64_t max_io = 1u << 20, segment = 64ull << 20;
+  const uint64_t bytes =
+      std::clamp<uint64_t>(o.nvme_bytes / segment * segment, 2 * segment, 1ull << 30);
+  const uint32_t nseg = uint32_t(bytes / segment);
+  cachestore::AlignedBuffer buf(64 * max_io);
+  if (!buf.data()) return Status::ResourceExhausted("bench: 64 MiB buffer");
+  FillPseudoRandom(buf.data(), buf.size(), 13);
+  std::vector<size_t> counts = {1, 2, dirs.size()};
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  Progress(fmt::format("nvme.drives: {} MiB over {} directories ({}), fio on the same files",
+                       bytes >> 20, dirs.size(),
+                       distinct ? "each on its own device" : "on one device: not separate drives"));
+  for (size_t k : counts) {
+    if (k > dirs.size() || k > nseg) continue;
+    cachestore::FileDeviceOptions fo;
+    const std::string base = (fs::path(dirs[0]) / fmt::format("striped{}", k)).string();
+    fo.dir = base;
+    fo.segment_bytes = segment;
+    fo.segment_count = nseg;
+    fo.queue_depth = o.queue_depth;
+    std::vector<std::string> files;
+    if (k > 1) {
+      fo.drive_dirs.push_back(base);
+      for (size_t d = 1; d < k; ++d)
+        fo.drive_dirs.push_back((fs::path(dirs[d]) / fmt::format("striped{}", k)).string());
+    }
+    for (uint32_t i = 0; i < nseg; ++i)
+      files.push_back(
+          (fs::path(k > 1 ? fo.drive_dirs[i % k] : base) / fmt::format("seg-{:06}.dat", i))
+              .string());
+    STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(DeviceKind::kIoUring, fo));
+    dev->RegisterMemory(buf.span());
+    std::vector<cachestore::IoOp> ops;
+    auto pass = [&](cachestore::IoKind kind) -> Result<double> {
+      const auto t0 = Clock::now();
+      const uint64_t per_seg = segment / max_io;
+      uint64_t n = 0;
+      for (uint64_t c = 0; c < per_seg; ++c)
+        for (uint32_t sg = 0; sg < nseg; ++sg) {
+          ops.push_back(
+              {kind, sg * segment + c * max_io, buf.data() + (n++ % 64) * max_io, size_t(max_io)});
+          if (ops.size() == 64) {
+            STRATA_RETURN_IF_ERROR(dev->Submit(ops));
+            ops.clear();
+          }
+        }
+      if (!ops.empty()) STRATA_RETURN_IF_ERROR(dev->Submit(ops));
+      ops.clear();
+      if (kind == cachestore::IoKind::kWrite) STRATA_RETURN_IF_ERROR(dev->Sync());
+      return double(bytes) / Seconds(t0) / 1e9;
+    };
+    Fio fio(base, o.queue_depth, max_io, segment);
+    STRATA_RETURN_IF_ERROR(pass(cachestore::IoKind::kWrite).status());  // warm-up: the data
+    Samples dw, dr, fw, fr;
+    for (uint32_t round = 0; round < o.rounds; ++round) {
+      auto side_dev = [&]() -> Status {
+        STRATA_ASSIGN_OR_RETURN(double w, pass(cachestore::IoKind::kWrite));
+        STRATA_ASSIGN_OR_RETURN(double r, pass(cachestore::IoKind::kRead));
+        dw.Add(w);
+        dr.Add(r);
+        return Status::Ok();
+      };
+      auto side_fio = [&]() -> Status {
+        STRATA_ASSIGN_OR_RETURN(FioRun w, fio.OnFiles(files, true, bytes));
+        STRATA_ASSIGN_OR_RETURN(FioRun r, fio.OnFiles(files, false, bytes));
+        fw.Add(w.Gbps());
+        fr.Add(r.Gbps());
+        return Status::Ok();
+      };
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_fio() : side_dev());
+      STRATA_RETURN_IF_ERROR(round % 2 ? side_dev() : side_fio());
+      Progress(
+          fmt::format("nvme.drives.{} round {} of {}: device write {:.2f} read {:.2f} GB/s, "
+                      "fio write {:.2f} read {:.2f} GB/s",
+                      k, round + 1, o.rounds, dw.v.back(), dr.v.back(), fw.v.back(), fr.v.back()));
+    }
+    const std::string tag = distinct ? "" : "_one_disk";
+    out.Figure(fmt::format("nvme.drives.{}{}.write", k, tag), dw, "GB/s",
+               FioName("write_roundrobin", o.queue_depth, max_io), fw, true, true);
+    out.Figure(fmt::format("nvme.drives.{}{}.read", k, tag), dr, "GB/s",
+               FioName("read_roundrobin", o.queue_depth, max_io), fr, true, true);
+    dev.reset();
+    fs::remove_all(base);
+    for (size_t d = 1; d < k; ++d) fs::remove_all(fs::path(dirs[d]) / fmt::format("striped{}", k));
+  }
   return Status::Ok();
 }
 
@@ -1202,6 +1331,7 @@ Status RunStoreBench(const StoreBenchOptions& o,
     STRATA_RETURN_IF_ERROR(NvmeFigures(o, blk, out));
   if (out.Section("nvme.lookup_get")) STRATA_RETURN_IF_ERROR(ChainFigures(o, blk, out));
   if (out.Section("nvme.uring")) STRATA_RETURN_IF_ERROR(UringFigures(o, out));
+  if (out.Section("nvme.drives")) STRATA_RETURN_IF_ERROR(DriveFigures(o, out));
   if (out.Section("recovery") || out.Section("fsck"))
     STRATA_RETURN_IF_ERROR(RecoveryFigures(o, blk, out));
   if (out.Section("rebuild")) STRATA_RETURN_IF_ERROR(RebuildFigures(o, blk, emit));

@@ -37,6 +37,8 @@ struct StoreBenchOptions {
   // codec section prints the rule's decision per family on the bytes it measured (codec.<f>.rule).
   StoreConfig::CodecRule codec_rule;
   std::string only;  // run only figures whose name starts with this
+  // nvme.drives: one directory per drive (empty: two directories under `dir`, on one disk).
+  std::vector<std::string> drive_dirs;
 };
 
 // One JSON line per figure to `emit`; progress to stderr.

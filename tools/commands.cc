@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "bench/store_bench.h"
 #include "bench/v4_payload.h"
@@ -249,7 +250,11 @@ int CmdBenchStore(std::vector<std::string> args) {
                                 cxxopts::value<uint32_t>()->default_value("1"))(
       "only", "run only figures whose name starts with this (codec, host, nvme, recovery, rebuild)",
       cxxopts::value<std::string>()->default_value(""))(
-      "quick", "small sizes (256MiB NVMe, 512MiB recovery, 100k lookup blocks)");
+      "quick", "small sizes (256MiB NVMe, 512MiB recovery, 100k lookup blocks)")(
+      "drives",
+      "nvme.drives figures: one directory per drive, comma-separated (default: two directories "
+      "under --dir, on one disk)",
+      cxxopts::value<std::string>()->default_value(""));
   int rc;
   auto r = Parse(opts, args, &rc);
   if (!r) return rc;
@@ -314,6 +319,11 @@ int CmdBenchStore(std::vector<std::string> args) {
     return Fail(args[0],
                 Status::InvalidArgument("--drive-read-gbps must be > 0 and --decode-threads >= 1"));
   o.only = (*r)["only"].as<std::string>();
+  {
+    std::stringstream list((*r)["drives"].as<std::string>());
+    for (std::string d; std::getline(list, d, ',');)
+      if (!d.empty()) o.drive_dirs.push_back(d);
+  }
   Status s = bench::RunStoreBench(o, [](const std::string& line) {
     std::fputs((line + "\n").c_str(), stdout);
     std::fflush(stdout);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tools/commands.h"
 #include "tools/compare_sweep.h"
@@ -65,6 +66,8 @@ json ResultJson(const StoreReplayResult& r, const std::string& slice, uint32_t s
       {"slice", slice},
       {"scale_down", scale},
       {"ran_on", r.ran_on},
+      {"drives", r.drives},
+      {"distinct_devices", r.distinct_devices},
       {"requests", a.requests},
       {"input_tokens", a.input_tokens},
       {"trace_s", r.trace_s},
@@ -116,8 +119,10 @@ std::string Report(const StoreReplayResult& r, const std::string& slice, uint32_
                    a.config.Label(), a.model, a.requests, a.input_tokens, r.trace_s);
   s += fmt::format("  slice: {}{}\n", slice,
                    scale > 1 ? fmt::format("; object sizes scaled down {}x", scale) : "");
-  s += fmt::format("  NVMe tier on: {} (one directory: one drive's worth of I/O, not several)\n",
-                   r.ran_on.empty() ? "none (host only)" : r.ran_on);
+  s += fmt::format("  NVMe tier on: {}\n", r.ran_on.empty() ? "none (host only)" : r.ran_on);
+  if (r.drives > 1 && r.distinct_devices < r.drives)
+    s += fmt::format("  ({} directories on {} device(s): directories on one disk are not drives)\n",
+                     r.drives, r.distinct_devices);
   s += fmt::format("  wall time {:.1f} s ({})\n", r.wall_s,
                    speed > 0 ? fmt::format("{}x the trace's pace", speed) : "as fast as it goes");
   s += fmt::format(
@@ -187,8 +192,8 @@ int CmdReplay(std::vector<std::string> args) {
       "dram", "DRAM tier size", cxxopts::value<std::string>()->default_value("1GiB"))(
       "nvme", "NVMe tier size (0: none)", cxxopts::value<std::string>()->default_value("8GiB"))(
       "data-dir",
-      "the NVMe tier's directory (created; must be empty). One directory: several drives are not "
-      "supported yet",
+      "the NVMe tier's directory, or one per drive as D1,D2,... (segments striped over them; "
+      "created, must be empty)",
       cxxopts::value<std::string>())("segment-bytes", "NVMe segment file size",
                                      cxxopts::value<std::string>()->default_value("64MiB"))(
       "device", "NVMe I/O: auto, io_uring, posix",
@@ -239,11 +244,16 @@ int CmdReplay(std::vector<std::string> args) {
     if (!b->ok()) return Fail(cmd, b->status());
 
   StoreReplayOptions o;
-  if (r->count("data-dir")) o.data_dir = (*r)["data-dir"].as<std::string>();
-  if (o.data_dir.find(',') != std::string::npos)
-    return Fail(cmd,
-                Status::InvalidArgument(
-                    "--data-dir: several directories (drives) are not supported yet; give one"));
+  if (r->count("data-dir")) {
+    std::vector<std::string> dirs;
+    std::stringstream list((*r)["data-dir"].as<std::string>());
+    for (std::string d; std::getline(list, d, ',');)
+      if (!d.empty()) dirs.push_back(d);
+    if (!dirs.empty()) {
+      o.data_dir = dirs[0];
+      o.drives.assign(dirs.begin() + 1, dirs.end());
+    }
+  }
   if (*nvme && o.data_dir.empty())
     return Fail(cmd, Status::InvalidArgument("--data-dir is required with an NVMe tier (--nvme 0: "
                                              "host only)"));

@@ -1,6 +1,7 @@
 #include "tools/store_config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <fstream>
@@ -101,6 +102,9 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
     if (n->contains("sqpoll_idle_ms"))
       c.nvme.sqpoll_idle_ms = (*n)["sqpoll_idle_ms"].get<uint32_t>();
     if (n->contains("admission")) c.nvme.admission = (*n)["admission"].get<std::string>();
+    if (n->contains("drives")) c.nvme.drives = (*n)["drives"].get<std::vector<std::string>>();
+    if (n->contains("missing_drive"))
+      c.nvme.missing_drive = (*n)["missing_drive"].get<std::string>();
     if (n->contains("verify_on_open")) {
       const std::string v = (*n)["verify_on_open"].get<std::string>();
       if (v != "headers" && v != "payloads")
@@ -205,7 +209,11 @@ std::string DescribeStoreConfig(const StoreConfig& c) {
   return fmt::format(
       "{}, nvme={} bytes in segments of {} at {} (device {}, qd {}{}{}, admission {}), SWA "
       "thinning on demotion {}, codecs {}",
-      host, c.nvme.capacity_bytes, c.nvme.segment_bytes, c.nvme.data_dir,
+      host, c.nvme.capacity_bytes, c.nvme.segment_bytes,
+      c.nvme.drives.empty()
+          ? c.nvme.data_dir
+          : fmt::format("{} and {} more drives ({}; missing drive: {})", c.nvme.data_dir,
+                        c.nvme.drives.size(), fmt::join(c.nvme.drives, ", "), c.nvme.missing_drive),
       DeviceKindName(c.nvme.device), c.nvme.queue_depth,
       c.nvme.registered_files ? ", registered files" : "",
       c.nvme.sqpoll ? fmt::format(", SQPOLL idle {} ms", c.nvme.sqpoll_idle_ms) : "",

@@ -10,9 +10,11 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "cachestore/nvme/drives.h"
 #include "cachestore/placement/clock.h"
 #include "cachestore/placement/thin_swa.h"
 #include "cachestore/store/tiered_store.h"
@@ -124,6 +126,12 @@ class RealReplayStore final : public ReplayStore {
       fo.segment_bytes = c.nvme.segment_bytes;
       fo.segment_count = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
       fo.queue_depth = c.nvme.queue_depth;
+      c.nvme.drives = o.drives;
+      STRATA_ASSIGN_OR_RETURN(cachestore::DriveSet drives, cachestore::OpenDrives(c.nvme));
+      if (drives.segment_dirs.size() > 1) {
+        fo.drive_dirs = drives.segment_dirs;
+        fo.drive_alive = drives.alive;
+      }
       STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(c.nvme.device, fo));
       if (o.wrap_device) dev = o.wrap_device(std::move(dev));
       auto timed = std::make_unique<TimedDevice>(std::move(dev));
@@ -279,28 +287,9 @@ class Borrowed final : public ReplayStore {
 }  // namespace
 
 std::string DescribeStorage(const std::string& dir) {
-  std::error_code ec;
-  const fs::path p = fs::weakly_canonical(fs::absolute(dir, ec), ec);
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, best_mount, best_fs, best_src;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mount-point options [optional...] - fstype source super-options
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, mount, opts, tok;
-    ls >> id >> parent >> dev >> root >> mount >> opts;
-    while (ls >> tok && tok != "-") {
-    }
-    std::string fstype, source;
-    ls >> fstype >> source;
-    const std::string ps = p.string();
-    const bool under = ps == mount || mount == "/" ||
-                       (ps.size() > mount.size() && ps.compare(0, mount.size(), mount) == 0 &&
-                        ps[mount.size()] == '/');
-    if (under && mount.size() >= best_mount.size())
-      best_mount = mount, best_fs = fstype, best_src = source;
-  }
-  if (best_mount.empty()) return "unknown";
-  return fmt::format("{} ({}, mounted at {})", best_src, best_fs, best_mount);
+  const cachestore::Mount m = cachestore::MountOf(dir);
+  if (m.source.empty()) return "unknown";
+  return fmt::format("{} ({}, mounted at {})", m.source, m.fstype, m.point);
 }
 
 Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSummary& summary,
@@ -311,17 +300,33 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
     return Status::InvalidArgument("strata replay runs one node without a cluster tier");
   if (cfg.nvme_bytes && o.data_dir.empty())
     return Status::InvalidArgument("an NVMe tier needs a data directory (--data-dir)");
-  if (!o.data_dir.empty()) {
+  std::vector<std::string> dirs;
+  if (!o.data_dir.empty()) dirs.push_back(o.data_dir);
+  if (!o.drives.empty() && dirs.empty())
+    return Status::InvalidArgument("more drives need a data directory first");
+  dirs.insert(dirs.end(), o.drives.begin(), o.drives.end());
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::string& d = dirs[i];
+    for (size_t k = 0; k < i; ++k)
+      if (fs::weakly_canonical(dirs[k]) == fs::weakly_canonical(d))
+        return Status::InvalidArgument("data directory " + d + " given twice");
     std::error_code ec;
-    if (fs::exists(o.data_dir, ec) && !fs::is_empty(o.data_dir, ec))
-      return Status::InvalidArgument("data directory " + o.data_dir +
+    if (fs::exists(d, ec) && !fs::is_empty(d, ec))
+      return Status::InvalidArgument("data directory " + d +
                                      " is not empty: a replay starts from an empty store (remove "
                                      "it or give another)");
   }
   if (o.speed < 0) return Status::InvalidArgument("speed: 0 (as fast as possible) or > 0");
 
   StoreReplayResult res;
-  if (!o.data_dir.empty()) res.ran_on = DescribeStorage(fs::path(o.data_dir).parent_path());
+  std::set<std::string> devices;
+  for (const std::string& d : dirs) {
+    res.ran_on += (res.ran_on.empty() ? "" : "; ") +
+                  (dirs.size() > 1 ? d + " on " : std::string()) + DescribeStorage(d);
+    devices.insert(cachestore::MountSourceOf(d));
+  }
+  res.drives = dirs.size();
+  res.distinct_devices = devices.size();
   cachestore::DecisionLog store_log, sim_log;
   std::unique_ptr<RealReplayStore> real;
   const auto wall0 = Clock::now();

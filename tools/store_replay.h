@@ -33,6 +33,8 @@ struct StoreReplayOptions {
   // The NVMe tier's directory (created; must not hold a store: the replay starts empty). Empty:
   // a host-only store (config.nvme_bytes must then be 0).
   std::string data_dir;
+  // More drives (NvmeTierConfig::drives): one directory each, empty or new, like data_dir.
+  std::vector<std::string> drives;
   // 0: as fast as the store goes; X > 0: requests issued at the trace's pace, X times faster.
   // The placement clock is trace time either way.
   double speed = 0;
@@ -87,7 +89,8 @@ struct StoreReplayResult {
   uint64_t payload_mismatches = 0;  // objects Get served whose bytes were not the ones put
   uint64_t corrupt_misses = 0;
   double trace_s = 0, wall_s = 0;
-  std::string ran_on;  // what the NVMe tier's files are on (device, file system)
+  std::string ran_on;  // what the NVMe tier's files are on (device, file system), per drive
+  size_t drives = 0, distinct_devices = 0;  // directories given; distinct devices under them
   std::vector<ReplaySample> samples;
 
   double write_amplification() const {

@@ -166,6 +166,7 @@ Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDevice
   if (o.segment_bytes == 0 || o.segment_bytes % kIoAlign)
     return Status::InvalidArgument("segment size must be a positive multiple of 4096");
   if (o.segment_count == 0) return Status::InvalidArgument("no segments");
+  if (o.drive_dirs.size() >= 2) return OpenStripedDevice(kind, o);
   // io_uring options asked for are never dropped silently: no posix fallback then.
   const bool uring_options = o.uring.registered_files || o.uring.sqpoll;
   const bool automatic = kind == DeviceKind::kAuto && !uring_options;
@@ -183,7 +184,7 @@ Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDevice
   };
   for (uint32_t i = 0; i < o.segment_count; ++i) {
     char name[32];
-    std::snprintf(name, sizeof name, "seg-%06u.dat", i);
+    std::snprintf(name, sizeof name, "seg-%06u.dat", o.first_segment + i * o.segment_stride);
     const std::string path = (std::filesystem::path(o.dir) / name).string();
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EINVAL)

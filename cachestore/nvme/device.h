@@ -116,11 +116,24 @@ struct FileDeviceOptions {
   uint32_t segment_count = 1;
   uint32_t queue_depth = 32;
   UringOptions uring;  // io_uring only
+  // Several drives (cachestore/nvme/striped_device.cc): segment i is the file seg-i.dat in
+  // drive_dirs[i % D] (D = drive_dirs.size() >= 2; drive_dirs[0] is `dir`), linked from `dir`
+  // under the same name; each drive gets its own device (its own io_uring ring) and submitting
+  // thread. drive_alive[d] false: drive d is missing; its segments fail every I/O with ENODEV
+  // and it is not touched. Empty: one drive, every segment file in `dir`.
+  std::vector<std::string> drive_dirs;
+  std::vector<bool> drive_alive;
+  // The device's segment j is the file seg-(first_segment + j * segment_stride).dat (one drive
+  // of several holds every D-th segment).
+  uint32_t first_segment = 0, segment_stride = 1;
 };
 
 // Opens (creating and preallocating as needed) the segment files of `dir`. kAuto picks
 // io_uring when the kernel allows it, else posix.
 Result<std::unique_ptr<Device>> OpenFileDevice(DeviceKind kind, const FileDeviceOptions& options);
+// OpenFileDevice with two or more drive_dirs: one device per drive behind one address space.
+Result<std::unique_ptr<Device>> OpenStripedDevice(DeviceKind kind,
+                                                  const FileDeviceOptions& options);
 
 std::unique_ptr<Device> NewMemoryDevice(uint64_t segment_bytes, uint32_t segment_count);
 

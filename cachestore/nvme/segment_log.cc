@@ -5,7 +5,10 @@
 namespace strata::cachestore {
 
 SegmentLog::SegmentLog(uint64_t segment_bytes, uint32_t segment_count)
-    : segment_bytes_(segment_bytes), segs_(segment_count), reserve_(segment_count >= 4 ? 1 : 0) {
+    : segment_bytes_(segment_bytes),
+      segs_(segment_count),
+      reserve_(segment_count >= 4 ? 1 : 0),
+      retired_(segment_count, false) {
   for (uint32_t i = 0; i < segment_count; ++i) free_.insert(free_.end(), i);
 }
 
@@ -26,7 +29,7 @@ void SegmentLog::FinishRecovery() {
       s.sealed_at = ++seal_counter_;
     } else {
       s = Seg{};
-      free_.insert(free_.end(), i);
+      if (!retired_[i]) free_.insert(free_.end(), i);
     }
   }
   active_.reset();
@@ -81,7 +84,13 @@ void SegmentLog::FreeSegment(uint32_t seg) {
   if (active_ && *active_ == seg) active_.reset();
   live_bytes_ -= s.live;
   s = Seg{};
-  free_.insert(seg);
+  if (!retired_[seg]) free_.insert(seg);
+}
+
+void SegmentLog::Retire(uint32_t seg) {
+  if (seg >= segs_.size() || segs_[seg].state != State::kFree) return;
+  retired_[seg] = true;
+  free_.erase(seg);
 }
 
 }  // namespace strata::cachestore

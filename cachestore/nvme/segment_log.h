@@ -33,6 +33,10 @@ class SegmentLog {
   std::optional<uint32_t> PickVictim() const;
   // Returns a segment to the free list (its records must all have been released).
   void FreeSegment(uint32_t seg);
+  // Takes a free segment out of use for good (it is on a drive that is missing): it is never
+  // allocated, reclaimed or freed again, also across FinishRecovery.
+  void Retire(uint32_t seg);
+  bool retired(uint32_t seg) const { return retired_[seg]; }
 
   void AddReader(uint64_t offset) { ++segs_[SegmentOf(offset)].readers; }
   void RemoveReader(uint64_t offset) { --segs_[SegmentOf(offset)].readers; }
@@ -60,6 +64,7 @@ class SegmentLog {
   uint64_t live_bytes_ = 0;
   uint32_t reserve_ = 0;
   std::set<uint32_t> free_;  // free segments; the lowest is opened next
+  std::vector<bool> retired_;
 };
 
 }  // namespace strata::cachestore

@@ -52,6 +52,7 @@ Result<std::unique_ptr<PlacementCore>> PlacementCore::Create(PlacementOptions op
   if (core->opt_.lower) {
     const uint32_t segments = uint32_t(c.nvme.capacity_bytes / c.nvme.segment_bytes);
     core->log_ = std::make_unique<SegmentLog>(c.nvme.segment_bytes, segments);
+    for (uint32_t seg : core->opt_.retired_segments) core->log_->Retire(seg);
     core->seg_members_.assign(segments, nullptr);
   }
   return core;

@@ -65,6 +65,8 @@ struct PlacementOptions {
   // What goes to the tier shared across nodes (TieredStore's uploader takes it with
   // TakeShares). Needs host_base; disabled by default.
   ClusterSharePolicy share;
+  // Segments that take no records (on a drive missing at open: SegmentLog::Retire).
+  std::vector<uint32_t> retired_segments;
 };
 
 // The core's counters (names as VisitCounters reports them).

@@ -345,6 +345,7 @@ void PlacementCore::ResetLower() {
   stats_ = StoreStats{};
   log_ =
       std::make_unique<SegmentLog>(opt_.config.nvme.segment_bytes, uint32_t(seg_members_.size()));
+  for (uint32_t seg : opt_.retired_segments) log_->Retire(seg);
   next_sequence_ = 1;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "cachestore/nvme/drives.h"
 #include "cachestore/nvme/rebuild.h"
 #include "cachestore/nvme/record.h"
 #include "cachestore/nvme/record_batch.h"
@@ -45,6 +46,7 @@ Status TieredStore::OpenCore(TieredStoreOptions& options) {
   po.log = options.decision_log;
   po.layouts = std::move(options.layouts);
   po.host_checksums = options.host_checksums;
+  po.retired_segments = retired_segments_;
   po.share = options.share;
   po.share.enabled = options.shared != nullptr;
   STRATA_RETURN_IF_ERROR(po.share.Validate());
@@ -111,6 +113,17 @@ Status TieredStore::OpenNvme(TieredStoreOptions& options) {
     fo.segment_count = segment_count;
     fo.queue_depth = nv.queue_depth;
     fo.uring = {nv.registered_files, nv.sqpoll, nv.sqpoll_idle_ms};
+    STRATA_ASSIGN_OR_RETURN(DriveSet drives, OpenDrives(nv));
+    if (drives.segment_dirs.size() > 1) {
+      fo.drive_dirs = drives.segment_dirs;
+      fo.drive_alive = drives.alive;
+      for (size_t d = 0; d < drives.alive.size(); ++d)
+        if (!drives.alive[d])
+          for (uint32_t seg : SegmentsOfDrive(d, drives.alive.size(), segment_count))
+            retired_segments_.push_back(seg);
+      for (const std::string& m : drives.missing)
+        spdlog::warn("strata: NVMe tier opened without {}: its records are misses", m);
+    }
     STRATA_ASSIGN_OR_RETURN(device_, OpenFileDevice(nv.device, fo));
   }
   if (device_->segment_bytes() != nv.segment_bytes || device_->segment_count() != segment_count)

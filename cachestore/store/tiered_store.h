@@ -142,6 +142,7 @@ class TieredStore final : public Store {
   std::unique_ptr<HostArena> arena_;
   DataDirLock dir_lock_;            // held while the store is open (declared first: released last)
   std::unique_ptr<Device> device_;  // null: host-only
+  std::vector<uint32_t> retired_segments_;  // on drives missing at open
   std::unique_ptr<Index> index_;
   IndexRef index_ref_;
   std::unique_ptr<NvmeTier> nvme_;

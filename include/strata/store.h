@@ -129,6 +129,16 @@ struct NvmeTierConfig {
   // Which demoted objects NVMe takes: "all", or "second-use" (only objects hit at least once
   // since their put; the others are dropped when DRAM evicts them). Flush writes every object.
   std::string admission = "all";
+  // More drives: directories on other drives that hold segments too (empty: one drive). Segment
+  // i lives on drive i mod (1 + drives.size()), drive 0 being data_dir's; a segment on another
+  // drive is a file in that drive's directory with a link to it under data_dir/segments, so the
+  // index, recovery and fsck see one numbered set of segments. Each drive has its own io_uring
+  // ring and submitting thread. Every directory holds an identity file naming the store and its
+  // place in it (cachestore/nvme/drives.h).
+  std::vector<std::string> drives;
+  // A drive missing or not this store's at open: "error" (default) refuses to open; "degrade"
+  // opens without it: its records are misses and its segments take no writes.
+  std::string missing_drive = "error";
 };
 
 struct StoreConfig {
