@@ -222,22 +222,30 @@ class Fio {
                "read", ios * bs_, ios);
   }
 
-  // Sequential I/O of `bytes` over these files (each file_bytes long), one I/O per file in turn
-  // (round robin), as the store's striped device reads segments spread over drives.
-  Result<FioRun> OnFiles(const std::vector<std::string>& files, bool write, uint64_t bytes) {
-    bytes = cachestore::AlignUp(bytes, bs_);
+  // Sequential I/O of `bytes` over groups of files (each file file_bytes long): one job per
+  // group (a drive's files, as the store has a submitting thread per drive), each at the queue
+  // depth and over its files in turn (round robin), reported as one group.
+  Result<FioRun> OnFiles(const std::vector<std::vector<std::string>>& groups, bool write,
+                         uint64_t bytes) {
+    bytes = cachestore::AlignUp(bytes, bs_ * groups.size());
     std::vector<std::string> a = Common(bs_);
-    std::string names;
-    for (size_t i = 0; i < files.size(); ++i) names += (i ? ":" : "") + files[i];
-    a.push_back("--filename=" + names);
+    a.erase(a.begin());  // --name: one per group below
     a.push_back("--filesize=" + std::to_string(file_bytes_));
     a.push_back("--file_service_type=roundrobin");
-    std::vector<std::string> more = {write ? "--rw=write" : "--rw=read",
-                                     "--io_size=" + std::to_string(bytes)};
+    a.push_back("--group_reporting=1");
+    a.push_back(write ? "--rw=write" : "--rw=read");
+    a.push_back("--io_size=" + std::to_string(bytes / groups.size()));
     if (write)
-      more.insert(more.end(),
-                  {"--buffer_compress_percentage=0", "--scramble_buffers=1", "--end_fsync=1"});
-    return Run(a, more, write ? "write" : "read", bytes, bytes / bs_);
+      a.insert(a.end(),
+               {"--buffer_compress_percentage=0", "--scramble_buffers=1", "--end_fsync=1"});
+    std::vector<std::string> jobs;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      std::string names;
+      for (size_t i = 0; i < groups[g].size(); ++i) names += (i ? ":" : "") + groups[g][i];
+      jobs.push_back(fmt::format("--name=drive{}", g));
+      jobs.push_back("--filename=" + names);
+    }
+    return Run(a, jobs, write ? "write" : "read", bytes, bytes / bs_);
   }
 
   // Reads exactly these (address, length) pieces, in this order, `queue_depth` in flight: an
@@ -693,9 +701,10 @@ Status NvmeFigures(const StoreBenchOptions& o, const BlockPayloads& blk, const O
 }
 
 // Several drives (NvmeTierConfig::drives): the striped device over the first 1, 2 and all of
-// the given directories (one per drive), sequential 1 MiB reads and writes at the store's queue
-// depth with consecutive I/Os on consecutive segments (so on different drives, as the store's
-// records are), against fio doing the same on the same segment files (round robin over them).
+// the given directories (one per drive), sequential 1 MiB reads and writes in one batch, the
+// store's queue depth per drive, consecutive I/Os on consecutive segments (so on different
+// drives, as the store's records are), against fio on the same segment files: one job per drive
+// at the same queue depth, round robin over that drive's files.
 // Without --drives: two directories under the scratch directory, on one disk (the figures then
 // say so: directories on one disk are not drives).
 Status DriveFigures(const StoreBenchOptions& o, const Out& out) {
@@ -733,14 +742,14 @@ Status DriveFigures(const StoreBenchOptions& o, const Out& out) {
     fo.segment_bytes = segment;
     fo.segment_count = nseg;
     fo.queue_depth = o.queue_depth;
-    std::vector<std::string> files;
+    std::vector<std::vector<std::string>> files(k);  // per drive
     if (k > 1) {
       fo.drive_dirs.push_back(base);
       for (size_t d = 1; d < k; ++d)
         fo.drive_dirs.push_back((fs::path(dirs[d]) / fmt::format("striped{}", k)).string());
     }
     for (uint32_t i = 0; i < nseg; ++i)
-      files.push_back(
+      files[i % k].push_back(
           (fs::path(k > 1 ? fo.drive_dirs[i % k] : base) / fmt::format("seg-{:06}.dat", i))
               .string());
     STRATA_ASSIGN_OR_RETURN(auto dev, cachestore::OpenFileDevice(DeviceKind::kIoUring, fo));
@@ -754,12 +763,9 @@ Status DriveFigures(const StoreBenchOptions& o, const Out& out) {
         for (uint32_t sg = 0; sg < nseg; ++sg) {
           ops.push_back(
               {kind, sg * segment + c * max_io, buf.data() + (n++ % 64) * max_io, size_t(max_io)});
-          if (ops.size() == 64) {
-            STRATA_RETURN_IF_ERROR(dev->Submit(ops));
-            ops.clear();
-          }
         }
-      if (!ops.empty()) STRATA_RETURN_IF_ERROR(dev->Submit(ops));
+      // One batch: each drive's part keeps the queue depth in flight until it is done.
+      STRATA_RETURN_IF_ERROR(dev->Submit(ops));
       ops.clear();
       if (kind == cachestore::IoKind::kWrite) STRATA_RETURN_IF_ERROR(dev->Sync());
       return double(bytes) / Seconds(t0) / 1e9;

@@ -47,9 +47,9 @@ std::vector<Check> Checks(const StoreReplayResult& r) {
       {"plan fallbacks", double(a.fallbacks), double(b.fallbacks)},
       {"NVMe record bytes written", double(r.store_nvme_bytes_written),
        double(r.sim_nvme_bytes_written)},
-      {"device bytes written", double(r.device_write_bytes), double(r.sim_nvme_bytes_written)},
+      {"device bytes written", double(r.device_write_bytes), double(r.sim_device_write_bytes)},
       {"NVMe record bytes read", double(r.store_nvme_bytes_read), double(r.sim_nvme_bytes_read)},
-      {"device bytes read", double(r.device_read_bytes), double(r.sim_nvme_bytes_read)},
+      {"device bytes read", double(r.device_read_bytes), double(r.sim_device_read_bytes)},
       {"restore time, summed (s)", a.restore_s, b.restore_s},
       {"TTFT p50 (s)", a.ttft_s.p50, b.ttft_s.p50},
       {"TTFT p99 (s)", a.ttft_s.p99, b.ttft_s.p99},
@@ -167,8 +167,9 @@ std::string Report(const StoreReplayResult& r, const std::string& slice, uint32_
     for (const Check& k : Checks(r))
       s += fmt::format("  {:<28} {:>16.6g} {:>16.6g} {:>8.2f}%\n", k.name, k.store, k.sim,
                        100 * Err(k.store, k.sim));
-    s += "  (device bytes include record headers and 4 KiB alignment; TTFT uses the measured Get "
-         "time in the store, the hardware file's bandwidths in the simulator)\n";
+    s += "  (record bytes: demotions and restores, headers and 4 KiB padding included; device "
+         "bytes add reclaim's relocations; restore time and TTFT use the measured Get time in "
+         "the store, the hardware file's bandwidths in the simulator)\n";
   }
   return s;
 }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cachestore/nvme/drives.h"
+#include "cachestore/nvme/record.h"
 #include "cachestore/placement/clock.h"
 #include "cachestore/placement/thin_swa.h"
 #include "cachestore/store/tiered_store.h"
@@ -390,7 +391,7 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
          d.kind == DecisionKind::kWriteBack) &&
         d.to == Tier::kNvme)
       res.placed_nvme_bytes += d.bytes;
-    if (d.kind == DecisionKind::kRelocate) res.relocated_bytes += d.bytes;
+    if (d.kind == DecisionKind::kRelocate && d.to == Tier::kNvme) res.relocated_bytes += d.bytes;
   }
   res.store_decisions = store_log.entries.size();
 
@@ -408,6 +409,12 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
     });
     res.compared = true;
     res.sim_decisions = sim_log.entries.size();
+    uint64_t relocated = 0;  // the simulator stores raw: a record's span is that of its raw size
+    for (const cachestore::Decision& d : sim_log.entries)
+      if (d.kind == cachestore::DecisionKind::kRelocate && d.to == Tier::kNvme)
+        relocated += cachestore::RecordSpan(d.bytes);
+    res.sim_device_write_bytes = res.sim_nvme_bytes_written + relocated;
+    res.sim_device_read_bytes = res.sim_nvme_bytes_read + relocated;
     const size_t common = std::min(store_log.entries.size(), sim_log.entries.size());
     for (size_t k = 0; k < common; ++k) {
       if (store_log.entries[k] == sim_log.entries[k]) continue;

@@ -80,9 +80,12 @@ struct StoreReplayResult {
   // Device I/O (the NVMe tier's files).
   uint64_t device_read_bytes = 0, device_write_bytes = 0, device_reads = 0, device_writes = 0;
   uint64_t placed_nvme_bytes = 0;  // payload bytes placement sent to NVMe
-  uint64_t relocated_bytes = 0;    // payload bytes reclaim moved
+  uint64_t relocated_bytes = 0;    // payload bytes reclaim moved within NVMe
   uint64_t segments_reclaimed = 0;
-  uint64_t sim_nvme_bytes_written = 0, sim_nvme_bytes_read = 0;      // the simulator's estimate
+  uint64_t sim_nvme_bytes_written = 0, sim_nvme_bytes_read = 0;  // its record counters
+  // The simulator's estimate of the device's bytes: its record bytes plus the records its
+  // reclaim relocated within NVMe (each read once and written once).
+  uint64_t sim_device_write_bytes = 0, sim_device_read_bytes = 0;
   uint64_t store_nvme_bytes_written = 0, store_nvme_bytes_read = 0;  // the store's record bytes
   LatencyUs restore_read_us;        // device reads on the restore path
   LatencyUs get_us, put_us;         // store calls

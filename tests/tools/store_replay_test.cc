@@ -107,6 +107,9 @@ TEST_P(StoreReplayTest, MakesTheSimulatorsDecisionsOnRealFiles) {
   // Every object served carried exactly the bytes put for its key.
   EXPECT_EQ(r->payload_mismatches, 0u);
   EXPECT_EQ(r->corrupt_misses, 0u);
+  // The simulator's device estimate (records plus reclaim's relocations) is the device's count.
+  EXPECT_EQ(r->device_write_bytes, r->sim_device_write_bytes);
+  EXPECT_EQ(r->device_read_bytes, r->sim_device_read_bytes);
   // The device wrote every placed byte plus record headers, alignment and relocations.
   EXPECT_GE(r->device_write_bytes, r->placed_nvme_bytes + r->relocated_bytes);
   EXPECT_GT(r->write_amplification(), 1.0);
