@@ -57,7 +57,7 @@ std::vector<Check> Checks(const StoreReplayResult& r) {
 }
 
 json ResultJson(const StoreReplayResult& r, const std::string& slice, uint32_t scale,
-                uint64_t drive_bytes) {
+                uint64_t drive_bytes, CodecKind codec) {
   const CompareResult& a = r.store;
   json j = {
       {"kind", "replay"},
@@ -94,6 +94,11 @@ json ResultJson(const StoreReplayResult& r, const std::string& slice, uint32_t s
       {"put", LatencyJson(r.put_us)},
       {"payload_mismatches", r.payload_mismatches},
       {"corrupt_misses", r.corrupt_misses},
+      {"codec", std::string(CodecKindName(codec))},
+      {"nvme_tokens_per_tb", r.nvme_tokens_per_tb},
+      {"nvme_raw_bytes", r.nvme_raw_bytes},
+      {"nvme_stored_bytes", r.nvme_stored_bytes},
+      {"nvme_restore_bytes_per_s", r.nvme_restore_bytes_per_s},
       {"ttft_p50_s", a.ttft_s.p50},
       {"ttft_p99_s", a.ttft_s.p99}};
   if (r.compared) {
@@ -154,6 +159,12 @@ std::string Report(const StoreReplayResult& r, const std::string& slice, uint32_
       "endurance: {} written per trace hour = {:.3f} drive writes per day on a {} drive\n",
       Gb(r.device_write_bytes_per_hour()),
       DriveWritesPerDay(r.device_write_bytes_per_hour(), drive_bytes), Gb(double(drive_bytes)));
+  if (r.nvme_stored_bytes)
+    s += fmt::format(
+        "NVMe tier at the end: {:.3g} prompt tokens of compressed state per TB of capacity; {} of "
+        "payload in {} of records ({:.3f}x); restores from it at {:.0f} MB/s (Get time)\n",
+        r.nvme_tokens_per_tb, Gb(double(r.nvme_raw_bytes)), Gb(double(r.nvme_stored_bytes)),
+        double(r.nvme_raw_bytes) / double(r.nvme_stored_bytes), r.nvme_restore_bytes_per_s / 1e6);
   s += "demotion backlog: none (demotions are written by the Put that needs the DRAM space)\n";
   s += fmt::format("payload check: {} objects with another object's bytes, {} corrupt misses\n",
                    r.payload_mismatches, r.corrupt_misses);
@@ -200,6 +211,10 @@ int CmdReplay(std::vector<std::string> args) {
       "device", "NVMe I/O: auto, io_uring, posix",
       cxxopts::value<std::string>()->default_value("auto"))(
       "queue-depth", "NVMe I/Os in flight", cxxopts::value<uint32_t>()->default_value("32"))(
+      "codec",
+      "the NVMe tier's codec for every family: none, zstd, lz4 (payloads are V4-shaped bytes; "
+      "with a codec placement differs from the simulator's by design)",
+      cxxopts::value<std::string>()->default_value("none"))(
       "eviction", "eviction policy (lru, s3fifo, cost)",
       cxxopts::value<std::string>()->default_value("lru"))(
       "hardware", "node cost parameters (the simulator's tier speeds and the TTFT model)",
@@ -269,6 +284,13 @@ int CmdReplay(std::vector<std::string> args) {
   else if (dev != "auto")
     return Fail(cmd, Status::InvalidArgument("--device: auto, io_uring or posix"));
   o.queue_depth = (*r)["queue-depth"].as<uint32_t>();
+  {
+    const std::string codec = (*r)["codec"].as<std::string>();
+    bool known = false;
+    for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kZstd})
+      if (CodecKindName(k) == codec) o.codec = k, known = true;
+    if (!known) return Fail(cmd, Status::InvalidArgument("--codec: none, lz4 or zstd"));
+  }
   o.speed = (*r)["speed"].as<double>();
   o.sample_every_s = (*r)["sample-s"].as<double>();
   o.drive_bytes = *drive ? *drive : *nvme;
@@ -321,7 +343,7 @@ int CmdReplay(std::vector<std::string> args) {
   auto res = ReplayThroughStore(trace, (*sweep)->summary(0), setup, config, o, progress);
   if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
   if (!res.ok()) return Fail(cmd, res.status());
-  const json j = ResultJson(*res, slice, o.scale_down, o.drive_bytes);
+  const json j = ResultJson(*res, slice, o.scale_down, o.drive_bytes, o.codec);
   if (r->count("json"))
     std::cout << j.dump() << "\n";
   else

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/v4_payload.h"
 #include "cachestore/nvme/drives.h"
 #include "cachestore/nvme/record.h"
 #include "cachestore/placement/clock.h"
@@ -110,10 +111,13 @@ uint64_t FamilyAndSize(const ObjectKey& k, uint64_t size) {
 class RealReplayStore final : public ReplayStore {
  public:
   static Result<std::unique_ptr<RealReplayStore>> Open(const cachestore::SimConfig& sc,
+                                                       const CacheLayout& layout,
                                                        const StoreReplayOptions& o,
                                                        cachestore::DecisionLog* log) {
     auto self = std::unique_ptr<RealReplayStore>(new RealReplayStore());
+    self->layout_ = layout;
     StoreConfig c = sc.store;
+    c.codec.fill(o.codec);
     cachestore::TieredStoreOptions to;
     if (!c.nvme.data_dir.empty()) {
       c.nvme.data_dir = o.data_dir;
@@ -154,6 +158,11 @@ class RealReplayStore final : public ReplayStore {
   }
   Status Put(const ObjectKey& key, uint64_t fp, uint64_t bytes, const PutHints& hints) override {
     std::vector<std::byte>& pattern = patterns_[size_t(key.family)];
+    if (pattern.empty() && layout_.FamilyBlockBytes(key.family) >= bytes) {
+      // Bytes shaped like the family's real entries (FP8 with scales, FP4 indexer entries,
+      // fp32 carry), so a codec finds what it would on real state.
+      pattern = bench::MakeFamilyPayload(layout_, key.family, 0x5eed + uint64_t(key.family));
+    }
     if (pattern.size() < bytes) {
       std::mt19937_64 rng(0x5eed + uint64_t(key.family));
       // Whole 8-byte words from the same seed: a longer pattern keeps the shorter one's bytes.
@@ -184,6 +193,13 @@ class RealReplayStore final : public ReplayStore {
     if (!views.ok()) return views.status();
     std::vector<cachestore::SimObject> out;
     out.reserve(views->size());
+    uint64_t from_nvme = 0;
+    for (const ObjectView& v : *views)
+      if (v.found() && v.served_from == Tier::kNvme) from_nvme += v.size;
+    if (from_nvme) {
+      nvme_get_bytes_ += from_nvme;
+      nvme_get_s_ += s;
+    }
     for (const ObjectView& v : *views) {
       cachestore::SimObject o;
       o.key = v.key;
@@ -242,10 +258,16 @@ class RealReplayStore final : public ReplayStore {
   std::vector<double>& get_us() { return get_us_; }
   std::vector<double>& put_us() { return put_us_; }
   uint64_t mismatches() const { return mismatches_; }
+  double nvme_restore_bytes_per_s() const {
+    return nvme_get_s_ > 0 ? double(nvme_get_bytes_) / nvme_get_s_ : 0;
+  }
   uint64_t corrupt() const { return corrupt_; }
 
  private:
   RealReplayStore() = default;
+  CacheLayout layout_;
+  uint64_t nvme_get_bytes_ = 0;
+  double nvme_get_s_ = 0;
   cachestore::ManualClock clock_;
   TimedDevice* device_ = nullptr;  // owned by the store
   std::unique_ptr<Store> store_;
@@ -353,7 +375,7 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
 
   ReplayHooks hooks;
   hooks.store = [&](const cachestore::SimConfig& sc) -> Result<std::unique_ptr<ReplayStore>> {
-    STRATA_ASSIGN_OR_RETURN(real, RealReplayStore::Open(sc, o, &store_log));
+    STRATA_ASSIGN_OR_RETURN(real, RealReplayStore::Open(sc, setup.layout, o, &store_log));
     return std::unique_ptr<ReplayStore>(new Borrowed(real.get(), o.scale_down));
   };
   hooks.before = [&](size_t, const TraceRequest& q) {
@@ -383,6 +405,19 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
   res.get_us = LatencyOf(real->get_us());
   res.put_us = LatencyOf(real->put_us());
   res.payload_mismatches = real->mismatches();
+  res.nvme_restore_bytes_per_s = real->nvme_restore_bytes_per_s();
+  {
+    const StoreStats st = real->Stats();
+    const TierStats& nv = st[Tier::kNvme];
+    const Family probe = setup.layout.FamilyBlockBytes(Family::kCsa) ? Family::kCsa : Family::kHca;
+    const double tokens =
+        double(nv.families[size_t(probe)].objects) * double(setup.layout.block_size());
+    // Scaled-down objects: the capacity held K times the state an unscaled tier would.
+    if (nv.capacity)
+      res.nvme_tokens_per_tb = tokens / (double(nv.capacity) * double(o.scale_down) / 1e12);
+    for (const FamilyStats& f : nv.families) res.nvme_raw_bytes += f.bytes;
+    res.nvme_stored_bytes = nv.used;
+  }
   res.corrupt_misses = real->corrupt();
   real.reset();  // closes the store
   for (const cachestore::Decision& d : store_log.entries) {

@@ -47,6 +47,9 @@ struct StoreReplayOptions {
   // Every object's size is divided by this (at least 1 byte), in the store and the simulator
   // alike: V4-Pro-sized state of a long trace on a small disk (scale the capacities too).
   uint32_t scale_down = 1;
+  // The NVMe tier's codec for every family (kNone: raw, as the simulator assumes; with a codec
+  // the records shrink, so placement and the simulator's decisions part ways by design).
+  CodecKind codec = CodecKind::kNone;
   // Also run the simulator on the same trace and configuration and compare.
   bool compare_with_simulator = true;
   // Tests: wraps the opened device (to inject read faults); null: none.
@@ -95,6 +98,14 @@ struct StoreReplayResult {
   std::string ran_on;  // what the NVMe tier's files are on (device, file system), per drive
   size_t drives = 0, distinct_devices = 0;  // directories given; distinct devices under them
   std::vector<ReplaySample> samples;
+  // At the end: prompt tokens whose compressed state the NVMe tier holds (blocks with a
+  // csa object, or hca where the layout has no csa, x block size) per TB of its capacity
+  // (scaled up by scale_down: the figure of the unscaled objects), and
+  // the raw payload bytes it holds against the segment bytes their records take.
+  double nvme_tokens_per_tb = 0;
+  uint64_t nvme_raw_bytes = 0, nvme_stored_bytes = 0;
+  // Restore-path throughput: bytes Get served from NVMe over the time of the Gets that read it.
+  double nvme_restore_bytes_per_s = 0;
 
   double write_amplification() const {
     return placed_nvme_bytes ? double(device_write_bytes) / double(placed_nvme_bytes) : 0;

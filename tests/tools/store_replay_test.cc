@@ -171,6 +171,32 @@ TEST_F(StoreReplayFaultTest, ReadFaultsMakeReplayAndSimulationDiverge) {
   EXPECT_EQ(r->payload_mismatches, 0u);
 }
 
+// zstd on the NVMe tier: V4-shaped payloads shrink, the tier holds more tokens per TB, every
+// object still comes back byte for byte, and placement parts from the raw-sized simulator.
+TEST_F(StoreReplayFaultTest, ACodecShrinksRecordsAndKeepsEveryByte) {
+  Fixture f = Make(200);
+  StoreReplayOptions raw;
+  raw.data_dir = tmp_.Sub("raw");
+  auto a = ReplayThroughStore(f.trace, f.summary, f.setup, Config("full", 2 << 20, 12 << 20), raw);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  StoreReplayOptions z = raw;
+  z.data_dir = tmp_.Sub("zstd");
+  z.codec = CodecKind::kZstd;
+  auto b = ReplayThroughStore(f.trace, f.summary, f.setup, Config("full", 2 << 20, 12 << 20), z);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(a->first_divergence, -1);
+  EXPECT_GE(b->first_divergence, 0);
+  EXPECT_EQ(b->payload_mismatches, 0u);
+  EXPECT_EQ(b->corrupt_misses, 0u);
+  EXPECT_GT(b->store.objects_read[size_t(Tier::kNvme)], 0u);
+  ASSERT_GT(a->nvme_stored_bytes, 0u);
+  ASSERT_GT(b->nvme_stored_bytes, 0u);
+  EXPECT_LT(double(a->nvme_raw_bytes) / double(a->nvme_stored_bytes), 1.0);  // headers, padding
+  EXPECT_GT(double(b->nvme_raw_bytes) / double(b->nvme_stored_bytes), 1.05);
+  EXPECT_GE(b->nvme_tokens_per_tb, a->nvme_tokens_per_tb);
+  EXPECT_GT(a->nvme_tokens_per_tb, 0);
+}
+
 TEST_F(StoreReplayFaultTest, RefusesANonEmptyDirectoryAndAMissingOne) {
   Fixture f = Make(10);
   StoreReplayOptions o;
