@@ -117,6 +117,9 @@ struct CompareSetup {
   int64_t affinity_tokens = 1024;
   // The NVMe tier's segment size (0: the store's default).
   uint64_t nvme_segment_bytes = 0;
+  // Every object's size is divided by this (at least 1 byte): big models' state through a small
+  // store (scale the capacities by the same factor to keep the unscaled run's placement).
+  uint32_t scale_down = 1;
 };
 
 struct Percentiles {
@@ -193,11 +196,11 @@ class ReplayStore {
 };
 
 // What a replay calls around each request. `store` (optional) opens the store of a node from the
-// simulator's configuration of it (default: the simulator); only a single node without a cluster
-// tier takes another store. `before` runs before request i (after the clock is set), `after`
-// once its restore and offload are done.
+// simulator's configuration of it (default: the simulator); the caller owns it and keeps it past
+// the replay; only a single node without a cluster tier takes another store. `before` runs
+// before request i (after the clock is set), `after` once its restore and offload are done.
 struct ReplayHooks {
-  std::function<Result<std::unique_ptr<ReplayStore>>(const cachestore::SimConfig&)> store;
+  std::function<Result<ReplayStore*>(const cachestore::SimConfig&)> store;
   std::function<void(size_t i, const TraceRequest& request)> before;
   std::function<void(size_t i, const TraceRequest& request, const CompareResult& so_far)> after;
 };

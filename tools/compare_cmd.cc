@@ -209,15 +209,8 @@ int CmdCompare(std::vector<std::string> args) {
     return Fail(args[0], Status::InvalidArgument("--overlap: per-layer or serial"));
   so.load.max_requests = (*r)["requests"].as<size_t>();
   so.load.session_spacing_ms = (*r)["session-spacing-ms"].as<double>();
-  const std::string window = (*r)["window"].as<std::string>();
-  if (!window.empty()) {
-    double a = 0, b = 0;
-    char colon = 0;
-    if (std::sscanf(window.c_str(), "%lf%c%lf", &a, &colon, &b) != 3 || colon != ':' || a < 0 ||
-        b <= a)
-      return Fail(args[0], Status::InvalidArgument("--window: START:END in seconds, END > START"));
-    so.load.window_begin_ms = uint64_t(a * 1000), so.load.window_end_ms = uint64_t(b * 1000);
-  }
+  if (Status w = ParseWindow((*r)["window"].as<std::string>(), so.load); !w.ok())
+    return Fail(args[0], w);
   if (r->count("trace")) so.trace_path = (*r)["trace"].as<std::string>();
 
   auto sweep = Sweep::Make(so);

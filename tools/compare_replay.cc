@@ -89,7 +89,8 @@ struct Uses {
 
 struct Node {
   explicit Node(int gpus) : queue(gpus), cold(gpus) {}
-  std::unique_ptr<ReplayStore> sim;
+  std::unique_ptr<ReplayStore> owned;  // the simulator; null when the caller's store is used
+  ReplayStore* sim = nullptr;
   GpuQueue queue, cold;  // with this cache; with none
   std::unordered_map<ObjectKey, Uses, ObjectKeyHash> uses;
 };
@@ -295,6 +296,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   const engine::SwaPolicy& storage = cfg.policy.stored;
   const engine::CostModel cost = Costs(setup);
   const FamilyMask hit_families = engine::HitFamilies(lay);
+  const uint64_t scale = std::max<uint32_t>(1, setup.scale_down);
 
   std::vector<Node> nodes;
   nodes.reserve(size_t(cfg.nodes));
@@ -303,8 +305,13 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     return Status::InvalidArgument("a replay through another store is one node without a cluster");
   for (int k = 0; k < cfg.nodes; ++k) {
     nodes.emplace_back(hw.gpus);
-    STRATA_ASSIGN_OR_RETURN(nodes.back().sim,
-                            hooks.store ? hooks.store(sc) : OpenSimReplayStore(sc));
+    Node& node = nodes.back();
+    if (hooks.store) {
+      STRATA_ASSIGN_OR_RETURN(node.sim, hooks.store(sc));
+    } else {
+      STRATA_ASSIGN_OR_RETURN(node.owned, OpenSimReplayStore(sc));
+      node.sim = node.owned.get();
+    }
   }
   std::optional<cachestore::SimCluster> cluster;
   if (clustered) cluster.emplace(cfg.cluster_bytes);
@@ -372,7 +379,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   for (size_t i = 0; i < n; ++i) {
     const TraceRequest& q = trace.requests[i];
     Node& node = nodes[size_t(NodeFor(q, i, setup, cfg))];
-    ReplayStore* sim = node.sim.get();
+    ReplayStore* sim = node.sim;
     sim->SetTime(q.arrival_us);
     if (hooks.before) hooks.before(i, q);
     if (clustered) apply_uploads(q.arrival_us);
@@ -497,7 +504,7 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
         if (!fams.Has(f) || lay.FamilyBlockBytes(f) == 0) continue;
         // Blocks the Lookup found keep their compressed state; only what is missing is put.
         if (b < hit_blocks && hit_families.Has(f)) continue;
-        const uint64_t bytes = lay.FamilyBlockBytes(f);
+        const uint64_t bytes = std::max<uint64_t>(1, lay.FamilyBlockBytes(f) / scale);
         const ObjectKey key{kNs, q.keys[size_t(b)], f};
         Status s = sim->Put(key, fp, bytes, hints(b, f, last));
         ++r.block_ops;

@@ -1,5 +1,6 @@
 #include "tools/compare_sweep.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -94,6 +95,16 @@ std::vector<CompareConfig> Sweep::configs(size_t) const {
                   out.push_back(c);
                 }
   return out;
+}
+
+Status ParseWindow(const std::string& text, TraceLoadOptions& load) {
+  if (text.empty()) return Status::Ok();
+  double a = 0, b = 0;
+  char colon = 0;
+  if (std::sscanf(text.c_str(), "%lf%c%lf", &a, &colon, &b) != 3 || colon != ':' || a < 0 || b <= a)
+    return Status::InvalidArgument("--window: START:END in seconds, END > START");
+  load.window_begin_ms = uint64_t(a * 1000), load.window_end_ms = uint64_t(b * 1000);
+  return Status::Ok();
 }
 
 }  // namespace strata::tools

@@ -30,6 +30,9 @@ struct SweepOptions {
   TraceLoadOptions load;  // block size and fingerprint are set per model
 };
 
+// --window START:END (seconds of trace time) into `load`; an empty text leaves it unset.
+Status ParseWindow(const std::string& text, TraceLoadOptions& load);
+
 class Sweep {
  public:
   static Result<std::unique_ptr<Sweep>> Make(const SweepOptions& options);

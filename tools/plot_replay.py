@@ -50,46 +50,33 @@ def main(directory):
         t.append(b["wall_s"])
         rd.append((b["device_read_bytes"] - a["device_read_bytes"]) / dt / 1e6)
         wr.append((b["device_write_bytes"] - a["device_write_bytes"]) / dt / 1e6)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(t, rd, label="device read")
-    ax.plot(t, wr, label="device write")
-    ax.set_xlabel("wall time (s)")
-    ax.set_ylabel("MB/s")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(directory, "replay-throughput.png"), dpi=110)
-    plt.close(fig)
+    def lines(name, xlabel, ylabel, series, ylim=None):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for xs, ys, label in series:
+            ax.plot(xs, ys, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.set_title(title, fontsize=9)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(directory, name), dpi=110)
+        plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    lines("replay-throughput.png", "wall time (s)", "MB/s",
+          [(t, rd, "device read"), (t, wr, "device write")])
     ws = [s["wall_s"] for s in samples]
-    ax.plot(ws, [s["host_bytes"] / 1e9 for s in samples], label="host arena in use")
-    ax.plot(ws, [s["nvme_bytes"] / 1e9 for s in samples], label="NVMe segments in use")
-    ax.set_xlabel("wall time (s)")
-    ax.set_ylabel("GB")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(directory, "replay-resident.png"), dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    lines("replay-resident.png", "wall time (s)", "GB",
+          [(ws, [s["host_bytes"] / 1e9 for s in samples], "host arena in use"),
+           (ws, [s["nvme_bytes"] / 1e9 for s in samples], "NVMe segments in use")])
     ts = [s["trace_s"] for s in samples]
-    ax.plot(ts, [s["hit_tokens"] / max(1, s["input_tokens"]) for s in samples],
-            label="lookup hit rate (cumulative)")
-    ax.plot(ts, [s["restored_tokens"] / max(1, s["input_tokens"]) for s in samples],
-            label="restored share (cumulative, from Get)")
-    ax.set_xlabel("trace time (s)")
-    ax.set_ylabel("share of prompt tokens")
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(directory, "replay-hits.png"), dpi=110)
-    plt.close(fig)
+    lines("replay-hits.png", "trace time (s)", "share of prompt tokens",
+          [(ts, [s["hit_tokens"] / max(1, s["input_tokens"]) for s in samples],
+            "lookup hit rate (cumulative)"),
+           (ts, [s["restored_tokens"] / max(1, s["input_tokens"]) for s in samples],
+            "restored share (cumulative, from Get)")], ylim=(0, 1))
 
     fig, ax = plt.subplots(figsize=(8, 4))
     names = [("restore_read", "restore-path device read"), ("get", "Get call"), ("put", "Put call")]

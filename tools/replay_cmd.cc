@@ -295,7 +295,6 @@ int CmdReplay(std::vector<std::string> args) {
   o.sample_every_s = (*r)["sample-s"].as<double>();
   o.drive_bytes = *drive ? *drive : *nvme;
   o.compare_with_simulator = r->count("no-simulator") == 0;
-  o.scale_down = std::max<uint32_t>(1, (*r)["scale-down"].as<uint32_t>());
 
   SweepOptions so;
   so.trace_path = (*r)["trace"].as<std::string>();
@@ -309,21 +308,17 @@ int CmdReplay(std::vector<std::string> args) {
   std::string slice = so.load.max_requests
                           ? fmt::format("the first {} requests", so.load.max_requests)
                           : std::string("the whole trace");
-  const std::string window = (*r)["window"].as<std::string>();
-  if (!window.empty()) {
-    double a = 0, b = 0;
-    char colon = 0;
-    if (std::sscanf(window.c_str(), "%lf%c%lf", &a, &colon, &b) != 3 || colon != ':' || a < 0 ||
-        b <= a)
-      return Fail(cmd, Status::InvalidArgument("--window: START:END in seconds, END > START"));
-    so.load.window_begin_ms = uint64_t(a * 1000), so.load.window_end_ms = uint64_t(b * 1000);
-    slice = fmt::format("requests arriving in [{}, {}) s", a, b) +
+  if (Status w = ParseWindow((*r)["window"].as<std::string>(), so.load); !w.ok())
+    return Fail(cmd, w);
+  if (so.load.window_end_ms)
+    slice = fmt::format("requests arriving in [{}, {}) s", double(so.load.window_begin_ms) / 1e3,
+                        double(so.load.window_end_ms) / 1e3) +
             (so.load.max_requests ? fmt::format(", the first {}", so.load.max_requests) : "");
-  }
   auto sweep = Sweep::Make(so);
   if (!sweep.ok()) return Fail(cmd, sweep.status());
   CompareSetup setup = (*sweep)->setup(0);
   setup.nvme_segment_bytes = *seg;
+  setup.scale_down = std::max<uint32_t>(1, (*r)["scale-down"].as<uint32_t>());
   if (double g = (*r)["nvme-read-gbps"].as<double>(); g > 0)
     setup.hardware.nvme_read_bytes_per_s = g * 1e9;
   if (double g = (*r)["nvme-write-gbps"].as<double>(); g > 0)
@@ -343,11 +338,11 @@ int CmdReplay(std::vector<std::string> args) {
   auto res = ReplayThroughStore(trace, (*sweep)->summary(0), setup, config, o, progress);
   if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
   if (!res.ok()) return Fail(cmd, res.status());
-  const json j = ResultJson(*res, slice, o.scale_down, o.drive_bytes, o.codec);
+  const json j = ResultJson(*res, slice, setup.scale_down, o.drive_bytes, o.codec);
   if (r->count("json"))
     std::cout << j.dump() << "\n";
   else
-    std::cout << Report(*res, slice, o.scale_down, o.drive_bytes, o.speed);
+    std::cout << Report(*res, slice, setup.scale_down, o.drive_bytes, o.speed);
 
   if (r->count("plot")) {
     const std::string dir = (*r)["plot"].as<std::string>();

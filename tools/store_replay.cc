@@ -279,34 +279,6 @@ class RealReplayStore final : public ReplayStore {
   uint64_t mismatches_ = 0, corrupt_ = 0;
 };
 
-// A forwarding ReplayStore, so the replay loop can own it while this file keeps a pointer; it
-// divides each Put's size by `scale`.
-class Borrowed final : public ReplayStore {
- public:
-  Borrowed(ReplayStore* s, uint32_t scale) : s_(s), scale_(std::max<uint32_t>(scale, 1)) {}
-  void SetTime(uint64_t m) override { s_->SetTime(m); }
-  Result<LookupResult> Lookup(NamespaceId ns, uint64_t fp, std::span<const BlockKey> k,
-                              FamilyMask r) override {
-    return s_->Lookup(ns, fp, k, r);
-  }
-  Status Put(const ObjectKey& k, uint64_t fp, uint64_t b, const PutHints& h) override {
-    return s_->Put(k, fp, std::max<uint64_t>(1, b / scale_), h);
-  }
-  Result<std::vector<cachestore::SimObject>> Get(NamespaceId ns, uint64_t fp,
-                                                 std::span<const BlockKey> k,
-                                                 FamilyMask f) override {
-    return s_->Get(ns, fp, k, f);
-  }
-  void Release(std::span<const uint64_t> p) override { s_->Release(p); }
-  StoreStats Stats() const override { return s_->Stats(); }
-  void VisitCounters(const CounterVisitor& v) const override { s_->VisitCounters(v); }
-  std::optional<double> TakeReadSeconds() override { return s_->TakeReadSeconds(); }
-
- private:
-  ReplayStore* s_;
-  uint32_t scale_;
-};
-
 }  // namespace
 
 std::string DescribeStorage(const std::string& dir) {
@@ -374,9 +346,9 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
   };
 
   ReplayHooks hooks;
-  hooks.store = [&](const cachestore::SimConfig& sc) -> Result<std::unique_ptr<ReplayStore>> {
+  hooks.store = [&](const cachestore::SimConfig& sc) -> Result<ReplayStore*> {
     STRATA_ASSIGN_OR_RETURN(real, RealReplayStore::Open(sc, setup.layout, o, &store_log));
-    return std::unique_ptr<ReplayStore>(new Borrowed(real.get(), o.scale_down));
+    return static_cast<ReplayStore*>(real.get());
   };
   hooks.before = [&](size_t, const TraceRequest& q) {
     if (o.speed <= 0) return;
@@ -414,7 +386,8 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
         double(nv.families[size_t(probe)].objects) * double(setup.layout.block_size());
     // Scaled-down objects: the capacity held K times the state an unscaled tier would.
     if (nv.capacity)
-      res.nvme_tokens_per_tb = tokens / (double(nv.capacity) * double(o.scale_down) / 1e12);
+      res.nvme_tokens_per_tb =
+          tokens / (double(nv.capacity) * double(std::max<uint32_t>(1, setup.scale_down)) / 1e12);
     for (const FamilyStats& f : nv.families) res.nvme_raw_bytes += f.bytes;
     res.nvme_stored_bytes = nv.used;
   }
@@ -433,9 +406,9 @@ Result<StoreReplayResult> ReplayThroughStore(const Trace& trace, const TraceSumm
   if (o.compare_with_simulator) {
     ReplayHooks sim_hooks;
     std::unique_ptr<ReplayStore> sim;
-    sim_hooks.store = [&](const cachestore::SimConfig& sc) -> Result<std::unique_ptr<ReplayStore>> {
+    sim_hooks.store = [&](const cachestore::SimConfig& sc) -> Result<ReplayStore*> {
       STRATA_ASSIGN_OR_RETURN(sim, OpenSimReplayStore(sc, &sim_log));
-      return std::unique_ptr<ReplayStore>(new Borrowed(sim.get(), o.scale_down));
+      return sim.get();
     };
     STRATA_ASSIGN_OR_RETURN(res.sim, Replay(trace, summary, setup, cfg, {}, sim_hooks));
     sim->VisitCounters([&](std::string_view name, uint64_t v) {

@@ -44,9 +44,6 @@ struct StoreReplayOptions {
   double sample_every_s = 1.0;
   // Drive size for drive writes per day (0: the NVMe tier's capacity).
   uint64_t drive_bytes = 0;
-  // Every object's size is divided by this (at least 1 byte), in the store and the simulator
-  // alike: V4-Pro-sized state of a long trace on a small disk (scale the capacities too).
-  uint32_t scale_down = 1;
   // The NVMe tier's codec for every family (kNone: raw, as the simulator assumes; with a codec
   // the records shrink, so placement and the simulator's decisions part ways by design).
   CodecKind codec = CodecKind::kNone;
@@ -100,7 +97,7 @@ struct StoreReplayResult {
   std::vector<ReplaySample> samples;
   // At the end: prompt tokens whose compressed state the NVMe tier holds (blocks with a
   // csa object, or hca where the layout has no csa, x block size) per TB of its capacity
-  // (scaled up by scale_down: the figure of the unscaled objects), and
+  // (scaled up by CompareSetup::scale_down: the figure of the unscaled objects), and
   // the raw payload bytes it holds against the segment bytes their records take.
   double nvme_tokens_per_tb = 0;
   uint64_t nvme_raw_bytes = 0, nvme_stored_bytes = 0;

@@ -16,6 +16,7 @@
 
 #include "cachestore/sim/sim_cluster.h"
 #include "engine/model_config.h"
+#include "tests/testing/png.h"
 #include "tests/testing/temp_dir.h"
 #include "tools/compare.h"
 
@@ -530,14 +531,7 @@ TEST(CompareClusterCliTest, PlotsSavedPrefillAgainstNodes) {
                            dir.Sub("plots"),
                        dir.path());
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* png : {"v4-pro-nodes.png", "v4-pro-capacity.png"}) {
-    const fs::path p = fs::path(dir.Sub("plots")) / png;
-    ASSERT_TRUE(fs::exists(p)) << p;
-    std::ifstream f(p, std::ios::binary);
-    char magic[4] = {};
-    f.read(magic, 4);
-    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << p;
-  }
+  testing::ExpectPngs(dir.Sub("plots"), {"v4-pro-nodes.png", "v4-pro-capacity.png"});
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "engine/model_config.h"
+#include "tests/testing/png.h"
 #include "tests/testing/temp_dir.h"
 #include "tools/compare_sweep.h"
 
@@ -342,14 +343,8 @@ TEST(CompareCliTest, PlotsOrAClearErrorWithoutMatplotlib) {
     GTEST_SKIP() << "matplotlib is not installed (tools/install-deps.sh installs it)";
   r = Cli(args + dir.Sub("plots"), dir.path());
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* png : {"v4-flash-capacity.png", "v4-flash-bytes.png", "v4-flash-ttft.png"}) {
-    const fs::path p = fs::path(dir.Sub("plots")) / png;
-    ASSERT_TRUE(fs::exists(p)) << p;
-    std::ifstream f(p, std::ios::binary);
-    char magic[4] = {};
-    f.read(magic, 4);
-    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << p;
-  }
+  testing::ExpectPngs(dir.Sub("plots"),
+                      {"v4-flash-capacity.png", "v4-flash-bytes.png", "v4-flash-ttft.png"});
 }
 
 TEST(CompareCliTest, InstalledStrataFindsItsHardwareConfigsAndPlotScript) {

@@ -15,6 +15,7 @@
 
 #include "engine/model_config.h"
 #include "tests/testing/fault_device.h"
+#include "tests/testing/png.h"
 #include "tests/testing/temp_dir.h"
 
 namespace strata::tools {
@@ -271,15 +272,8 @@ TEST_F(StoreReplayFaultTest, CliReportsTheReplayAndTheSimulatorCheck) {
   r = Cli(run + " --plot " + tmp_.Sub("plots"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("identical, entry by entry"), std::string::npos) << r.out;
-  for (const char* png :
-       {"replay-throughput.png", "replay-resident.png", "replay-hits.png", "replay-latency.png"}) {
-    const fs::path p = fs::path(tmp_.Sub("plots")) / png;
-    ASSERT_TRUE(fs::exists(p)) << p;
-    std::ifstream f(p, std::ios::binary);
-    char magic[4] = {};
-    f.read(magic, 4);
-    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << p;
-  }
+  testing::ExpectPngs(tmp_.Sub("plots"), {"replay-throughput.png", "replay-resident.png",
+                                          "replay-hits.png", "replay-latency.png"});
 }
 
 }  // namespace
