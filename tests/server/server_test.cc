@@ -625,8 +625,11 @@ TEST_F(ServerTest, DisconnectReleasesLeasesAndAbortsReservations) {
     EXPECT_EQ(st["server.reservations_held"], 1u);
     EXPECT_GT(st["host.used"], used_before);
   }  // the client goes away holding both
-  auto st = StatsWhen(*watcher, [](auto& m) {
-    return m["server.leases_held"] == 0 && m["server.reservations_held"] == 0;
+  // One snapshot of the stats reads the arena's use and the connection counters at different
+  // moments, so wait for all of them: the reservation is freed just before its counter drops.
+  auto st = StatsWhen(*watcher, [&](auto& m) {
+    return m["server.leases_held"] == 0 && m["server.reservations_held"] == 0 &&
+           m["host.used"] == used_before;
   });
   EXPECT_EQ(st["server.leases_held"], 0u);
   EXPECT_EQ(st["server.reservations_held"], 0u);
