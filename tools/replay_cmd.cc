@@ -212,7 +212,7 @@ int CmdReplay(std::vector<std::string> args) {
       cxxopts::value<std::string>()->default_value("auto"))(
       "queue-depth", "NVMe I/Os in flight", cxxopts::value<uint32_t>()->default_value("32"))(
       "codec",
-      "the NVMe tier's codec for every family: none, zstd, lz4 (payloads are V4-shaped bytes; "
+      "the NVMe tier's codec for every family: none, zstd, lz4, ... (payloads are V4-shaped bytes; "
       "with a codec placement differs from the simulator's by design)",
       cxxopts::value<std::string>()->default_value("none"))(
       "eviction", "eviction policy (lru, s3fifo, cost)",
@@ -284,13 +284,9 @@ int CmdReplay(std::vector<std::string> args) {
   else if (dev != "auto")
     return Fail(cmd, Status::InvalidArgument("--device: auto, io_uring or posix"));
   o.queue_depth = (*r)["queue-depth"].as<uint32_t>();
-  {
-    const std::string codec = (*r)["codec"].as<std::string>();
-    bool known = false;
-    for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kZstd})
-      if (CodecKindName(k) == codec) o.codec = k, known = true;
-    if (!known) return Fail(cmd, Status::InvalidArgument("--codec: none, lz4 or zstd"));
-  }
+  auto codec = ParseCodec((*r)["codec"].as<std::string>());
+  if (!codec.ok()) return Fail(cmd, codec.status().WithContext("--codec"));
+  o.codec = *codec;
   o.speed = (*r)["speed"].as<double>();
   o.sample_every_s = (*r)["sample-s"].as<double>();
   o.drive_bytes = *drive ? *drive : *nvme;

@@ -58,14 +58,6 @@ Result<DeviceKind> ParseDevice(const std::string& s) {
   return Status::InvalidArgument("unknown device '" + s + "' (auto, io_uring, posix, memory)");
 }
 
-Result<CodecKind> ParseCodec(const std::string& s) {
-  for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2,
-                      CodecKind::kLz4Shuffle4, CodecKind::kZstd})
-    if (CodecKindName(k) == s) return k;
-  return Status::InvalidArgument("unknown codec '" + s +
-                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4, zstd, auto)");
-}
-
 Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const std::string& name) {
   json j = json::parse(json_text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
@@ -174,6 +166,14 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
 }
 
 }  // namespace
+
+Result<CodecKind> ParseCodec(const std::string& s) {
+  for (CodecKind k : {CodecKind::kNone, CodecKind::kLz4, CodecKind::kLz4Shuffle2,
+                      CodecKind::kLz4Shuffle4, CodecKind::kZstd})
+    if (CodecKindName(k) == s) return k;
+  return Status::InvalidArgument("unknown codec '" + s +
+                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4, zstd, auto)");
+}
 
 Result<StoreConfig> ParseStoreConfig(std::string_view json_text, const std::string& name) {
   try {

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -157,21 +156,17 @@ class RealReplayStore final : public ReplayStore {
     return store_->Lookup(ns, fp, keys, required);
   }
   Status Put(const ObjectKey& key, uint64_t fp, uint64_t bytes, const PutHints& hints) override {
+    // Bytes shaped like the family's real entries (FP8 with scales, FP4 indexer entries, fp32
+    // carry), so a codec finds what it would on real state; objects are the layout's size or
+    // scaled down from it, so a prefix of the family's payload.
     std::vector<std::byte>& pattern = patterns_[size_t(key.family)];
-    if (pattern.empty() && layout_.FamilyBlockBytes(key.family) >= bytes) {
-      // Bytes shaped like the family's real entries (FP8 with scales, FP4 indexer entries,
-      // fp32 carry), so a codec finds what it would on real state.
+    if (pattern.empty())
       pattern = bench::MakeFamilyPayload(layout_, key.family, 0x5eed + uint64_t(key.family));
-    }
-    if (pattern.size() < bytes) {
-      std::mt19937_64 rng(0x5eed + uint64_t(key.family));
-      // Whole 8-byte words from the same seed: a longer pattern keeps the shorter one's bytes.
-      pattern.resize((bytes + 7) / 8 * 8);
-      for (size_t i = 0; i < pattern.size(); i += 8) {
-        const uint64_t v = rng();
-        std::memcpy(pattern.data() + i, &v, 8);
-      }
-    }
+    if (pattern.size() < bytes)
+      return Status::InvalidArgument(
+          fmt::format("replay: a {}-byte {} object is larger than the "
+                      "layout's {} bytes",
+                      bytes, FamilyName(key.family), pattern.size()));
     scratch_.assign(pattern.begin(), pattern.begin() + ptrdiff_t(bytes));
     const Stamp st{key.block.lo, key.block.hi, FamilyAndSize(key, bytes)};
     std::memcpy(scratch_.data(), &st, std::min(sizeof st, size_t(bytes)));
@@ -194,13 +189,8 @@ class RealReplayStore final : public ReplayStore {
     std::vector<cachestore::SimObject> out;
     out.reserve(views->size());
     uint64_t from_nvme = 0;
-    for (const ObjectView& v : *views)
-      if (v.found() && v.served_from == Tier::kNvme) from_nvme += v.size;
-    if (from_nvme) {
-      nvme_get_bytes_ += from_nvme;
-      nvme_get_s_ += s;
-    }
     for (const ObjectView& v : *views) {
+      if (v.found() && v.served_from == Tier::kNvme) from_nvme += v.size;
       cachestore::SimObject o;
       o.key = v.key;
       if (v.corrupt) ++corrupt_;
@@ -211,6 +201,10 @@ class RealReplayStore final : public ReplayStore {
         if (!SameBytes(v)) ++mismatches_;
       }
       out.push_back(o);
+    }
+    if (from_nvme) {
+      nvme_get_bytes_ += from_nvme;
+      nvme_get_s_ += s;
     }
     return out;
   }
