@@ -14,6 +14,7 @@ constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 // A node whose connection failed is not reconnected to before this.
 constexpr auto kNodeBackoff = std::chrono::milliseconds(50);
 constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kDirectReadMinBytes = 4 * 1024;  // smaller remainders come with what follows
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -186,6 +187,11 @@ void RedisCluster::Impl::SendInternal(Node* n, std::vector<std::string> args,
 
 void RedisCluster::Impl::MaybeWrite(Node* n) {
   if (n->state != Node::State::kReady || n->writing || n->queue.empty()) return;
+  if (batching_) {  // StartBatch writes once per node, after queueing all of the batch
+    if (std::find(write_later_.begin(), write_later_.end(), n) == write_later_.end())
+      write_later_.push_back(n);
+    return;
+  }
   n->wbuf.clear();
   n->wext.clear();
   std::vector<std::string_view> views;
@@ -194,7 +200,7 @@ void RedisCluster::Impl::MaybeWrite(Node* n) {
     n->queue.pop_front();
     if (r.op != nullptr) {
       r.op->state = Op::State::kInFlight;
-      AppendCommand(r.op->cmd->args, n->wbuf, &n->wext);
+      AppendCommand(r.op->cmd->args, r.op->cmd->tail, n->wbuf, &n->wext);
     } else {
       views.assign(r.args.begin(), r.args.end());
       AppendCommand(views, n->wbuf, &n->wext);
@@ -224,10 +230,13 @@ void RedisCluster::Impl::MaybeWrite(Node* n) {
 }
 
 void RedisCluster::Impl::StartRead(Node* n) {
-  if (n->rbuf.size() != kReadChunk) n->rbuf.resize(kReadChunk);
+  // The rest of a large value arriving: receive it where the reply keeps it, with no copy.
+  const std::span<char> window = n->reader.BulkWindow();
+  const bool direct = window.size() >= kDirectReadMinBytes;
+  if (!direct && n->rbuf.size() != kReadChunk) n->rbuf.resize(kReadChunk);
   n->socket.async_read_some(
-      asio::buffer(n->rbuf),
-      [this, n, gen = n->generation](const boost::system::error_code& ec, size_t got) {
+      direct ? asio::buffer(window.data(), window.size()) : asio::buffer(n->rbuf),
+      [this, n, direct, gen = n->generation](const boost::system::error_code& ec, size_t got) {
         if (n->generation != gen) return;
         if (ec) {
           return FailNode(n,
@@ -236,8 +245,11 @@ void RedisCluster::Impl::StartRead(Node* n) {
                           CloseReason::kError);
         }
         stats_.bytes_received.fetch_add(got, std::memory_order_relaxed);
-        if (Status s = n->reader.Feed(n->rbuf.data(), got); !s.ok())
+        if (direct) {
+          n->reader.Filled(got);
+        } else if (Status s = n->reader.Feed(n->rbuf.data(), got); !s.ok()) {
           return FailNode(n, s, CloseReason::kError);
+        }
         for (;;) {
           auto next = n->reader.Next();
           if (!next.ok()) return FailNode(n, next.status(), CloseReason::kError);
@@ -268,6 +280,9 @@ void RedisCluster::Impl::StartBatch(Batch* b) {
   active_.insert(b);
   // One extra count held across the loop: the batch cannot finish while this function uses it.
   b->remaining = b->ops.size() + 1;
+  // Queue every command first, then write each node's share at once: writing as the first
+  // command arrives would send it alone and the rest in a second write.
+  batching_ = true;
   for (Op& op : b->ops) {
     const auto& args = op.cmd->args;
     if (args.empty()) {
@@ -277,6 +292,10 @@ void RedisCluster::Impl::StartBatch(Batch* b) {
     op.slot = args.size() >= 2 ? RedisCluster::KeySlot(args[1]) : -1;
     Dispatch(&op);
   }
+  batching_ = false;
+  std::vector<Node*> nodes;
+  nodes.swap(write_later_);
+  for (Node* n : nodes) MaybeWrite(n);
   if (--b->remaining == 0) return FinishBatch(b);
   ArmDeadlineTimer();
 }

@@ -151,6 +151,8 @@ struct RedisCluster::Impl {
   std::map<std::string, std::unique_ptr<Node>> nodes_;  // by "host:port"; never removed
   std::array<Node*, 16384> slots_{};                    // slot -> master (null: no route)
   std::set<Batch*> active_;
+  bool batching_ = false;           // StartBatch is queueing: MaybeWrite notes the node only
+  std::vector<Node*> write_later_;  // the nodes it noted
   std::vector<Op*> parked_;
   asio::steady_timer deadline_timer_;
   Clock::time_point deadline_armed_for_ = Clock::time_point::max();

@@ -41,18 +41,22 @@ std::string ClusterTier::KeyFor(std::string_view prefix, const ObjectKey& key,
                      key.block.hi, key.block.lo, FamilyName(key.family));
 }
 
-std::string ClusterTier::EncodeValue(const PutItem& item) {
-  std::string v(kRecordHeaderSize + item.payload.size(), '\0');
+std::string ClusterTier::EncodeHeader(const PutItem& item) {
+  std::string v(kRecordHeaderSize, '\0');
   RecordHeader h;
   h.key = item.key;
   h.codec = CodecKind::kNone;
   h.fingerprint = item.fingerprint;
   h.raw_size = h.stored_size = item.payload.size();
   h.payload_checksum = PayloadChecksum(item.payload);
-  auto* p = reinterpret_cast<std::byte*>(v.data());
-  EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(p, kRecordHeaderSize));
-  if (!item.payload.empty())
-    std::memcpy(p + kRecordHeaderSize, item.payload.data(), item.payload.size());
+  EncodeRecordHeader(h, std::span<std::byte, kRecordHeaderSize>(
+                            reinterpret_cast<std::byte*>(v.data()), kRecordHeaderSize));
+  return v;
+}
+
+std::string ClusterTier::EncodeValue(const PutItem& item) {
+  std::string v = EncodeHeader(item);
+  v.append(reinterpret_cast<const char*>(item.payload.data()), item.payload.size());
   return v;
 }
 
@@ -93,15 +97,20 @@ std::chrono::steady_clock::time_point ClusterTier::Deadline() const {
 }
 
 std::vector<Status> ClusterTier::Put(std::span<const PutItem> items) {
-  std::vector<std::string> keys, values;
-  keys.reserve(items.size()), values.reserve(items.size());
+  // The value is the header followed by the payload, sent from the caller's memory.
+  std::vector<std::string> keys, headers;
+  keys.reserve(items.size()), headers.reserve(items.size());
   std::vector<RedisCommand> cmds;
   cmds.reserve(items.size());
   for (const PutItem& it : items) {
     keys.push_back(KeyFor(options_.prefix, it.key, it.fingerprint));
-    values.push_back(EncodeValue(it));
+    headers.push_back(EncodeHeader(it));
   }
-  for (size_t i = 0; i < items.size(); ++i) cmds.push_back({{"SET", keys[i], values[i]}});
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& payload = items[i].payload;
+    cmds.push_back({{"SET", keys[i], headers[i]},
+                    {reinterpret_cast<const char*>(payload.data()), payload.size()}});
+  }
   auto replies = redis_->Execute(cmds, Deadline());
   std::vector<Status> out;
   out.reserve(items.size());

@@ -52,8 +52,10 @@ class ClusterTier final : public SharedTier {
 
   // The Redis key of an object (documented above).
   static std::string KeyFor(std::string_view prefix, const ObjectKey& key, uint64_t fingerprint);
-  // The record value of an object (documented above).
+  // The record value of an object (documented above), and its header alone (Put sends the
+  // header and then the payload from the caller's memory, as one value).
   static std::string EncodeValue(const PutItem& item);
+  static std::string EncodeHeader(const PutItem& item);
   // Verifies a value against what was asked for: the payload, or Corruption.
   static Result<std::span<const std::byte>> VerifyValue(std::string_view value,
                                                         const ObjectKey& key, uint64_t fingerprint);

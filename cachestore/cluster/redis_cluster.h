@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "strata/status.h"
@@ -46,9 +47,14 @@ struct RedisClusterOptions {
 
 // One command: its arguments, binary-safe. The views must stay valid until Execute returns.
 // The routing key is args[1] (GET/SET/DEL/EXISTS/... key first); a command without a key
-// (PING) goes to any node.
+// (PING) goes to any node. A non-empty `tail` is the last argument's second part: it is sent
+// right after args.back() as one value (a record's header and payload, not joined in memory).
 struct RedisCommand {
+  RedisCommand() = default;
+  RedisCommand(std::vector<std::string_view> a, std::string_view t = {})
+      : args(std::move(a)), tail(t) {}
   std::vector<std::string_view> args;
+  std::string_view tail;
 };
 
 // One reply, as plain values (hiredis's types without its allocator).
