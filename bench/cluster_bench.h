@@ -30,7 +30,7 @@ struct ClusterBenchOptions {
   std::string dir = "./strata-bench-cluster";  // scratch: the nodes' NVMe dirs, an own cluster
   std::vector<std::string> seeds;              // host:port of an existing cluster; empty: start one
   CacheLayout layout;                          // object sizes of the tier figures: V4-Pro, B=256
-  uint64_t bytes_per_measurement = 1ull << 30;  // value bytes moved per side and round
+  uint64_t bytes_per_measurement = 4ull << 30;  // value bytes moved per side and round
   size_t min_ops = 8000;   // operations per side and round at least (small values)
   uint32_t pipeline = 16;  // redis-benchmark -P; our batch per caller thread
   uint32_t conns = 3;      // redis-benchmark -c (total); our caller threads

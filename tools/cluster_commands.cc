@@ -28,7 +28,7 @@ int CmdBenchCluster(std::vector<std::string> args) {
       "layout-model", "model config for the object sizes of the tier figures",
       cxxopts::value<std::string>()->default_value(DataPath("configs/models/v4-pro.json")))(
       "bytes", "value bytes per side and round of a tier figure",
-      cxxopts::value<std::string>()->default_value("1GiB"))(
+      cxxopts::value<std::string>()->default_value("4GiB"))(
       "pipeline", "commands in flight per connection (redis-benchmark -P; our batch per thread)",
       cxxopts::value<uint32_t>()->default_value("16"))(
       "conns", "connections in total (redis-benchmark -c; our caller threads)",
