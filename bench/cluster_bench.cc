@@ -99,10 +99,7 @@ struct Bench {
   std::vector<cachestore::cluster::RedisEndpoint> seeds;
   size_t masters = 0;
 
-  bool Want(const std::string& figure) const {
-    return o.only.empty() || figure.compare(0, o.only.size(), o.only) == 0 ||
-           o.only.compare(0, figure.size(), figure) == 0;
-  }
+  bool Want(const std::string& figure) const { return WantFigure(o.only, figure); }
 
   ClusterTierOptions TierOptions(const std::string& prefix) const {
     ClusterTierOptions t;

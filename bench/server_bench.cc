@@ -144,10 +144,7 @@ struct Bench {
   ClientOptions copts;
   uint64_t fp = 0;
 
-  bool Want(const std::string& figure) const {
-    return o.only.empty() || figure.compare(0, o.only.size(), o.only) == 0 ||
-           o.only.compare(0, figure.size(), figure) == 0;
-  }
+  bool Want(const std::string& figure) const { return WantFigure(o.only, figure); }
 
   // n objects of family f in namespace ns of both stores; their keys.
   Result<std::vector<BlockKey>> Fill(NamespaceId ns, Family f, size_t n) {

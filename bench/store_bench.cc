@@ -47,6 +47,11 @@ double Samples::Median() const {
 double Samples::Min() const { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
 double Samples::Max() const { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
 
+bool WantFigure(std::string_view only, std::string_view name) {
+  return only.empty() || name.starts_with(only) ||
+         (only.starts_with(name) && only.size() > name.size() && only[name.size()] == '.');
+}
+
 std::string FigureJson(std::string_view figure, const Samples& value, std::string_view unit,
                        std::string_view baseline, const Samples& base, bool higher_is_better) {
   const double v = value.Median(), b = base.Median();

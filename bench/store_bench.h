@@ -59,6 +59,12 @@ struct Samples {
   double Max() const;
 };
 
+// --only PREFIX: whether the figure or group `name` runs. It does when its name starts with the
+// prefix, or when it is a group of the figure named (--only cluster.restore.vs_cold runs the group
+// cluster.restore), but not for a sibling that merely shares letters (cluster.put.csa is not run
+// by --only cluster.put.csa_index).
+bool WantFigure(std::string_view only, std::string_view name);
+
 // `higher_is_better`: ratio = value / baseline (rates); otherwise baseline / value (times), so a
 // ratio below 1.0 always means "slower than the baseline".
 std::string FigureJson(std::string_view figure, const Samples& value, std::string_view unit,
