@@ -108,6 +108,7 @@ struct Bench {
     // One batch of 16 checkpoints is ~90 MB on the wire: the serving path's 100 ms deadline
     // would turn a busy 2-core machine's slow batch into misses, which is not what is measured.
     t.deadline = std::chrono::seconds(20);
+    t.io_threads = o.io_threads;
     return t;
   }
 
@@ -238,9 +239,10 @@ struct Bench {
       }
     }
     const std::string fields = fmt::format(
-        R"x("payload_bytes": {}, "value_bytes": {}, "header_bytes": {}, "pipeline": {}, "conns": {}, "ops": {}, "keys": {}, "masters": {}, "in_flight": {}, "redis_benchmark": "{}", "redis_benchmark_d_is": "payload + 128-byte record header (the value our side stores)", "payload_gbps_ours": {:.3f})x",
+        R"x("payload_bytes": {}, "value_bytes": {}, "header_bytes": {}, "pipeline": {}, "conns": {}, "ops": {}, "keys": {}, "masters": {}, "in_flight": {}, "io_threads": {}, "redis_benchmark": "{}", "redis_benchmark_d_is": "payload + 128-byte record header (the value our side stores)", "payload_gbps_ours": {:.3f})x",
         payload, value, cachestore::kRecordHeaderSize, o.pipeline, o.conns, ops, keys, masters,
-        o.pipeline * o.conns, rb, put_ours.Median() * double(payload) / double(value));
+        o.pipeline * o.conns, o.io_threads, rb,
+        put_ours.Median() * double(payload) / double(value));
     auto note = [&](const Samples& us, const Samples& them, const Samples& upper) {
       const double up = upper.Median();
       std::string n = fmt::format(

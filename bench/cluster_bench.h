@@ -34,6 +34,10 @@ struct ClusterBenchOptions {
   size_t min_ops = 8000;   // operations per side and round at least (small values)
   uint32_t pipeline = 16;  // redis-benchmark -P; our batch per caller thread
   uint32_t conns = 3;      // redis-benchmark -c (total); our caller threads
+  // The tier's adapters (ClusterTierOptions::io_threads). redis-benchmark --cluster runs one
+  // thread per master; with io_threads = masters and conns = io_threads x masters both sides
+  // have as many threads and connections.
+  uint32_t io_threads = 1;
   uint32_t rounds = 5;
   // The restore figures.
   std::string model_path;  // engine model config (v4-tiny by default, tools/)

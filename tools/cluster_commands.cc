@@ -31,6 +31,8 @@ int CmdBenchCluster(std::vector<std::string> args) {
       cxxopts::value<std::string>()->default_value("4GiB"))(
       "pipeline", "commands in flight per connection (redis-benchmark -P; our batch per thread)",
       cxxopts::value<uint32_t>()->default_value("16"))(
+      "io-threads", "the tier's adapters, each an I/O thread with a connection per master",
+      cxxopts::value<uint32_t>()->default_value("1"))(
       "conns", "connections in total (redis-benchmark -c; our caller threads)",
       cxxopts::value<uint32_t>()->default_value("3"))(
       "rounds", "rounds of the tier figures", cxxopts::value<uint32_t>()->default_value("5"))(
@@ -65,6 +67,7 @@ int CmdBenchCluster(std::vector<std::string> args) {
   o.bytes_per_measurement = *bytes;
   o.pipeline = (*r)["pipeline"].as<uint32_t>();
   o.conns = (*r)["conns"].as<uint32_t>();
+  o.io_threads = (*r)["io-threads"].as<uint32_t>();
   o.rounds = (*r)["rounds"].as<uint32_t>();
   o.model_path = (*r)["model"].as<std::string>();
   o.policy = (*r)["policy"].as<std::string>();

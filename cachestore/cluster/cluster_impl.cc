@@ -640,19 +640,24 @@ Status RedisCluster::Impl::Connect() {
   return done.get();
 }
 
+std::future<void> RedisCluster::Impl::Start(Batch* batch, std::span<const RedisCommand> commands,
+                                            Clock::time_point deadline) {
+  batch->deadline = deadline;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    batch->ops[i].batch = batch;
+    batch->ops[i].index = i;
+    batch->ops[i].cmd = &commands[i];
+  }
+  auto done = batch->done.get_future();
+  asio::post(io_, [this, batch] { StartBatch(batch); });
+  return done;
+}
+
 std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(std::span<const RedisCommand> commands,
                                                             Clock::time_point deadline) {
   if (commands.empty()) return {};
   Batch batch(commands.size());
-  batch.deadline = deadline;
-  for (size_t i = 0; i < commands.size(); ++i) {
-    batch.ops[i].batch = &batch;
-    batch.ops[i].index = i;
-    batch.ops[i].cmd = &commands[i];
-  }
-  auto done = batch.done.get_future();
-  asio::post(io_, [this, &batch] { StartBatch(&batch); });
-  done.wait();
+  Start(&batch, commands, deadline).wait();
   return std::move(batch.results);
 }
 

@@ -111,6 +111,9 @@ struct RedisCluster::Impl {
   Status Connect();
   std::vector<Result<RedisReply>> Execute(std::span<const RedisCommand> commands,
                                           Clock::time_point deadline);
+  // Sets up `batch` (sized for the commands) and posts it; the future is ready when it is done.
+  std::future<void> Start(Batch* batch, std::span<const RedisCommand> commands,
+                          Clock::time_point deadline);
 
   // --- everything below runs on the I/O thread ---
   enum class CloseReason { kError, kDeadline };

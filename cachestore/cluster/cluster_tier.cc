@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cachestore/nvme/record.h"
@@ -19,19 +20,47 @@ Status ClusterTierOptions::Validate() const {
                                    "' must be non-empty, without ':', '{' or '}'");
   if (deadline.count() <= 0)
     return Status::InvalidArgument("cluster tier: the deadline must be positive");
+  if (io_threads < 1 || io_threads > kMaxIoThreads)
+    return Status::InvalidArgument(
+        fmt::format("cluster tier: io_threads {} is outside 1..{}", io_threads, kMaxIoThreads));
   return redis.Validate();
 }
 
 Result<std::unique_ptr<ClusterTier>> ClusterTier::Open(const ClusterTierOptions& options) {
   STRATA_RETURN_IF_ERROR(options.Validate());
-  STRATA_ASSIGN_OR_RETURN(auto redis, RedisCluster::Connect(options.redis));
+  std::vector<std::unique_ptr<RedisCluster>> redis;
+  for (uint32_t i = 0; i < options.io_threads; ++i) {
+    STRATA_ASSIGN_OR_RETURN(auto r, RedisCluster::Connect(options.redis));
+    redis.push_back(std::move(r));
+  }
   return std::unique_ptr<ClusterTier>(new ClusterTier(options, std::move(redis)));
 }
 
-ClusterTier::ClusterTier(ClusterTierOptions options, std::unique_ptr<RedisCluster> redis)
+ClusterTier::ClusterTier(ClusterTierOptions options,
+                         std::vector<std::unique_ptr<RedisCluster>> redis)
     : options_(std::move(options)),
       redis_(std::move(redis)),
       counters_(std::make_unique<Counters>()) {}
+
+std::vector<Result<RedisReply>> ClusterTier::Execute(std::span<const RedisCommand> commands) {
+  const auto deadline = Deadline();
+  const size_t first = turn_.fetch_add(1, std::memory_order_relaxed);
+  const size_t parts = std::min(redis_.size(), commands.size());
+  if (parts <= 1) return redis_[first % redis_.size()]->Execute(commands, deadline);
+  std::vector<RedisCluster::PendingPtr> pending;
+  size_t at = 0;
+  for (size_t p = 0; p < parts; ++p) {
+    const size_t n = commands.size() / parts + (p < commands.size() % parts ? 1 : 0);
+    pending.push_back(
+        redis_[(first + p) % redis_.size()]->Start(commands.subspan(at, n), deadline));
+    at += n;
+  }
+  std::vector<Result<RedisReply>> out;
+  out.reserve(commands.size());
+  for (auto& p : pending)
+    for (auto& r : RedisCluster::Wait(std::move(p))) out.push_back(std::move(r));
+  return out;
+}
 
 ClusterTier::~ClusterTier() = default;
 
@@ -89,7 +118,7 @@ std::vector<Result<RedisReply>> ClusterTier::PerKey(std::string_view verb,
   std::vector<RedisCommand> cmds;
   cmds.reserve(keys.size());
   for (const std::string& n : names) cmds.push_back({{verb, n}});
-  return redis_->Execute(cmds, Deadline());
+  return Execute(cmds);
 }
 
 std::chrono::steady_clock::time_point ClusterTier::Deadline() const {
@@ -111,7 +140,7 @@ std::vector<Status> ClusterTier::Put(std::span<const PutItem> items) {
     cmds.push_back({{"SET", keys[i], headers[i]},
                     {reinterpret_cast<const char*>(payload.data()), payload.size()}});
   }
-  auto replies = redis_->Execute(cmds, Deadline());
+  auto replies = Execute(cmds);
   std::vector<Status> out;
   out.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
@@ -193,7 +222,17 @@ ClusterTierStats ClusterTier::stats() const {
   return s;
 }
 
-RedisClusterStats ClusterTier::redis_stats() const { return redis_->stats(); }
+RedisClusterStats ClusterTier::redis_stats() const {
+  RedisClusterStats s;
+  for (const auto& r : redis_) {
+    const RedisClusterStats x = r->stats();
+    s.commands += x.commands, s.moved += x.moved, s.ask += x.ask, s.retries += x.retries;
+    s.timeouts += x.timeouts, s.connect_errors += x.connect_errors;
+    s.slot_map_refreshes += x.slot_map_refreshes;
+    s.bytes_sent += x.bytes_sent, s.bytes_received += x.bytes_received;
+  }
+  return s;
+}
 
 void ClusterTier::VisitCounters(const CounterVisitor& visit) const {
   const ClusterTierStats s = stats();
@@ -206,7 +245,7 @@ void ClusterTier::VisitCounters(const CounterVisitor& visit) const {
   visit("cluster_misses", s.misses);
   visit("cluster_corrupt", s.corrupt);
   visit("cluster_timeouts", s.timeouts);
-  const RedisClusterStats r = redis_->stats();
+  const RedisClusterStats r = redis_stats();
   visit("cluster_redis_commands", r.commands);
   visit("cluster_redis_moved", r.moved);
   visit("cluster_redis_ask", r.ask);

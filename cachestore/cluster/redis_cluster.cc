@@ -76,6 +76,30 @@ std::vector<Result<RedisReply>> RedisCluster::Execute(
   return impl_->Execute(commands, deadline);
 }
 
+class RedisCluster::Pending {
+ public:
+  explicit Pending(size_t n) : batch(n) {}
+  ~Pending() {
+    if (done.valid()) done.wait();  // the I/O thread refers to `batch` until it is done
+  }
+  Batch batch;
+  std::future<void> done;
+};
+
+void RedisCluster::PendingDeleter::operator()(Pending* p) const { delete p; }
+
+RedisCluster::PendingPtr RedisCluster::Start(std::span<const RedisCommand> commands,
+                                             std::chrono::steady_clock::time_point deadline) {
+  PendingPtr p(new Pending(commands.size()));
+  if (!commands.empty()) p->done = impl_->Start(&p->batch, commands, deadline);
+  return p;
+}
+
+std::vector<Result<RedisReply>> RedisCluster::Wait(PendingPtr pending) {
+  if (pending->done.valid()) pending->done.get();
+  return std::move(pending->batch.results);
+}
+
 RedisClusterStats RedisCluster::stats() const {
   const AtomicStats& s = impl_->stats_;
   const auto r = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };

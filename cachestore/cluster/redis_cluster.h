@@ -93,6 +93,18 @@ class RedisCluster {
   std::vector<Result<RedisReply>> Execute(std::span<const RedisCommand> commands,
                                           std::chrono::steady_clock::time_point deadline);
 
+  // Execute in two steps, so that one caller can have batches in flight on several adapters at
+  // once: Start sends, Wait returns what Execute would have. The commands' memory must stay
+  // valid until Wait returns; a Pending destroyed without Wait waits for its batch first.
+  class Pending;
+  struct PendingDeleter {
+    void operator()(Pending* p) const;
+  };
+  using PendingPtr = std::unique_ptr<Pending, PendingDeleter>;
+  PendingPtr Start(std::span<const RedisCommand> commands,
+                   std::chrono::steady_clock::time_point deadline);
+  static std::vector<Result<RedisReply>> Wait(PendingPtr pending);
+
   // The hash slot of a key (CRC16/XMODEM mod 16384, with {hash tag} rules as Redis applies them).
   static uint16_t KeySlot(std::string_view key);
 

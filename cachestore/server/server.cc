@@ -113,6 +113,7 @@ Result<std::shared_ptr<cachestore::SharedTier>> OpenClusterTier(const ClusterCon
   o.redis.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
   o.prefix = t.cluster_prefix;
   o.deadline = std::chrono::milliseconds(c.deadline_ms);
+  o.io_threads = c.io_threads;
   STRATA_ASSIGN_OR_RETURN(auto tier, cachestore::cluster::ClusterTier::Open(o));
   return std::shared_ptr<cachestore::SharedTier>(std::move(tier));
 }

@@ -11,6 +11,7 @@
 #include <span>
 #include <sstream>
 
+#include "cachestore/cluster/cluster_tier.h"
 #include "tools/store_config.h"
 
 namespace strata::server {
@@ -44,7 +45,8 @@ constexpr const char* kTenantKeys[] = {"name",
                                        "cluster_password",
                                        "cluster_prefix",
                                        "verify_host_copies"};
-constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "share"};
+constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "io_threads",
+                                        "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 
 Status UnknownKeys(const json& j, std::span<const char* const> allowed, const std::string& where) {
@@ -147,6 +149,7 @@ Result<ClusterConfig> ParseCluster(const json& j) {
   if (j.contains("deadline_ms")) c.deadline_ms = j["deadline_ms"].get<uint32_t>();
   if (j.contains("connect_timeout_ms"))
     c.connect_timeout_ms = j["connect_timeout_ms"].get<uint32_t>();
+  if (j.contains("io_threads")) c.io_threads = j["io_threads"].get<uint32_t>();
   if (j.contains("share")) {
     const json& s = j["share"];
     if (!s.is_object()) return Status::InvalidArgument("cluster.share must be an object");
@@ -283,6 +286,9 @@ Status ServerConfig::Validate() const {
   if (!cluster.seeds.empty()) {
     if (cluster.deadline_ms == 0 || cluster.connect_timeout_ms == 0)
       return Status::InvalidArgument("cluster.deadline_ms and connect_timeout_ms must be > 0");
+    if (cluster.io_threads < 1 || cluster.io_threads > cachestore::cluster::kMaxIoThreads)
+      return Status::InvalidArgument(
+          fmt::format("cluster.io_threads must be in 1..{}", cachestore::cluster::kMaxIoThreads));
     STRATA_RETURN_IF_ERROR(cluster.share.Validate());
   }
   std::set<std::string> names;
@@ -360,10 +366,11 @@ std::string DescribeServerConfig(const ServerConfig& c) {
   }
   if (!c.cluster.seeds.empty())
     out += fmt::format(
-        "\n  cluster tier: seeds [{}], deadline {} ms, connect timeout {} ms, share: compressed "
-        "at use {}, checkpoints {}, full swa {}",
+        "\n  cluster tier: seeds [{}], deadline {} ms, connect timeout {} ms, {} I/O thread(s), "
+        "share: compressed at use {}, checkpoints {}, full swa {}",
         fmt::join(c.cluster.seeds, ","), c.cluster.deadline_ms, c.cluster.connect_timeout_ms,
-        c.cluster.share.min_uses, c.cluster.share.checkpoints, c.cluster.share.full_swa);
+        c.cluster.io_threads, c.cluster.share.min_uses, c.cluster.share.checkpoints,
+        c.cluster.share.full_swa);
   return out;
 }
 

@@ -48,6 +48,7 @@ struct ClusterConfig {
   std::vector<std::string> seeds;  // "host:port" of any node(s) of the cluster
   uint32_t deadline_ms = 100;      // per batch of cluster calls: slower is a miss
   uint32_t connect_timeout_ms = 500;
+  uint32_t io_threads = 1;  // adapters per tenant, each an I/O thread and a connection per node
   cachestore::ClusterSharePolicy share;  // what goes there (enabled with seeds)
 };
 

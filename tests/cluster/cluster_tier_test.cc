@@ -124,6 +124,56 @@ TEST_F(ClusterTierTest, RecordsRoundTripByteForByteAndGarbageIsACountedMiss) {
   EXPECT_EQ(tier->stats().corrupt, corrupt_before + 2);
 }
 
+// Batches split over several adapters (I/O threads) come back whole and in order.
+TEST_F(ClusterTierTest, SeveralIoThreadsKeepEveryBatchInOrder) {
+  auto o = Options("io3");
+  o.io_threads = 0;
+  EXPECT_FALSE(o.Validate().ok());
+  o.io_threads = kMaxIoThreads + 1;
+  EXPECT_FALSE(o.Validate().ok());
+  o.io_threads = 3;
+  auto tier = Open(o);
+  ASSERT_TRUE(tier);
+  std::vector<ObjectKey> keys;
+  std::vector<std::vector<std::byte>> payloads;
+  for (uint64_t b = 0; b < 11; ++b)  // 22 objects: parts of 8, 7 and 7
+    for (Family f : {Family::kCsaIndex, Family::kHca}) {
+      keys.push_back({kNs, BlockKey{b, b + 300}, f});
+      payloads.push_back(Bytes(f == Family::kHca ? 36208 : 130560 + b, b * 8 + uint64_t(f)));
+    }
+  std::vector<SharedTier::PutItem> puts;
+  for (size_t i = 0; i < keys.size(); ++i) puts.push_back({keys[i], kFp, payloads[i]});
+  for (const Status& s : tier->Put(puts)) ASSERT_TRUE(s.ok()) << s.ToString();
+  // Whole batch, a reversed one with an absent key in the middle, and single keys (each on the
+  // next adapter in turn).
+  auto got = tier->Get(keys, kFp);
+  ASSERT_EQ(got.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].status().ToString();
+    EXPECT_TRUE(Same(got[i]->payload(), payloads[i])) << i;
+  }
+  std::vector<ObjectKey> reversed(keys.rbegin(), keys.rend());
+  reversed.insert(reversed.begin() + 5, ObjectKey{kNs, BlockKey{999, 999}, Family::kHca});
+  auto back = tier->Get(reversed, kFp);
+  ASSERT_EQ(back.size(), reversed.size());
+  EXPECT_TRUE(back[5].status().IsNotFound());
+  for (size_t i = 0; i < reversed.size(); ++i) {
+    if (i == 5) continue;
+    const size_t k = keys.size() - 1 - (i < 5 ? i : i - 1);
+    ASSERT_TRUE(back[i].ok()) << i;
+    EXPECT_TRUE(Same(back[i]->payload(), payloads[k])) << i;
+  }
+  for (size_t i = 0; i < 4; ++i) {
+    auto one = tier->Get(std::vector<ObjectKey>{keys[i]}, kFp);
+    ASSERT_TRUE(one[0].ok());
+    EXPECT_TRUE(Same(one[0]->payload(), payloads[i]));
+  }
+  const auto exists = tier->Exists(reversed, kFp);
+  for (size_t i = 0; i < reversed.size(); ++i) EXPECT_EQ(exists[i], i != 5) << i;
+  // Every command went through one of the adapters, and their counters add up.
+  EXPECT_EQ(tier->redis_stats().commands, keys.size() * 2 + reversed.size() * 2 + 4);
+}
+
 TEST_F(ClusterTierTest, AnAclUserTouchesOnlyItsTenantsKeys) {
   // Directly against Redis: tenant A's user is refused tenant B's keys.
   RedisClusterOptions ro;

@@ -65,7 +65,7 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   EXPECT_FALSE(none->cluster.share.enabled);
   auto c = Parse(R"({
     "cluster": { "seeds": ["10.0.0.1:7000", "10.0.0.2:7000"], "deadline_ms": 50,
-                 "share": { "min_uses": 3, "full_swa": true } },
+                 "io_threads": 3, "share": { "min_uses": 3, "full_swa": true } },
     "tenants": [ { "name": "a", "cluster_user": "strata-a", "cluster_password": "pw" },
                  { "name": "b", "cluster_prefix": "bee" } ]
   })");
@@ -73,6 +73,7 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   ASSERT_EQ(c->cluster.seeds.size(), 2u);
   EXPECT_EQ(c->cluster.deadline_ms, 50u);
   EXPECT_EQ(c->cluster.connect_timeout_ms, 500u);
+  EXPECT_EQ(c->cluster.io_threads, 3u);
   EXPECT_TRUE(c->cluster.share.enabled);
   EXPECT_EQ(c->cluster.share.min_uses, 3u);
   EXPECT_TRUE(c->cluster.share.checkpoints);
@@ -88,12 +89,15 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   ASSERT_TRUE(example.ok()) << example.status().ToString();
   EXPECT_EQ(example->cluster.seeds.size(), 3u);
   EXPECT_EQ(example->tenants[0].cluster_user, "strata-agents");
+  EXPECT_EQ(example->cluster.io_threads, 1u);
   for (
       const char* bad :
       {R"({ "cluster": { "seed": [] }, "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": "x:1" }, "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"], "share": { "min_uses": 0 } },
              "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"], "io_threads": 0 }, "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"], "io_threads": 17 }, "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"], "share": { "often": 1 } },
              "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"] }, "tenants": [ { "name": "a", "cluster_prefix": "a:b" } ] })"}) {
