@@ -79,6 +79,19 @@ class ClusterTierTest : public ::testing::Test {
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? std::move(t).value() : nullptr;
   }
+  // Puts every object in one batch, then gets them all in one batch: byte for byte.
+  static void PutAllAndReadBack(ClusterTier& tier, const std::vector<ObjectKey>& keys,
+                                const std::vector<std::vector<std::byte>>& payloads) {
+    std::vector<SharedTier::PutItem> puts;
+    for (size_t i = 0; i < keys.size(); ++i) puts.push_back({keys[i], kFp, payloads[i]});
+    for (const Status& s : tier.Put(puts)) ASSERT_TRUE(s.ok()) << s.ToString();
+    auto got = tier.Get(keys, kFp);
+    ASSERT_EQ(got.size(), keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].status().ToString();
+      EXPECT_TRUE(Same(got[i]->payload(), payloads[i])) << i;
+    }
+  }
   static inline RedisClusterProcess* cluster_ = nullptr;
   static inline std::string skip_;
 };
@@ -93,15 +106,7 @@ TEST_F(ClusterTierTest, RecordsRoundTripByteForByteAndGarbageIsACountedMiss) {
       keys.push_back({kNs, BlockKey{b, b + 100}, f});
       payloads.push_back(Bytes(f == Family::kCsa ? (1 << 20) + 3 : 36208, b * 8 + uint64_t(f)));
     }
-  std::vector<SharedTier::PutItem> puts;
-  for (size_t i = 0; i < keys.size(); ++i) puts.push_back({keys[i], kFp, payloads[i]});
-  for (const Status& s : tier->Put(puts)) ASSERT_TRUE(s.ok()) << s.ToString();
-  auto got = tier->Get(keys, kFp);
-  ASSERT_EQ(got.size(), keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].status().ToString();
-    EXPECT_TRUE(Same(got[i]->payload(), payloads[i])) << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(PutAllAndReadBack(*tier, keys, payloads));
   // Another fingerprint or an absent block: a plain miss.
   auto other = tier->Get(std::vector<ObjectKey>{keys[0]}, kFp + 1);
   EXPECT_TRUE(other[0].status().IsNotFound());
@@ -141,17 +146,9 @@ TEST_F(ClusterTierTest, SeveralIoThreadsKeepEveryBatchInOrder) {
       keys.push_back({kNs, BlockKey{b, b + 300}, f});
       payloads.push_back(Bytes(f == Family::kHca ? 36208 : 130560 + b, b * 8 + uint64_t(f)));
     }
-  std::vector<SharedTier::PutItem> puts;
-  for (size_t i = 0; i < keys.size(); ++i) puts.push_back({keys[i], kFp, payloads[i]});
-  for (const Status& s : tier->Put(puts)) ASSERT_TRUE(s.ok()) << s.ToString();
-  // Whole batch, a reversed one with an absent key in the middle, and single keys (each on the
-  // next adapter in turn).
-  auto got = tier->Get(keys, kFp);
-  ASSERT_EQ(got.size(), keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].status().ToString();
-    EXPECT_TRUE(Same(got[i]->payload(), payloads[i])) << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(PutAllAndReadBack(*tier, keys, payloads));
+  // A reversed batch with an absent key in the middle, and single keys (each on the next
+  // adapter in turn).
   std::vector<ObjectKey> reversed(keys.rbegin(), keys.rend());
   reversed.insert(reversed.begin() + 5, ObjectKey{kNs, BlockKey{999, 999}, Family::kHca});
   auto back = tier->Get(reversed, kFp);
