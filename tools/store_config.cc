@@ -118,7 +118,9 @@ Result<StoreConfig> ParseStoreConfigUnchecked(std::string_view json_text, const 
       return Status::Ok();
     }
     auto k = ParseCodec(v);
-    if (!k.ok()) return ctx(k.status());
+    if (!k.ok())
+      return ctx(Status::InvalidArgument(std::string(k.status().message()) +
+                                         "; or auto: the codec rule picks"));
     c.codec_rule.families[int(f)] = false;
     c.codec[int(f)] = *k;
     return Status::Ok();
@@ -172,7 +174,7 @@ Result<CodecKind> ParseCodec(const std::string& s) {
                       CodecKind::kLz4Shuffle4, CodecKind::kZstd})
     if (CodecKindName(k) == s) return k;
   return Status::InvalidArgument("unknown codec '" + s +
-                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4, zstd, auto)");
+                                 "' (none, lz4, lz4+shuffle2, lz4+shuffle4, zstd)");
 }
 
 Result<StoreConfig> ParseStoreConfig(std::string_view json_text, const std::string& name) {

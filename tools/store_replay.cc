@@ -164,9 +164,8 @@ class RealReplayStore final : public ReplayStore {
       pattern = bench::MakeFamilyPayload(layout_, key.family, 0x5eed + uint64_t(key.family));
     if (pattern.size() < bytes)
       return Status::InvalidArgument(
-          fmt::format("replay: a {}-byte {} object is larger than the "
-                      "layout's {} bytes",
-                      bytes, FamilyName(key.family), pattern.size()));
+          fmt::format("replay: a {}-byte {} object is larger than the layout's {} bytes", bytes,
+                      FamilyName(key.family), pattern.size()));
     scratch_.assign(pattern.begin(), pattern.begin() + ptrdiff_t(bytes));
     const Stamp st{key.block.lo, key.block.hi, FamilyAndSize(key, bytes)};
     std::memcpy(scratch_.data(), &st, std::min(sizeof st, size_t(bytes)));
