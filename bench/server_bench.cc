@@ -137,9 +137,14 @@ struct Bench {
   // The in-process store with the daemon's host checksums (verified before every Get is
   // served): tells the socket's cost apart from the verification's.
   cachestore::TieredStore* local_sums = nullptr;
+  // A client of the default tenant: staged writes, the arena sealed read-only, nothing to
+  // verify (the in-process store's guarantees).
   std::unique_ptr<Client> client;
-  // A client of the tenant whose host copies are not verified (verify_host_copies false): the
-  // daemon with the in-process store's guarantees.
+  // A client of a tenant that writes in place and verifies host copies (client_writes
+  // "in_place"): set against the in-process store with the same host checksums.
+  std::unique_ptr<Client> in_place;
+  // A client of the tenant that writes in place and trusts its clients (verify_host_copies
+  // false): no checksums, one copy less per Commit than staging.
   std::unique_ptr<Client> trusted;
   ClientOptions copts;
   uint64_t fp = 0;
@@ -156,6 +161,7 @@ struct Bench {
       FillPseudoRandom(bytes.data(), size, ns * 100000 + i);
       const ObjectKey k{ns, keys.back(), f};
       STRATA_RETURN_IF_ERROR(client->Put(k, fp, bytes).WithContext("daemon put"));
+      STRATA_RETURN_IF_ERROR(in_place->Put(k, fp, bytes).WithContext("daemon put (in place)"));
       STRATA_RETURN_IF_ERROR(trusted->Put(k, fp, bytes).WithContext("daemon put (trusted)"));
       STRATA_RETURN_IF_ERROR(local->Put(k, fp, bytes).WithContext("in-process put"));
       STRATA_RETURN_IF_ERROR(local_sums->Put(k, fp, bytes).WithContext("in-process put"));
@@ -164,6 +170,7 @@ struct Bench {
   }
   Status Drop(NamespaceId ns) {
     STRATA_RETURN_IF_ERROR(client->Delete(ns));
+    STRATA_RETURN_IF_ERROR(in_place->Delete(ns));
     STRATA_RETURN_IF_ERROR(trusted->Delete(ns));
     STRATA_RETURN_IF_ERROR(local_sums->Delete(ns));
     return local->Delete(ns);
@@ -181,33 +188,25 @@ struct Bench {
     Progress(fmt::format("{}: {} objects of {} B", name, n, o.layout.FamilyBlockBytes(f)));
     STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
     std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
-    Samples daemon, daemon_trusted, peer, peer_sums;
+    Samples daemon, daemon_in_place, daemon_trusted, peer, peer_sums;
     auto run = [&](Store& s, Samples& out) -> Status {
       const auto t = Clock::now();
       STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink));
       out.Add(double(bytes) / Seconds(t) / 1e9);
       return Status::Ok();
     };
-    STRATA_RETURN_IF_ERROR(run(*client, daemon));  // warm-up
-    STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
-    daemon.v.clear(), daemon_trusted.v.clear();
-    for (uint32_t r = 0; r < o.rounds; ++r) {
-      if (r % 2 == 0) {
-        STRATA_RETURN_IF_ERROR(run(*client, daemon));
-        STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
-        STRATA_RETURN_IF_ERROR(run(*local, peer));
-        STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
-      } else {
-        STRATA_RETURN_IF_ERROR(run(*local_sums, peer_sums));
-        STRATA_RETURN_IF_ERROR(run(*local, peer));
-        STRATA_RETURN_IF_ERROR(run(*trusted, daemon_trusted));
-        STRATA_RETURN_IF_ERROR(run(*client, daemon));
-      }
-    }
+    const std::function<Status()> sides[] = {
+        [&] { return run(*client, daemon); }, [&] { return run(*in_place, daemon_in_place); },
+        [&] { return run(*trusted, daemon_trusted); }, [&] { return run(*local, peer); },
+        [&] { return run(*local_sums, peer_sums); }};
+    for (size_t k = 0; k < 3; ++k) STRATA_RETURN_IF_ERROR(sides[k]());  // warm-up
+    daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
+    for (uint32_t r = 0; r < o.rounds; ++r)
+      for (size_t k = 0; k < 5; ++k) STRATA_RETURN_IF_ERROR(sides[r % 2 ? 4 - k : k]());
     const std::string sizes =
         fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
     emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
-    emit(With(FigureJson(name + ".vs_checksummed", daemon, "GB/s", "in_process_host_checksums",
+    emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
     emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer), sizes));
@@ -223,7 +222,7 @@ struct Bench {
     Progress(fmt::format("{}: {} objects of {} B", name, n, size));
     std::vector<std::byte> src(size);
     FillPseudoRandom(src.data(), size, 7);
-    Samples daemon, daemon_trusted, peer, peer_sums;
+    Samples daemon, daemon_in_place, daemon_trusted, peer, peer_sums, peer_put;
     // The client reserves and commits kGetBatch objects per round trip (ReserveMany,
     // CommitMany), as a frontend offloading a prefill's blocks would; the in-process store has no
     // round trips.
@@ -257,20 +256,43 @@ struct Bench {
       out.Add(double(n * size) / Seconds(t) / 1e9);
       return Status::Ok();
     };
+    // The in-process store with the guarantee of staged writes (the bytes stored cannot be
+    // changed by their producer afterwards): the producer writes each object into a buffer of
+    // its own, a batch at a time as through the daemon's staging region, then Puts it (copied
+    // in), as an engine running the store in-process does.
+    std::vector<std::byte> produced(kGetBatch * size);
+    auto run_local_put = [&](cachestore::TieredStore& s, Samples& out) -> Status {
+      const auto t = Clock::now();
+      for (size_t i = 0; i < n;) {
+        const size_t m = std::min<size_t>(kGetBatch, n - i);
+        for (size_t j = 0; j < m; ++j) std::memcpy(produced.data() + j * size, src.data(), size);
+        for (size_t j = 0; j < m; ++j)
+          STRATA_RETURN_IF_ERROR(s.Put({ns, BlockKey{ns, i + j}, f}, fp,
+                                       std::span(produced).subspan(j * size, size), {}));
+        i += m;
+      }
+      out.Add(double(n * size) / Seconds(t) / 1e9);
+      return Status::Ok();
+    };
     auto all = [&](bool reverse) -> Status {
-      const std::function<Status()> sides[] = {[&] { return run_daemon(*client, daemon); },
-                                               [&] { return run_daemon(*trusted, daemon_trusted); },
-                                               [&] { return run_local(*local, peer); },
-                                               [&] { return run_local(*local_sums, peer_sums); }};
-      for (size_t k = 0; k < 4; ++k) STRATA_RETURN_IF_ERROR(sides[reverse ? 3 - k : k]());
+      const std::function<Status()> sides[] = {
+          [&] { return run_daemon(*client, daemon); },
+          [&] { return run_daemon(*in_place, daemon_in_place); },
+          [&] { return run_daemon(*trusted, daemon_trusted); },
+          [&] { return run_local(*local, peer); },
+          [&] { return run_local(*local_sums, peer_sums); },
+          [&] { return run_local_put(*local, peer_put); }};
+      for (size_t k = 0; k < 6; ++k) STRATA_RETURN_IF_ERROR(sides[reverse ? 5 - k : k]());
       return Status::Ok();
     };
     STRATA_RETURN_IF_ERROR(all(false));  // warm-up: the objects exist from here on
-    daemon.v.clear(), daemon_trusted.v.clear(), peer.v.clear(), peer_sums.v.clear();
+    daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
+    peer.v.clear(), peer_sums.v.clear(), peer_put.v.clear();
     for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r % 2 == 1));
     const std::string sizes = fmt::format(R"("object_bytes": {}, "objects": {})", size, n);
-    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
-    emit(With(FigureJson(name + ".vs_checksummed", daemon, "GB/s", "in_process_host_checksums",
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process_put", peer_put), sizes));
+    emit(With(FigureJson(name + ".vs_in_place_commit", daemon, "GB/s", "in_process", peer), sizes));
+    emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
     emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer), sizes));
@@ -424,15 +446,19 @@ Status RunServerBench(const ServerBenchOptions& o,
   for (Family f : kAllFamilies) biggest = std::max(biggest, o.layout.FamilyBlockBytes(f));
   // Room for one family's objects and a second copy while Commit replaces them, with slack.
   const uint64_t host = 3 * o.bytes_per_family + 4 * biggest + (64ull << 20);
-  // Two tenants of the daemon share its DRAM: the default (host copies verified) and "trusted".
+  // Three tenants of the daemon share its DRAM: the default (staged writes), "in_place" (host
+  // copies verified) and "trusted". A staging region holds a whole batch of the largest family.
+  const uint64_t staging = std::max<uint64_t>(256ull << 20, 2 * kGetBatch * biggest);
 
   // Through the daemon's own config parser, so its defaults and shares apply as in a deployment.
   const std::string json = fmt::format(
       R"({{"socket": "{}", "data_dir": "{}", "io_threads": {}, "metrics_port": 0,
           "host": {{"capacity": {}, "prefault": true}}, "nvme": null,
-          "tenants": [{{"name": "default"}}, {{"name": "trusted", "verify_host_copies": false}}]}})",
+          "tenants": [{{"name": "default", "staging_bytes": {}}},
+                      {{"name": "in_place", "client_writes": "in_place"}},
+                      {{"name": "trusted", "verify_host_copies": false}}]}})",
       (fs::absolute(o.dir) / "bench.sock").string(), (fs::absolute(o.dir) / "data").string(),
-      o.io_threads, 2 * host);
+      o.io_threads, 3 * host, staging);
   STRATA_ASSIGN_OR_RETURN(server::ServerConfig sc, server::ParseServerConfig(json, "bench"));
   sc.store.nvme.data_dir.clear();  // DRAM only: the figures compare the data plane, not disks
   Progress(fmt::format("daemon and in-process store with {} MiB of DRAM each", host >> 20));
@@ -447,7 +473,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   sums.host_checksums = true;
   STRATA_ASSIGN_OR_RETURN(auto local_sums, cachestore::OpenTieredStore(lc, std::move(sums)));
 
-  Bench b{o, emit, nullptr, nullptr, nullptr, nullptr, ClientOptions{}, 0};
+  Bench b{o, emit, nullptr, nullptr, nullptr, nullptr, nullptr, ClientOptions{}, 0};
   b.local = static_cast<cachestore::TieredStore*>(local.get());
   b.local_sums = static_cast<cachestore::TieredStore*>(local_sums.get());
   b.fp = o.layout.fingerprint();
@@ -456,6 +482,9 @@ Status RunServerBench(const ServerBenchOptions& o,
   b.copts.block_tokens = o.layout.block_size();
   b.copts.defer_release_acks = true;  // a consumer's Get + Release: one round trip
   STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
+  ClientOptions in_place_opts = b.copts;
+  in_place_opts.tenant = "in_place";
+  STRATA_ASSIGN_OR_RETURN(b.in_place, Client::Connect(in_place_opts));
   ClientOptions trusted_opts = b.copts;
   trusted_opts.tenant = "trusted";
   STRATA_ASSIGN_OR_RETURN(b.trusted, Client::Connect(trusted_opts));
@@ -469,6 +498,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   if (s.ok()) s = b.SmallVerbFigures();
   if (s.ok()) s = b.ClientsFigures();
   b.client.reset();
+  b.in_place.reset();
   b.trusted.reset();
   Status stop = daemon->Stop();
   fs::remove_all(o.dir, ec);

@@ -95,7 +95,7 @@ class Client::Impl {
   ~Impl() {
     std::lock_guard l(mu_);
     sock_.Close();
-    for (auto& [gen, m] : mappings_) ::munmap(m.base, m.bytes);
+    for (auto& [gen, m] : mappings_) m.Unmap();
   }
 
   Status ConnectNow() {
@@ -152,6 +152,13 @@ class Client::Impl {
     std::byte* base = nullptr;
     uint64_t bytes = 0;
     uint64_t outstanding = 0;  // handles made under this mapping's connection, not yet released
+    // The connection's staging region (wire::kCapStaging): where its reservations are written.
+    std::byte* staging = nullptr;
+    uint64_t staging_bytes = 0;
+    void Unmap() const {
+      ::munmap(base, bytes);
+      if (staging) ::munmap(staging, staging_bytes);
+    }
   };
   struct Handle {
     uint64_t generation = 0;
@@ -188,8 +195,10 @@ class Client::Impl {
                                                      std::span<const ReserveSpec> specs);
   Status FinishLocked(const Reservation& r, Verb verb);
   std::vector<Status> FinishManyLocked(std::span<const Reservation> rs, Verb verb);
-  // The arena span [offset, offset + size) of the current mapping, or null when it is outside.
+  // The arena span [offset, offset + size) of the current mapping, or null when it is outside;
+  // InStaging: the same in its staging region, or in the arena without one (in-place writes).
   std::byte* InArena(uint64_t offset, uint64_t size) const;
+  std::byte* InStaging(uint64_t offset, uint64_t size) const;
 
   const ClientOptions opts_;
   std::mutex mu_;
@@ -234,24 +243,47 @@ Status Client::Impl::EnsureConnected(Deadline d) {
   STRATA_ASSIGN_OR_RETURN(wire::HelloResponse hello, wire::DecodeHelloResponse(payload));
   if (hello.version != wire::kWireVersion)
     return Status::NotSupported("hello: server speaks version " + std::to_string(hello.version));
-  if (fds.size() != 1) return Status::IoError("hello: expected one arena descriptor");
+  // With staged writes the arena is sealed (it maps only read-only) and, for a writing client,
+  // the connection's staging region comes second.
+  const bool staged = hello.capabilities & wire::kCapStaging;
+  const size_t want_fds = staged && !opts_.read_only ? 2 : 1;
+  if (fds.size() != want_fds)
+    return Status::IoError("hello: expected " + std::to_string(want_fds) + " descriptor(s), got " +
+                           std::to_string(fds.size()));
   // A file shorter than the mapping would fault (SIGBUS) on access, not fail: check first.
   struct stat st {};
   if (::fstat(fds[0].get(), &st) != 0 || uint64_t(st.st_size) < hello.arena_bytes ||
       hello.arena_bytes == 0)
     return Status::IoError("hello: the arena descriptor is smaller than the arena");
-  const int prot = PROT_READ | (opts_.read_only ? 0 : PROT_WRITE);
+  const int prot = PROT_READ | (opts_.read_only || staged ? 0 : PROT_WRITE);
   // MAP_POPULATE: the page tables of the whole arena now, not a minor fault per 4 KiB on the
   // first read of every object (that costs more than the copy itself).
   void* base = ::mmap(nullptr, hello.arena_bytes, prot, MAP_SHARED | MAP_POPULATE, fds[0].get(), 0);
   if (base == MAP_FAILED)
     return Status::IoError(std::string("hello: mmap of the arena: ") + std::strerror(errno));
-  // The mapping keeps the memfd alive; the descriptor itself is no longer needed.
+  Mapping mapping{static_cast<std::byte*>(base), hello.arena_bytes, 0};
+  if (want_fds == 2) {
+    if (::fstat(fds[1].get(), &st) != 0 || st.st_size <= 0) {
+      ::munmap(base, hello.arena_bytes);
+      return Status::IoError("hello: the staging descriptor is empty");
+    }
+    void* staging =
+        ::mmap(nullptr, uint64_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fds[1].get(), 0);
+    if (staging == MAP_FAILED) {
+      const int err = errno;
+      ::munmap(base, hello.arena_bytes);
+      return Status::IoError(std::string("hello: mmap of the staging region: ") +
+                             std::strerror(err));
+    }
+    mapping.staging = static_cast<std::byte*>(staging);
+    mapping.staging_bytes = uint64_t(st.st_size);
+  }
+  // The mappings keep the memfds alive; the descriptors themselves are no longer needed.
   fds.clear();
   hello.max_body = std::clamp<uint32_t>(hello.max_body, 4096, wire::kMaxBody);
   hello.max_batch = std::clamp<uint32_t>(hello.max_batch, 1, wire::kMaxBatch);
   ++generation_;
-  mappings_[generation_] = Mapping{static_cast<std::byte*>(base), hello.arena_bytes, 0};
+  mappings_[generation_] = mapping;
   hello_ = hello;
   sock_ = std::move(s);
   connects_.fetch_add(1, std::memory_order_relaxed);
@@ -265,7 +297,7 @@ void Client::Impl::Drop() {
   drops_.fetch_add(1, std::memory_order_relaxed);
   auto it = mappings_.find(generation_);
   if (it != mappings_.end() && it->second.outstanding == 0) {
-    ::munmap(it->second.base, it->second.bytes);
+    it->second.Unmap();
     mappings_.erase(it);
   }
 }
@@ -345,7 +377,7 @@ void Client::Impl::EraseHandle(std::unordered_map<uint64_t, Handle>::iterator it
   auto m = mappings_.find(gen);
   if (m == mappings_.end()) return;
   if (--m->second.outstanding == 0 && !Live(gen)) {
-    ::munmap(m->second.base, m->second.bytes);
+    m->second.Unmap();
     mappings_.erase(m);
   }
 }
@@ -356,6 +388,15 @@ std::byte* Client::Impl::InArena(uint64_t offset, uint64_t size) const {
   const uint64_t cap = m->second.bytes;
   if (offset > cap || size > cap - offset) return nullptr;
   return m->second.base + offset;
+}
+
+std::byte* Client::Impl::InStaging(uint64_t offset, uint64_t size) const {
+  auto m = mappings_.find(generation_);
+  if (m == mappings_.end()) return nullptr;
+  if (!m->second.staging) return InArena(offset, size);
+  const uint64_t cap = m->second.staging_bytes;
+  if (offset > cap || size > cap - offset) return nullptr;
+  return m->second.staging + offset;
 }
 
 Result<LookupResult> Client::Impl::Lookup(NamespaceId ns, uint64_t fp,
@@ -556,11 +597,11 @@ std::vector<Result<Client::Reservation>> Client::Impl::ReserveManyLocked(
         out.emplace_back(StatusFromWire(r.status, "reserve"));
         continue;
       }
-      std::byte* data = InArena(r.offset, specs[i + j].size);
+      std::byte* data = InStaging(r.offset, specs[i + j].size);
       if (!data) {
         bad_items_.fetch_add(1, std::memory_order_relaxed);
         refused.push_back(r.reservation);
-        out.emplace_back(Status::IoError("reserve: the server gave an offset outside the arena"));
+        out.emplace_back(Status::IoError("reserve: the server gave an offset outside the region"));
         continue;
       }
       out.emplace_back(

@@ -1,5 +1,6 @@
 #include "cachestore/host/host_arena.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,10 +19,10 @@ constexpr int kMadvPopulateWrite = 23;  // Linux 5.14; older kernels fail it and
 
 }  // namespace
 
-Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity, bool prefault) {
+Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity, bool prefault, bool seal) {
   capacity = capacity / 4096 * 4096;
   if (capacity == 0) return Status::InvalidArgument("host tier capacity must be >= 4096 bytes");
-  int fd = memfd_create("strata-host-arena", MFD_CLOEXEC);
+  int fd = memfd_create("strata-host-arena", MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
   if (fd < 0) return Status::IoError(std::string("memfd_create: ") + std::strerror(errno));
   if (ftruncate(fd, off_t(capacity)) != 0) {
     int err = errno;
@@ -44,11 +45,23 @@ Result<std::unique_ptr<HostArena>> HostArena::Create(uint64_t capacity, bool pre
     auto* bytes = static_cast<volatile std::byte*>(p);
     for (uint64_t off = 0; off < capacity; off += 4096) bytes[off] = std::byte{0};
   }
-  return std::unique_ptr<HostArena>(new HostArena(fd, static_cast<std::byte*>(p), capacity));
+  if (seal) {
+    // Linux 5.1. From here on nobody maps the file writable or write()s it; the mapping above,
+    // made before the seal, stays the only way to change its bytes.
+    const int seals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    if (fcntl(fd, F_ADD_SEALS, seals) != 0) {
+      int err = errno;
+      munmap(p, capacity);
+      close(fd);
+      return Status::IoError("sealing the host arena (F_SEAL_FUTURE_WRITE, Linux 5.1): " +
+                             std::string(std::strerror(err)));
+    }
+  }
+  return std::unique_ptr<HostArena>(new HostArena(fd, static_cast<std::byte*>(p), capacity, seal));
 }
 
-HostArena::HostArena(int fd, std::byte* base, uint64_t capacity)
-    : fd_(fd), base_(base), capacity_(capacity), space_(capacity) {}
+HostArena::HostArena(int fd, std::byte* base, uint64_t capacity, bool sealed)
+    : fd_(fd), sealed_(sealed), base_(base), capacity_(capacity), space_(capacity) {}
 
 HostArena::~HostArena() {
   munmap(base_, capacity_);

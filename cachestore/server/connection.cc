@@ -85,7 +85,7 @@ void Connection::Shutdown() {
   pins.reserve(leases_.size());
   for (const auto& [id, lease] : leases_) pins.push_back(lease.pin);
   tenant_->store->Release(pins);
-  for (const auto& [id, r] : reservations_) tenant_->store->Abort(r);
+  for (const auto& [id, r] : reservations_) tenant_->store->Abort(r.res);
   m.leases_reclaimed.fetch_add(pins.size(), std::memory_order_relaxed);
   m.leases_held.fetch_sub(int64_t(pins.size()), std::memory_order_relaxed);
   m.reservations_reclaimed.fetch_add(reservations_.size(), std::memory_order_relaxed);
@@ -258,7 +258,9 @@ void Connection::OnHello() {
   fingerprint_ = h->fingerprint;
   const bool read_only = h->flags & wire::kHelloReadOnly;
   wire::HelloResponse r;
-  r.capabilities = wire::kCapPrefetch | wire::kCapLeaseTimeout | (t->has_nvme ? wire::kCapNvme : 0);
+  const bool staged = t->store->arena_sealed();
+  r.capabilities = wire::kCapPrefetch | wire::kCapLeaseTimeout |
+                   (t->has_nvme ? wire::kCapNvme : 0) | (staged ? wire::kCapStaging : 0);
   r.server_epoch = shared_.epoch;
   r.arena_bytes = t->store->arena_bytes();
   r.root = RootKey(std::as_bytes(std::span(t->config.key_secret)), h->fingerprint);
@@ -269,6 +271,20 @@ void Connection::OnHello() {
   // the socket; nothing else is being written on this connection now.
   int fd = t->store->arena_fd();
   int ro_fd = -1;
+  if (staged && !read_only) {
+    // The connection's own staging region: what it writes there reaches the arena only through
+    // COMMIT's copy. Pages are taken as the client writes them.
+    auto staging = cachestore::HostArena::Create(t->config.staging_bytes);
+    if (!staging.ok()) {
+      tenant_ = nullptr;
+      out_.clear();
+      wire::EncodeError(id, Verb::kHello,
+                        {WireStatus::kNoSpace, "no staging region: " + staging.status().message()},
+                        out_);
+      return Reply(true);
+    }
+    staging_ = std::move(*staging);
+  }
   if (read_only) {
     ro_fd = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY | O_CLOEXEC);
     if (ro_fd < 0) {
@@ -282,16 +298,18 @@ void Connection::OnHello() {
   }
   msghdr msg{};
   iovec iov{out_.data(), out_.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  const int fds[2] = {fd, staging_ ? staging_->fd() : -1};
+  const size_t nfds = staging_ ? 2 : 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(fds))] = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+  msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
   cmsghdr* cm = CMSG_FIRSTHDR(&msg);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  std::memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
   ssize_t n = -1;
   for (int tries = 0; tries < 50; ++tries) {
     n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);

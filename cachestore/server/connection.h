@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -22,6 +23,7 @@
 #include <boost/asio.hpp>
 // clang-format on
 
+#include "cachestore/host/host_arena.h"
 #include "cachestore/server/metrics.h"
 #include "cachestore/server/server_config.h"
 #include "cachestore/store/tiered_store.h"
@@ -114,7 +116,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::multimap<Clock::time_point, uint64_t> expiries_;  // lease expiry -> lease id
   Clock::time_point timer_at_ = Clock::time_point::max();
   std::unordered_set<uint64_t> expired_;  // leases that expired and were not released since
-  std::unordered_map<uint64_t, cachestore::TieredStore::Reservation> reservations_;
+  // A reservation, and with staged writes its space in staging_ (COMMIT copies it over).
+  struct Reserved {
+    cachestore::TieredStore::Reservation res;
+    std::optional<cachestore::Extent> staged;
+  };
+  std::unordered_map<uint64_t, Reserved> reservations_;
+  // This connection's staging region (staged writes, TenantConfig::kStaging; null otherwise or
+  // for a read-only client).
+  std::unique_ptr<cachestore::HostArena> staging_;
+
   bool closed_ = false;
 };
 

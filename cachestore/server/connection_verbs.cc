@@ -2,7 +2,9 @@
 // tenant's store, and answers with a status per frame or per item. Runs on the strand.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "cachestore/server/connection.h"
 
@@ -200,11 +202,22 @@ void Connection::OnReserve() {
       hints.value_per_byte = it.value_per_byte;
       auto res = tenant_->store->Reserve(ObjectKey{it.ns, it.key, Family(it.family)},
                                          it.fingerprint, it.size, hints);
+      std::optional<cachestore::Extent> staged;
+      if (res.ok() && staging_) {
+        staged = staging_->Allocate(std::max<uint64_t>(it.size, 1));
+        if (!staged) {
+          tenant_->store->Abort(*res);
+          res = Status::ResourceExhausted("the connection's staging region is full");
+        }
+      } else if (res.ok() && tenant_->store->arena_sealed()) {
+        tenant_->store->Abort(*res);  // a read-only client has nowhere to write
+        res = Status::InvalidArgument("a read-only connection cannot reserve");
+      }
       if (res.ok()) {
         out.status = WireStatus::kOk;
-        out.offset = res->payload_offset;
+        out.offset = staged ? staged->offset : res->payload_offset;
         out.reservation = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
-        reservations_.emplace(out.reservation, std::move(*res));
+        reservations_.emplace(out.reservation, Reserved{std::move(*res), staged});
         m.reservations.fetch_add(1, std::memory_order_relaxed);
         m.reservations_held.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -238,9 +251,17 @@ void Connection::OnIds(Verb verb) {
         s = WireStatus::kExpired;
       }
     } else if (auto it = reservations_.find(x); it != reservations_.end()) {
-      const cachestore::TieredStore::Reservation res = std::move(it->second);
+      const Reserved r = std::move(it->second);
+      const cachestore::TieredStore::Reservation& res = r.res;
       reservations_.erase(it);
       m.reservations_held.fetch_sub(1, std::memory_order_relaxed);
+      if (r.staged) {
+        // The one copy of a staged write: from then on no client can reach these bytes.
+        if (verb == Verb::kCommit)
+          std::memcpy(store.arena_base() + res.payload_offset, staging_->base() + r.staged->offset,
+                      res.size);
+        staging_->Free(*r.staged);
+      }
       if (verb == Verb::kAbort) {
         store.Abort(res);
         m.aborts.fetch_add(1, std::memory_order_relaxed);

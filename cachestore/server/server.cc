@@ -131,8 +131,11 @@ Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                        (uint64_t(std::chrono::system_clock::now().time_since_epoch().count()) << 1);
   for (const TenantConfig& t : c.tenants) {
     cachestore::TieredStoreOptions options;
-    // Clients write the shared arena: verify before serving, unless the tenant trusts them.
-    options.host_checksums = t.verify_host_copies;
+    // Staged writes: clients map the arena read-only (sealed), nothing to verify. In-place
+    // writes: verify before serving, unless the tenant trusts its clients.
+    const bool staged = t.client_writes == TenantConfig::ClientWrites::kStaging;
+    options.seal_arena = staged;
+    options.host_checksums = !staged && t.verify_host_copies;
     if (!c.cluster.seeds.empty()) {
       // A cluster that cannot be reached at start leaves this tenant without the shared tier
       // (logged): the node still serves from its own tiers.

@@ -44,7 +44,9 @@ constexpr const char* kTenantKeys[] = {"name",
                                        "cluster_user",
                                        "cluster_password",
                                        "cluster_prefix",
-                                       "verify_host_copies"};
+                                       "verify_host_copies",
+                                       "client_writes",
+                                       "staging_bytes"};
 constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "io_threads",
                                         "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
@@ -128,6 +130,22 @@ Result<TenantConfig> ParseTenant(const json& j, size_t index) {
     if (!j["verify_host_copies"].is_boolean())
       return Status::InvalidArgument(where + ".verify_host_copies must be true or false");
     t.verify_host_copies = j["verify_host_copies"].get<bool>();
+    if (!t.verify_host_copies) t.client_writes = TenantConfig::ClientWrites::kInPlace;
+  }
+  if (j.contains("client_writes")) {
+    const json& w = j["client_writes"];
+    if (w == "staging") {
+      t.client_writes = TenantConfig::ClientWrites::kStaging;
+    } else if (w == "in_place") {
+      t.client_writes = TenantConfig::ClientWrites::kInPlace;
+    } else {
+      return Status::InvalidArgument(where + ".client_writes must be \"staging\" or \"in_place\"");
+    }
+  }
+  if (j.contains("staging_bytes")) {
+    STRATA_ASSIGN_OR_RETURN(t.staging_bytes, Bytes(j, "staging_bytes", where));
+    if (t.staging_bytes < (1u << 20))
+      return Status::InvalidArgument(where + ".staging_bytes must be at least 1MiB");
   }
   return t;
 }
@@ -359,7 +377,13 @@ std::string DescribeServerConfig(const ServerConfig& c) {
         "\n  tenant {}: auth {}, host {} bytes, nvme {} bytes, swa_policy {}, weight {}", t.name,
         auth, t.host_quota_bytes, c.store.nvme.data_dir.empty() ? 0 : t.nvme_quota_bytes,
         SwaPolicyName(t.swa_policy), t.weight);
-    if (!t.verify_host_copies) out += ", host copies NOT verified (trusted clients)";
+    if (t.client_writes == TenantConfig::ClientWrites::kStaging)
+      out += fmt::format(", writes staged ({} bytes per connection; arena sealed read-only)",
+                         t.staging_bytes);
+    else if (t.verify_host_copies)
+      out += ", writes in place (host copies verified)";
+    else
+      out += ", writes in place, host copies NOT verified (trusted clients)";
     if (!c.cluster.seeds.empty())
       out += fmt::format(", cluster prefix {} user {}", t.cluster_prefix,
                          t.cluster_user.empty() ? "(none)" : t.cluster_user);

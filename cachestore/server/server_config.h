@@ -36,11 +36,23 @@ struct TenantConfig {
   // to `~<prefix>:*` keeps tenants apart on the shared tier too.
   std::string cluster_user, cluster_password;
   std::string cluster_prefix;
-  // Clients write the tenant's arena through their mapping, so by default every host copy is
-  // checksummed at COMMIT and verified before each GET serves it (a stray write by any client is
-  // a kCorrupt miss, never served). false: the tenant's clients are trusted as the in-process
-  // store trusts its caller (one serving engine's own workers): no checksum on either path.
-  bool verify_host_copies = true;
+  // How clients write new objects (RESERVE, then COMMIT):
+  // - kStaging (the default): each connection gets a staging region (a memfd of its own,
+  //   staging_bytes), RESERVE hands out space there, and COMMIT copies it into the tenant's
+  //   arena. The arena is sealed (F_SEAL_FUTURE_WRITE): clients map it read-only, so no client
+  //   can change a host copy after COMMIT, and GET serves it without verifying it.
+  // - kInPlace: clients write the arena itself through a writable mapping (one copy less per
+  //   COMMIT). Any client can then write any host copy at any time, so by default every host
+  //   copy is checksummed at COMMIT and verified before each GET serves it (a stray write is a
+  //   kCorrupt miss, never served). verify_host_copies false: the tenant's clients are trusted
+  //   as the in-process store trusts its caller (one serving engine's own workers): no checksum
+  //   on either path.
+  // "verify_host_copies": false alone in a config means in-place writes (its meaning before
+  // staging existed).
+  enum class ClientWrites : uint8_t { kStaging, kInPlace };
+  ClientWrites client_writes = ClientWrites::kStaging;
+  uint64_t staging_bytes = 256ull << 20;  // per connection; pages are taken as they are written
+  bool verify_host_copies = true;         // kInPlace only
 };
 
 // The tier shared across nodes, on Redis Cluster (cachestore/cluster/). No seeds: none.

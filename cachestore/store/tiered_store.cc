@@ -21,8 +21,8 @@ TieredStore::~TieredStore() { StopUploader(); }
 Result<std::unique_ptr<Store>> OpenTieredStore(const StoreConfig& config,
                                                TieredStoreOptions options) {
   STRATA_RETURN_IF_ERROR(config.Validate());
-  STRATA_ASSIGN_OR_RETURN(auto arena,
-                          HostArena::Create(config.host.capacity_bytes, config.host.prefault));
+  STRATA_ASSIGN_OR_RETURN(auto arena, HostArena::Create(config.host.capacity_bytes,
+                                                        config.host.prefault, options.seal_arena));
   std::unique_ptr<TieredStore> store(new TieredStore(config, std::move(arena)));
   if (!config.nvme.data_dir.empty()) {
     STRATA_RETURN_IF_ERROR(store->OpenNvme(options));

@@ -44,6 +44,9 @@ struct TieredStoreOptions {
   // shared arena after Commit are a counted corrupt miss, never served or written (the daemon
   // turns this on; the in-process store's memory is its own).
   bool host_checksums = false;
+  // The host arena is sealed (host_arena.h): its descriptor maps only read-only, so no client
+  // of the daemon can change a host copy (the daemon's staging tenants; see server_config.h).
+  bool seal_arena = false;
   // The tier shared across nodes (cluster/cluster_tier.h; null: none) and what goes there. With
   // one, the store uploads what `share` picks behind the request path (one uploader thread),
   // continues a Lookup into it for the blocks after the local hit and a Get for objects missing
@@ -78,6 +81,7 @@ class TieredStore final : public Store {
 
   // The daemon's data plane (cachestore/server/): the host arena, which clients map.
   int arena_fd() const { return arena_->fd(); }
+  bool arena_sealed() const { return arena_->sealed(); }
   std::byte* arena_base() const { return arena_->base(); }
   uint64_t arena_bytes() const { return arena_->capacity(); }
 

@@ -2,12 +2,14 @@
 //
 // Transport: a Unix stream socket. The client sends request frames, the server answers each with
 // one response frame, in request order (a client may pipeline). Bulk bytes never cross the
-// socket: the HELLO response passes the tenant's host arena (a memfd) with SCM_RIGHTS, objects
-// are read and written in that shared mapping, and frames carry only keys, offsets, sizes,
-// leases and statuses.
+// socket: the HELLO response passes the tenant's host arena (a memfd) with SCM_RIGHTS, and the
+// connection's staging region where clients write new objects (kCapStaging); objects are read
+// and written in those shared mappings, and frames carry only keys, offsets, sizes, leases and
+// statuses.
 //
 // Every integer is little-endian; doubles are IEEE-754 binary64, little-endian. Keys are two
-// u64 (hi, lo). Offsets are byte offsets into the tenant's arena mapping.
+// u64 (hi, lo). Offsets are byte offsets into the tenant's arena mapping (RESERVE's: into the
+// staging region, with kCapStaging).
 //
 // Frame header (16 bytes):
 //   0  u32 body_len   bytes after the header; at most kMaxBody
@@ -31,8 +33,11 @@
 //   -> 0 u32 version   4 u32 capabilities (kCap*)   8 u64 server_epoch (new at every start)
 //     16 u64 arena_bytes  24 u64 root.hi  32 u64 root.lo (the tenant's chain root for this
 //     layout: k0 of keys.h)  40 u32 max_body  44 u32 max_batch  48 u8 swa_policy (SwaPolicyWire)
-//     49 u8[7] zero.  The response carries one descriptor (SCM_RIGHTS): the arena's memfd,
-//     read-only when kHelloReadOnly was asked for. Map it MAP_SHARED over arena_bytes.
+//     49 u8[7] zero.  The response carries the arena's memfd (SCM_RIGHTS), read-only when
+//     kHelloReadOnly was asked for. Map it MAP_SHARED over arena_bytes. With kCapStaging the
+//     arena is sealed (F_SEAL_FUTURE_WRITE: it maps only PROT_READ) and, unless kHelloReadOnly,
+//     a second descriptor follows in the same message: this connection's staging region, a
+//     memfd to map PROT_READ | PROT_WRITE, MAP_SHARED over its size (fstat).
 //
 // LOOKUP (2):
 //   0 u64 ns  8 u64 fingerprint  16 u8 required families  17 u8[3] zero  20 u32 n
@@ -52,8 +57,10 @@
 //     being read into DRAM, a later GET finds it there; kNotFound), padded with zeros to a
 //     multiple of 8.
 //
-// RESERVE (4): space in the arena for new objects; the client writes each payload at its
-// offset, then COMMITs (the object becomes visible) or ABORTs.
+// RESERVE (4): space for new objects; the client writes each payload at its offset, then
+// COMMITs (the object becomes visible) or ABORTs. The offset is into the staging region with
+// kCapStaging (COMMIT copies the bytes into the arena; the staging space is free again after
+// COMMIT or ABORT, and a RESERVE that does not fit in it is kNoSpace), else into the arena.
 //   0 u32 n  4 u32 zero  8 n x 72:
 //     0 u64 ns  8 u64 key.hi  16 u64 key.lo  24 u64 fingerprint  32 u64 size  40 u8 family
 //    41 u8 has_parent  42 u16 zero  44 u32 depth  48 u64 parent.hi  56 u64 parent.lo
@@ -138,6 +145,7 @@ inline constexpr uint32_t kHelloReadOnly = 1u << 0;
 inline constexpr uint32_t kCapPrefetch = 1u << 0;
 inline constexpr uint32_t kCapLeaseTimeout = 1u << 1;
 inline constexpr uint32_t kCapNvme = 1u << 2;
+inline constexpr uint32_t kCapStaging = 1u << 3;  // sealed arena, writes through a staging region
 
 enum class SwaPolicyWire : uint8_t { kFull = 0, kCheckpoint = 1, kRecompute = 2 };
 

@@ -1,9 +1,11 @@
 """strata_client.Client: a strata-server client over a Unix socket and the tenant's shared arena.
 
 The protocol is include/strata/wire.h (codec: wire.py). HELLO passes the tenant's arena, a memfd,
-with SCM_RIGHTS; the client maps it once (read-only when it only reads). GET answers offsets into
-that mapping, so the client hands out numpy views over it (no copy); RESERVE answers offsets the
-client writes into before COMMIT. Bulk bytes never cross the socket.
+with SCM_RIGHTS; the client maps it once (read-only when it only reads, or when the server sealed
+it: CAP_STAGING). GET answers offsets into that mapping, so the client hands out numpy views over
+it (no copy); RESERVE answers offsets the client writes into before COMMIT: into the connection's
+staging region (a second memfd of the HELLO) with CAP_STAGING, else into the arena. Bulk bytes
+never cross the socket.
 
 Failures: every call has one deadline (`timeout` seconds) covering a reconnect, the request and
 its response. When the server goes away the call in flight fails -- lookup, get and the exists
@@ -49,6 +51,9 @@ class _Connection:
     arena: np.ndarray  # uint8 over the whole mapping
     generation: int
     next_id: int = 1
+    # CAP_STAGING: the connection's staging region, where reservations are written
+    staging_mm: Optional[mmap.mmap] = None
+    staging: Optional[np.ndarray] = None
 
 
 def _as_u8(data) -> np.ndarray:
@@ -181,31 +186,46 @@ class Client:
             if hello.version != wire.WIRE_VERSION:
                 raise StrataError(WireStatus.VERSION,
                                   f"server speaks version {hello.version}", "HELLO")
-            if len(fds) != 1:
+            # Staged writes: the arena is sealed (maps only read-only) and a writing client
+            # gets its staging region as a second descriptor.
+            staged = bool(hello.capabilities & wire.CAP_STAGING)
+            want = 2 if staged and not self.read_only else 1
+            if len(fds) != want:
                 raise StrataError(WireStatus.FRAME,
-                                  f"HELLO passed {len(fds)} descriptors, want 1", "HELLO")
-            mm = self._map_arena(fds[0], hello.arena_bytes)
+                                  f"HELLO passed {len(fds)} descriptors, want {want}", "HELLO")
+            mm = self._map_arena(fds[0], hello.arena_bytes, writable=not staged)
+            staging_mm = None
+            if want == 2:
+                size = os.fstat(fds[1]).st_size
+                if size <= 0:
+                    raise StrataError(WireStatus.FRAME, "empty staging region", "HELLO")
+                staging_mm = mmap.mmap(fds[1], size, flags=mmap.MAP_SHARED,
+                                       prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             sock.close()
             for fd in fds:
                 os.close(fd)
             raise
-        os.close(fds[0])
+        for fd in fds:
+            os.close(fd)
         self._generation += 1
         if self._generation > 1:
             self.reconnects += 1
         self._drop()
         arena = np.frombuffer(mm, dtype=np.uint8)
         self._conn = _Connection(sock, hello, mm, arena, self._generation)
+        if staging_mm is not None:
+            self._conn.staging_mm = staging_mm
+            self._conn.staging = np.frombuffer(staging_mm, dtype=np.uint8)
 
-    def _map_arena(self, fd: int, size: int) -> mmap.mmap:
+    def _map_arena(self, fd: int, size: int, writable: bool = True) -> mmap.mmap:
         if size <= 0:
             raise StrataError(WireStatus.FRAME, f"arena of {size} bytes", "HELLO")
         # A mapping longer than the file would SIGBUS on first touch: refuse it instead.
         if os.fstat(fd).st_size < size:
             raise StrataError(WireStatus.FRAME, f"arena descriptor smaller than {size} bytes",
                               "HELLO")
-        prot = mmap.PROT_READ | (0 if self.read_only else mmap.PROT_WRITE)
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable and not self.read_only else 0)
         # MAP_POPULATE (as the C++ client): the whole arena's page tables now, not a minor
         # fault per 4 KiB on the first touch of every object. Python >= 3.10 names it.
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
@@ -324,6 +344,14 @@ class Client:
             return None  # never hand out a view past the mapping
         return conn.arena[offset:offset + size]
 
+    def _writable_view(self, conn: _Connection, offset: int, size: int) -> Optional[np.ndarray]:
+        """Where a reservation is written: the staging region, else the arena itself."""
+        if conn.staging is None:
+            return self._view(conn, offset, size)
+        if offset + size > len(conn.staging):
+            return None
+        return conn.staging[offset:offset + size]
+
     # -- verbs --
 
     def lookup(self, keys: Sequence[KeyLike], required: FamiliesLike = DEFAULT_HIT_FAMILIES,
@@ -420,8 +448,9 @@ class Client:
         return statuses
 
     def reserve(self, items: Iterable[Union[ReserveSpec, tuple]]) -> Reservations:
-        """Space in the arena for new objects: items are ReserveSpec or (key, family, size[,
-        ns]) tuples. Write each item's bytes into its view, then commit (or abort)."""
+        """Space for new objects (in the staging region, or the arena with in-place writes):
+        items are ReserveSpec or (key, family, size[, ns]) tuples. Write each item's bytes into
+        its view, then commit (or abort)."""
         if self.read_only:
             raise StrataError(WireStatus.INVALID, "a read-only client cannot reserve",
                               "RESERVE")
@@ -445,7 +474,7 @@ class Client:
         out, stray = [], []
         for w, r in zip(wire_items, results):
             status, rid = wire.status_of(r.status), r.reservation
-            view = self._view(conn, r.offset, w.size) if status == WireStatus.OK else None
+            view = self._writable_view(conn, r.offset, w.size) if status == WireStatus.OK else None
             if status == WireStatus.OK and view is None:  # outside the mapping: given back
                 status, rid = WireStatus.INVALID, 0
                 stray.append(r.reservation)
@@ -480,7 +509,7 @@ class Client:
 
     def put(self, key: KeyLike, family: FamiliesLike, data, ns: int = 0, *, depth: int = 0,
             parent: Optional[KeyLike] = None, value_per_byte: float = 0.0) -> None:
-        """Stores `data` (a numpy array or bytes-like): reserve, copy into the arena, commit.
+        """Stores `data` (a numpy array or bytes-like): reserve, copy it in, commit.
         Raises StrataError with the item's status when the store refuses it."""
         src = _as_u8(data)
         with self.reserve([ReserveSpec(key, family, src.size, ns, depth, parent,

@@ -30,6 +30,7 @@ HELLO_READ_ONLY = 1 << 0
 CAP_PREFETCH = 1 << 0
 CAP_LEASE_TIMEOUT = 1 << 1
 CAP_NVME = 1 << 2
+CAP_STAGING = 1 << 3  # sealed arena; RESERVE writes go to the connection's staging region
 
 NUM_FAMILIES = 5
 NUM_TIERS = 5

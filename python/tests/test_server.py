@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import BLOCK_TOKENS, FINGERPRINT
+from strata_client import wire
 from strata_client import (Client, Family, ReserveSpec, StrataError, Tier, WireStatus,
                            root_key)
 
@@ -74,7 +75,7 @@ def test_typed_arrays_round_trip(server):
 
 
 def test_reserve_write_commit_in_place(server):
-    with connect(server) as c:
+    with connect(server, "gamma") as c:
         keys = c.block_keys(tokens(2, seed=4))
         want = [payload(40, 8192), payload(41, 100)]
         res = c.reserve([ReserveSpec(keys[0], Family.CSA, 8192),
@@ -94,6 +95,34 @@ def test_reserve_write_commit_in_place(server):
             res2[0].view[:] = 7
         with c.get([k2], Family.HCA) as leases:
             assert np.all(leases[k2, Family.HCA] == 7)
+
+
+def test_staged_writes_cannot_change_committed_bytes(server):
+    """The default (staged writes): the arena maps read-only, reservations are views into the
+    connection's staging region, and COMMIT copies them: a write after COMMIT changes nothing
+    that GET serves."""
+    with connect(server) as c, connect(server) as reader:
+        assert c.capabilities & wire.CAP_STAGING
+        assert not c.arena.flags.writeable
+        with pytest.raises(ValueError):
+            c.arena[0] = 1
+        keys = c.block_keys(tokens(2, seed=14))
+        want = [payload(50, 8192), payload(51, 100)]
+        res = c.reserve([ReserveSpec(keys[0], Family.CSA, 8192),
+                         ReserveSpec(keys[1], Family.CSA, 100, depth=1, parent=keys[0])])
+        assert [it.status for it in res] == [WireStatus.OK] * 2
+        for it, w in zip(res, want):
+            assert it.view.flags.writeable and not np.shares_memory(it.view, c.arena)
+            it.view[:] = w
+        views = [it.view for it in res]
+        assert c.commit(res) == [WireStatus.OK] * 2
+        for v in views:
+            v[:] = 0x5A  # the writer scribbles after COMMIT
+        with reader.get(keys, Family.CSA) as leases:
+            for it, w in zip(leases, want):
+                assert np.array_equal(it.view, w)
+                assert np.shares_memory(it.view, reader.arena)
+        assert reader.stats()["server.corrupt"] == 0
 
 
 def test_abort_and_failed_block_leave_nothing(server):

@@ -1,8 +1,11 @@
 #include "cachestore/host/host_arena.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -73,6 +76,36 @@ TEST(HostArenaTest, MemfdIsSharedWithAnotherMapping) {
   ASSERT_NE(other, MAP_FAILED);
   EXPECT_EQ(std::memcmp(static_cast<char*>(other) + e->offset, "strata", 6), 0);
   munmap(other, 1 << 20);
+}
+
+// A sealed arena: whoever holds its descriptor maps it read-only and sees the owner's writes, but
+// can neither map it writable (also not through a fresh open of /proc/self/fd), write() it, nor
+// resize it or remove the seal.
+TEST(HostArenaTest, SealedArenaMapsOnlyReadOnly) {
+  auto a = HostArena::Create(1 << 20, /*prefault=*/false, /*seal=*/true);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE((*a)->sealed());
+  auto e = (*a)->Allocate(100);
+  std::memcpy((*a)->base() + e->offset, "strata", 6);  // the owner's mapping stays writable
+  const int fd = (*a)->fd();
+  errno = 0;
+  EXPECT_EQ(mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EPERM);
+  const int reopened = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDWR);
+  ASSERT_GE(reopened, 0);
+  EXPECT_EQ(mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, reopened, 0), MAP_FAILED);
+  EXPECT_EQ(pwrite(reopened, "x", 1, off_t(e->offset)), -1);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_NE(ftruncate(reopened, 2 << 20), 0);
+  EXPECT_NE(fcntl(reopened, F_ADD_SEALS, 0), 0);  // F_SEAL_SEAL: the seals are final
+  close(reopened);
+  void* ro = mmap(nullptr, 1 << 20, PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(ro, MAP_FAILED);
+  EXPECT_EQ(std::memcmp(static_cast<char*>(ro) + e->offset, "strata", 6), 0);
+  EXPECT_NE(mprotect(ro, 1 << 20, PROT_READ | PROT_WRITE), 0);  // nor made writable later
+  munmap(ro, 1 << 20);
+  (*a)->base()[e->offset] = std::byte{'S'};
+  EXPECT_EQ(char((*a)->base()[e->offset]), 'S');
 }
 
 }  // namespace

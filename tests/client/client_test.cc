@@ -180,6 +180,10 @@ TEST_F(ClientTest, ReserveWritesInPlaceAndCommitPublishes) {
   ASSERT_TRUE(c->Commit(*r).ok());
   ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, {{key, bytes}}, Tier::kHost));
   EXPECT_FALSE(c->Commit(*r).ok());  // used up
+  // The default tenant stages writes: what the client writes after Commit never reaches the
+  // bytes Get serves (Commit copied them into the arena, which maps only read-only).
+  std::memset(r->data, 0x5a, bytes.size());
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, {{key, bytes}}, Tier::kHost));
 }
 
 // A batch with a refused item among them (larger than the arena) and a reservation already used

@@ -46,7 +46,8 @@ class RawConn {
   struct Frame {
     wire::FrameHeader header;
     std::vector<std::byte> body;
-    int fd = -1;  // a descriptor passed with the frame, or -1
+    int fd = -1;      // the first descriptor passed with the frame, or -1
+    int second = -1;  // a second one (HELLO: the staging region), or -1
   };
 
   explicit RawConn(const std::string& path) {
@@ -82,7 +83,9 @@ class RawConn {
   std::optional<Frame> Recv() {
     Frame f;
     std::array<std::byte, wire::kHeaderSize> hdr;
-    if (!ReadFull(hdr.data(), hdr.size(), &f.fd)) return std::nullopt;
+    int fds[2] = {-1, -1};
+    if (!ReadFull(hdr.data(), hdr.size(), fds)) return std::nullopt;
+    f.fd = fds[0], f.second = fds[1];
     auto h = wire::DecodeHeader(hdr);
     if (!h.ok()) return std::nullopt;
     f.header = *h;
@@ -98,11 +101,12 @@ class RawConn {
   }
 
  private:
-  bool ReadFull(std::byte* p, size_t n, int* passed_fd) {
+  // Up to two passed descriptors go to passed_fds[0..1] when given, else they are closed.
+  bool ReadFull(std::byte* p, size_t n, int* passed_fds) {
     size_t got = 0;
     while (got < n) {
       iovec iov{p + got, n - got};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
@@ -112,12 +116,15 @@ class RawConn {
       if (r <= 0) return false;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-          if (passed_fd)
-            *passed_fd = fd;
-          else
-            ::close(fd);
+          const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (passed_fds && i < 2)
+              passed_fds[i] = fd;
+            else
+              ::close(fd);
+          }
         }
       }
       got += size_t(r);
@@ -143,11 +150,20 @@ struct Session {
   std::byte* arena = nullptr;
   uint64_t next_id = 1;
   int arena_fd = -1;
+  // The connection's staging region (kCapStaging), where RESERVE's offsets point; null: writes
+  // go to the arena itself.
+  std::byte* staging = nullptr;
+  uint64_t staging_bytes = 0;
+  int staging_fd = -1;
 
   ~Session() {
     if (arena) ::munmap(arena, hello.arena_bytes);
     if (arena_fd >= 0) ::close(arena_fd);
+    if (staging) ::munmap(staging, staging_bytes);
+    if (staging_fd >= 0) ::close(staging_fd);
   }
+  // Where a reservation's payload is written.
+  std::byte* Writable(uint64_t offset) const { return (staging ? staging : arena) + offset; }
 
   RawConn::Frame Call(const std::vector<std::byte>& frame) {
     EXPECT_TRUE(conn->Send(frame));
@@ -246,7 +262,7 @@ struct Session {
     auto r = Reserve({it});
     if (r.size() != 1) return WireStatus::kError;
     if (r[0].status != WireStatus::kOk) return r[0].status;
-    std::memcpy(arena + r[0].offset, payload.data(), payload.size());
+    std::memcpy(Writable(r[0].offset), payload.data(), payload.size());
     auto c = Ids(Verb::kCommit, {r[0].reservation});
     return c.size() == 1 ? c[0] : WireStatus::kError;
   }
@@ -298,13 +314,26 @@ std::unique_ptr<Session> Hello(const std::string& socket, const std::string& ten
   }
   s->hello = *r;
   s->arena_fd = f->fd;
-  const int prot = (flags & wire::kHelloReadOnly) ? PROT_READ : PROT_READ | PROT_WRITE;
+  s->staging_fd = f->second;
+  const bool staged = r->capabilities & wire::kCapStaging;
+  const int prot = (flags & wire::kHelloReadOnly) || staged ? PROT_READ : PROT_READ | PROT_WRITE;
   void* p = ::mmap(nullptr, r->arena_bytes, prot, MAP_SHARED, f->fd, 0);
   if (p == MAP_FAILED) {
     if (status) *status = WireStatus::kError;
     return nullptr;
   }
   s->arena = static_cast<std::byte*>(p);
+  if (s->staging_fd >= 0) {
+    struct stat st {};
+    if (fstat(s->staging_fd, &st) != 0) return nullptr;
+    s->staging_bytes = uint64_t(st.st_size);
+    p = ::mmap(nullptr, s->staging_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s->staging_fd, 0);
+    if (p == MAP_FAILED) {
+      if (status) *status = WireStatus::kError;
+      return nullptr;
+    }
+    s->staging = static_cast<std::byte*>(p);
+  }
   if (status) *status = WireStatus::kOk;
   return s;
 }
@@ -669,8 +698,19 @@ TEST_F(ServerTest, LeasesExpireAfterTheirTimeout) {
   EXPECT_EQ(s->Ids(Verb::kRelease, {held[0].lease})[0], WireStatus::kOk);
 }
 
+// A tenant whose clients write the arena in place (client_writes "in_place"): a client can
+// change a host copy after COMMIT, and the verification before GET catches it.
+std::string InPlaceConfig() {
+  return R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default", "client_writes": "in_place" },
+               { "name": "trusted", "verify_host_copies": false } ]
+})";
+}
+
 TEST_F(ServerTest, BytesChangedAfterCommitAreReportedCorrupt) {
-  StartServer(ServerProcess::DefaultConfig());
+  StartServer(InPlaceConfig());
   auto s = Hello(server_->socket_path(), "default", "");
   ASSERT_NE(s, nullptr);
   wire::ReserveItem it;
@@ -694,14 +734,10 @@ TEST_F(ServerTest, BytesChangedAfterCommitAreReportedCorrupt) {
 }
 
 // A tenant with verify_host_copies false trusts its clients as the in-process store trusts its
-// caller: a write after Commit is served as it is (nothing checks it), the default tenant's
-// identical write is a kCorrupt miss.
+// caller: a write after Commit is served as it is (nothing checks it), the verifying in-place
+// tenant's identical write is a kCorrupt miss.
 TEST_F(ServerTest, TrustedTenantServesWithoutVerifyingHostCopies) {
-  StartServer(R"({
-  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
-  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
-  "tenants": [ { "name": "default" }, { "name": "trusted", "verify_host_copies": false } ]
-})");
+  StartServer(InPlaceConfig());
   for (const std::string tenant : {"default", "trusted"}) {
     auto s = Hello(server_->socket_path(), tenant, "");
     ASSERT_NE(s, nullptr) << tenant;
@@ -725,6 +761,78 @@ TEST_F(ServerTest, TrustedTenantServesWithoutVerifyingHostCopies) {
     EXPECT_EQ(std::memcmp(s->arena + items[0].offset, bytes.data(), bytes.size()), 0);
     EXPECT_EQ(s->Stats()["server.corrupt"], 0u);
   }
+}
+
+// Staged writes (the default): the arena maps only read-only, a writer gets a staging region of
+// its own, and COMMIT copies from there. Nothing a client does after COMMIT reaches the bytes
+// GET serves, so they are served without verification and never reported corrupt.
+TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
+  StartServer(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default", "staging_bytes": "1MiB" } ]
+})");
+  auto s = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->hello.capabilities & wire::kCapStaging);
+  ASSERT_NE(s->staging, nullptr);
+  EXPECT_EQ(s->staging_bytes, 1u << 20);
+  // The arena's descriptor refuses every way to write it.
+  errno = 0;
+  EXPECT_EQ(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, s->arena_fd, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(pwrite(s->arena_fd, "x", 1, 0), -1);
+  const int reopened = open(("/proc/self/fd/" + std::to_string(s->arena_fd)).c_str(), O_RDWR);
+  ASSERT_GE(reopened, 0);
+  EXPECT_EQ(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, reopened, 0), MAP_FAILED);
+  close(reopened);
+  EXPECT_NE(mprotect(s->arena, 4096, PROT_READ | PROT_WRITE), 0);
+
+  wire::ReserveItem it;
+  it.ns = kNs, it.key = Key(1), it.fingerprint = kFp, it.size = 8192;
+  it.family = uint8_t(Family::kCsa);
+  auto r = s->Reserve({it});
+  ASSERT_EQ(r[0].status, WireStatus::kOk);
+  ASSERT_LE(r[0].offset + it.size, s->staging_bytes);
+  const auto bytes = Pattern(8192, 5);
+  std::memcpy(s->staging + r[0].offset, bytes.data(), bytes.size());
+  ASSERT_EQ(s->Ids(Verb::kCommit, {r[0].reservation})[0], WireStatus::kOk);
+  std::memset(s->staging + r[0].offset, 0x5a, 8192);  // the writer scribbles after COMMIT
+  auto reader = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(reader, nullptr);
+  auto items = reader->Get({Key(1)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(items[0].status, WireStatus::kOk);
+  EXPECT_EQ(reader->Bytes(items[0]), bytes);
+  EXPECT_EQ(reader->Stats()["server.corrupt"], 0u);
+
+  // The staging region bounds what a connection has reserved and not finished: a reservation
+  // that does not fit is kNoSpace; COMMIT and ABORT give the space back.
+  it.size = 600 << 10;
+  it.key = Key(2);
+  auto big = s->Reserve({it});
+  ASSERT_EQ(big[0].status, WireStatus::kOk);
+  it.key = Key(3);
+  EXPECT_EQ(s->Reserve({it})[0].status, WireStatus::kNoSpace);
+  ASSERT_EQ(s->Ids(Verb::kAbort, {big[0].reservation})[0], WireStatus::kOk);
+  auto again = s->Reserve({it});
+  ASSERT_EQ(again[0].status, WireStatus::kOk);
+  const auto large = Pattern(600 << 10, 9);
+  std::memcpy(s->staging + again[0].offset, large.data(), large.size());
+  ASSERT_EQ(s->Ids(Verb::kCommit, {again[0].reservation})[0], WireStatus::kOk);
+  items = reader->Get({Key(3)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(items[0].status, WireStatus::kOk);
+  EXPECT_EQ(reader->Bytes(items[0]), large);
+  EXPECT_EQ(reader->Get({Key(2)}, FamilyMask{Family::kCsa}.bits())[0].status,
+            WireStatus::kNotFound);
+
+  // A read-only client gets no staging region, so it cannot reserve.
+  auto ro = Hello(server_->socket_path(), "default", "", nullptr, wire::kWireVersion,
+                  wire::kHelloReadOnly);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_EQ(ro->staging, nullptr);
+  it.key = Key(4);
+  EXPECT_EQ(ro->Reserve({it})[0].status, WireStatus::kInvalid);
+  EXPECT_EQ(ro->Stats()["server.reservations_held"], 0u);
 }
 
 // A frame with a valid header and the given body.
@@ -868,7 +976,7 @@ TEST_F(ServerTest, KilledClientsLeasesAndReservationsAreReclaimed) {
     it.family = uint8_t(Family::kCsa);
     auto r = s->Reserve({it});
     if (r.empty() || r[0].status != WireStatus::kOk) _exit(3);
-    std::memset(s->arena + r[0].offset, 0x5a, it.size / 2);  // half written
+    std::memset(s->Writable(r[0].offset), 0x5a, it.size / 2);  // half written
     char c = 1;
     if (write(ready[1], &c, 1) != 1) _exit(4);
     pause();
