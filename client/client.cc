@@ -214,9 +214,15 @@ class Client::Impl {
 };
 
 Status Client::Impl::EnsureConnected(Deadline d) {
-  // Responses of deferred RELEASEs make the socket readable: read them before telling a stale
-  // connection (readable while nothing is due) from a live one.
-  if (sock_.connected() && unread_releases_ > 0) (void)ReadDeferredReleases(d);
+  // Responses of deferred RELEASEs make the socket readable. While none has arrived yet, the
+  // connection is live as far as anyone can tell: the request goes out now and Call reads them
+  // after it (waiting for them here would cost a round trip per request). Once one has arrived
+  // (or EOF), read them before telling a stale connection (readable while nothing is due) from
+  // a live one.
+  if (sock_.connected() && unread_releases_ > 0) {
+    if (!sock_.Stale()) return Status::Ok();
+    (void)ReadDeferredReleases(d);
+  }
   if (sock_.connected() && !sock_.Stale()) return Status::Ok();
   if (sock_.connected()) Drop();
   const std::string& path = opts_.socket_path;

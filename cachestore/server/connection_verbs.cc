@@ -362,6 +362,8 @@ void Connection::OnStats() {
   add("server.connections", uint64_t(std::max<int64_t>(0, m.connections.load())));
   add("connection.leases_held", leases_.size());
   add("connection.reservations_held", reservations_.size());
+  add("connection.staging_bytes", staging_ ? staging_->capacity() : 0);
+  add("connection.staging_used", staging_ ? staging_->used() : 0);
   wire::EncodeStatsResponse(header_.request_id, resp, out_);
   Finish(Verb::kStats, false);
 }

@@ -38,6 +38,33 @@ TEST(ServerConfigTest, DefaultsAndWeightedShares) {
   EXPECT_NE(text.find("tenant c"), std::string::npos);
 }
 
+// How clients write: staged by default; "in_place" verifies host copies unless
+// verify_host_copies is false, which alone (its meaning before staging) also means in place.
+TEST(ServerConfigTest, ClientWritesAndStagingBytes) {
+  auto c = Parse(R"({
+    "host": { "capacity": "64MiB" }, "nvme": null,
+    "tenants": [ { "name": "a" }, { "name": "b", "staging_bytes": "8MiB" },
+                 { "name": "c", "client_writes": "in_place" },
+                 { "name": "d", "verify_host_copies": false },
+                 { "name": "e", "client_writes": "staging", "verify_host_copies": false } ]
+  })");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  using W = TenantConfig::ClientWrites;
+  EXPECT_EQ(c->tenants[0].client_writes, W::kStaging);
+  EXPECT_EQ(c->tenants[0].staging_bytes, 256ull << 20);
+  EXPECT_EQ(c->tenants[1].staging_bytes, 8ull << 20);
+  EXPECT_EQ(c->tenants[2].client_writes, W::kInPlace);
+  EXPECT_TRUE(c->tenants[2].verify_host_copies);
+  EXPECT_EQ(c->tenants[3].client_writes, W::kInPlace);
+  EXPECT_FALSE(c->tenants[3].verify_host_copies);
+  EXPECT_EQ(c->tenants[4].client_writes, W::kStaging);
+  const std::string text = DescribeServerConfig(*c);
+  EXPECT_NE(text.find("tenant a: auth any local peer, host"), std::string::npos) << text;
+  EXPECT_NE(text.find("writes staged (268435456 bytes per connection"), std::string::npos);
+  EXPECT_NE(text.find("writes in place (host copies verified)"), std::string::npos);
+  EXPECT_NE(text.find("writes in place, host copies NOT verified"), std::string::npos);
+}
+
 TEST(ServerConfigTest, ErrorsNameTheBadKey) {
   auto expect_error = [](const std::string& json, const std::string& needle) {
     auto c = Parse(json);
@@ -56,6 +83,8 @@ TEST(ServerConfigTest, ErrorsNameTheBadKey) {
   expect_error(R"({"host": {"capacity": "1MiB"}, "tenants": [{"name": "a"}, {"name": "b"}]})",
                "host_quota");
   expect_error(R"({"nvme": {"data_dir": "/x"}, "tenants": [{"name": "a"}]})", "nvme.data_dir");
+  expect_error(R"({"tenants": [{"name": "a", "client_writes": "direct"}]})", "client_writes");
+  expect_error(R"({"tenants": [{"name": "a", "staging_bytes": "64KiB"}]})", "staging_bytes");
 }
 
 TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {

@@ -813,7 +813,10 @@ TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
   ASSERT_EQ(big[0].status, WireStatus::kOk);
   it.key = Key(3);
   EXPECT_EQ(s->Reserve({it})[0].status, WireStatus::kNoSpace);
+  EXPECT_EQ(s->Stats()["connection.staging_bytes"], 1u << 20);
+  EXPECT_EQ(s->Stats()["connection.staging_used"], 640u << 10);  // 600 KiB's size class
   ASSERT_EQ(s->Ids(Verb::kAbort, {big[0].reservation})[0], WireStatus::kOk);
+  EXPECT_EQ(s->Stats()["connection.staging_used"], 0u);
   auto again = s->Reserve({it});
   ASSERT_EQ(again[0].status, WireStatus::kOk);
   const auto large = Pattern(600 << 10, 9);
