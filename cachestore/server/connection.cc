@@ -65,7 +65,20 @@ Connection::~Connection() {
 }
 
 void Connection::Start() {
-  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    // The HELLO deadline, on the lease timer (no lease exists before HELLO; arming the timer for
+    // a lease later cancels this wait).
+    self->lease_timer_.expires_after(
+        std::chrono::milliseconds(self->shared_.config->hello_timeout_ms));
+    self->lease_timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->closed_ || self->tenant_) return;
+      spdlog::info("connection: no HELLO within {} ms, closed",
+                   self->shared_.config->hello_timeout_ms);
+      self->shared_.metrics->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+      self->Shutdown();
+    });
+    self->ReadHeader();
+  });
 }
 
 void Connection::Close() {

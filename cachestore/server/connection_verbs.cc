@@ -91,12 +91,17 @@ void Connection::OnGet() {
   wire::GetResponse resp;
   resp.items.reserve(views->size());
   bool arm = false;
+  std::vector<uint64_t> over_cap;  // pins of objects past max_leases_per_connection
   for (size_t i = 0; i < views->size(); ++i) {
     const ObjectView& v = (*views)[i];
     const int f = int(v.key.family);
     wire::GetItem item;
     item.family = uint8_t(f);
-    if (v.found()) {
+    if (v.found() && leases_.size() >= shared_.config->max_leases_per_connection) {
+      item.status = WireStatus::kNoSpace;
+      over_cap.push_back(v.pin);
+      m.misses[f].fetch_add(1, std::memory_order_relaxed);
+    } else if (v.found()) {
       item.status = WireStatus::kOk;
       item.tier = uint8_t(v.served_from);
       item.offset = uint64_t(v.data - base);
@@ -123,6 +128,12 @@ void Connection::OnGet() {
   for (const auto& it : resp.items) n_ok += it.status == WireStatus::kOk;
   m.leases_granted.fetch_add(n_ok, std::memory_order_relaxed);
   m.leases_held.fetch_add(int64_t(n_ok), std::memory_order_relaxed);
+  if (!over_cap.empty()) {
+    store.Release(over_cap);
+    spdlog::debug("tenant {}: a connection holds {} leases (max_leases_per_connection): {} "
+                  "objects answered kNoSpace",
+                  tenant_->config.name, leases_.size(), over_cap.size());
+  }
   if (arm) ArmLeaseTimer();
   wire::EncodeGetResponse(id, resp, out_);
   Finish(Verb::kGet, false);
@@ -340,12 +351,16 @@ void Connection::OnStats() {
   }
   const TenantMetrics& m = *tenant_->metrics;
   auto load = [](const auto& a) { return uint64_t(a.load(std::memory_order_relaxed)); };
-  uint64_t hits = 0, misses = 0, corrupt = 0;
+  uint64_t hits = 0, misses = 0, corrupt = 0, bytes_in = 0, bytes_out = 0;
   for (int f = 0; f < kNumFamilies; ++f) {
     for (int t = 0; t < kNumTiers; ++t) hits += load(m.hits[f][t]);
+    for (int t = 0; t < kNumTiers; ++t) bytes_out += load(m.bytes_out[f][t]);
     misses += load(m.misses[f]);
     corrupt += load(m.corrupt[f]);
+    bytes_in += load(m.bytes_in[f]);
   }
+  add("server.bytes_in", bytes_in);  // committed by this tenant's clients
+  add("server.bytes_out", bytes_out);  // served by GET
   add("server.hits", hits);
   add("server.misses", misses);
   add("server.corrupt", corrupt);

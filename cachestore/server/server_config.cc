@@ -26,6 +26,8 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "blocking_threads",
                                     "metrics_port",
                                     "default_lease_ms",
+                                    "hello_timeout_ms",
+                                    "max_leases_per_connection",
                                     "host",
                                     "nvme",
                                     "codec",
@@ -211,6 +213,16 @@ Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& na
   if (j.contains("blocking_threads")) c.blocking_threads = j["blocking_threads"].get<uint32_t>();
   if (j.contains("metrics_port")) c.metrics_port = j["metrics_port"].get<uint16_t>();
   if (j.contains("default_lease_ms")) c.default_lease_ms = j["default_lease_ms"].get<uint32_t>();
+  if (j.contains("hello_timeout_ms")) {
+    c.hello_timeout_ms = j["hello_timeout_ms"].get<uint32_t>();
+    if (c.hello_timeout_ms == 0)
+      return Status::InvalidArgument(name + ": hello_timeout_ms must be > 0");
+  }
+  if (j.contains("max_leases_per_connection")) {
+    c.max_leases_per_connection = j["max_leases_per_connection"].get<uint32_t>();
+    if (c.max_leases_per_connection == 0)
+      return Status::InvalidArgument(name + ": max_leases_per_connection must be > 0");
+  }
 
   // The store template through the store config reader (configs/store/*.json's keys). The
   // NVMe section gets a placeholder directory so its geometry is validated; each tenant's real
@@ -362,9 +374,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 std::string DescribeServerConfig(const ServerConfig& c) {
   std::string out = fmt::format(
       "socket {} (mode {:04o}), data_dir {}, io_threads {}, blocking_threads {}, metrics_port {}, "
-      "default_lease_ms {}; store template: {}",
+      "default_lease_ms {}, hello_timeout_ms {}, max_leases_per_connection {}; store template: {}",
       c.socket_path, c.socket_mode, c.data_dir, c.io_threads, c.blocking_threads, c.metrics_port,
-      c.default_lease_ms, tools::DescribeStoreConfig(c.store));
+      c.default_lease_ms, c.hello_timeout_ms, c.max_leases_per_connection,
+      tools::DescribeStoreConfig(c.store));
   for (const TenantConfig& t : c.tenants) {
     std::string auth;
     if (!t.secret.empty()) auth += "secret";

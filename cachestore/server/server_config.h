@@ -73,6 +73,12 @@ struct ServerConfig {
   uint16_t metrics_port = 9464;            // Prometheus HTTP on 127.0.0.1; 0: off
   // Leases a GET asks to hold forever (lease_ms 0) expire after this; 0: they do not.
   uint32_t default_lease_ms = 0;
+  // A connection that has not completed HELLO this long after it was accepted is closed (a
+  // peer that connects and sends nothing holds no server resources for long).
+  uint32_t hello_timeout_ms = 10000;
+  // Leases one connection may hold at once; GET answers kNoSpace for objects past it (and holds
+  // nothing for them), so one client cannot pin a whole arena.
+  uint32_t max_leases_per_connection = 262144;
   // The store template of every tenant: host eviction/admission/prefault, the NVMe device and
   // geometry, codecs. host.capacity_bytes and nvme.capacity_bytes are the totals the tenants
   // share; nvme.data_dir empty: no NVMe tier.

@@ -125,7 +125,8 @@ enum class WireStatus : uint8_t {
   kOk = 0,
   kNotFound = 1,     // no such object (a miss)
   kCorrupt = 2,      // the object failed verification: counted, dropped, a miss
-  kNoSpace = 3,      // the tier (or the tenant's quota) has no room
+  kNoSpace = 3,      // the tier (or the tenant's quota, the staging region, the connection's
+                     // leases: GET past max_leases_per_connection) has no room
   kNotAdmitted = 4,  // the store declined the object (admission policy, tenant SWA policy)
   kError = 5,        // an internal or I/O error
   kInvalid = 6,      // a bad argument (size, family, offset, fingerprint other than HELLO's)

@@ -84,6 +84,9 @@ TEST(ServerConfigTest, ErrorsNameTheBadKey) {
                "host_quota");
   expect_error(R"({"nvme": {"data_dir": "/x"}, "tenants": [{"name": "a"}]})", "nvme.data_dir");
   expect_error(R"({"tenants": [{"name": "a", "client_writes": "direct"}]})", "client_writes");
+  expect_error(R"({"hello_timeout_ms": 0, "tenants": [{"name": "a"}]})", "hello_timeout_ms");
+  expect_error(R"({"max_leases_per_connection": 0, "tenants": [{"name": "a"}]})",
+               "max_leases_per_connection");
   expect_error(R"({"tenants": [{"name": "a", "staging_bytes": "64KiB"}]})", "staging_bytes");
 }
 

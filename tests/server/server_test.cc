@@ -803,7 +803,10 @@ TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
   auto items = reader->Get({Key(1)}, FamilyMask{Family::kCsa}.bits());
   ASSERT_EQ(items[0].status, WireStatus::kOk);
   EXPECT_EQ(reader->Bytes(items[0]), bytes);
-  EXPECT_EQ(reader->Stats()["server.corrupt"], 0u);
+  auto stats = reader->Stats();
+  EXPECT_EQ(stats["server.corrupt"], 0u);
+  EXPECT_EQ(stats["server.bytes_in"], 8192u);  // the tenant's totals (strata top's in/s, out/s)
+  EXPECT_EQ(stats["server.bytes_out"], 8192u);
 
   // The staging region bounds what a connection has reserved and not finished: a reservation
   // that does not fit is kNoSpace; COMMIT and ABORT give the space back.
@@ -836,6 +839,61 @@ TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
   it.key = Key(4);
   EXPECT_EQ(ro->Reserve({it})[0].status, WireStatus::kInvalid);
   EXPECT_EQ(ro->Stats()["server.reservations_held"], 0u);
+}
+
+// A peer that connects and never says HELLO is closed after hello_timeout_ms; a connection
+// that did say HELLO stays open past it.
+TEST_F(ServerTest, ConnectionsWithoutHelloAreClosedAfterTheTimeout) {
+  StartServer(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "hello_timeout_ms": 300, "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default" } ]
+})");
+  auto greeted = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(greeted, nullptr);
+  RawConn silent(server_->socket_path());
+  ASSERT_TRUE(silent.connected());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.PeerClosed());  // EOF, well within the 5 s receive timeout
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(greeted->Simple(Verb::kPing), WireStatus::kOk);
+}
+
+// One connection holds at most max_leases_per_connection leases: GET answers kNoSpace (and
+// holds nothing) past it, and RELEASE makes room again.
+TEST_F(ServerTest, LeasesPerConnectionAreCapped) {
+  StartServer(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "max_leases_per_connection": 3, "host": { "capacity": "16MiB", "prefault": false },
+  "nvme": null, "tenants": [ { "name": "default" } ]
+})");
+  auto s = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(s, nullptr);
+  std::vector<BlockKey> keys;
+  for (uint64_t i = 0; i < 5; ++i) {
+    keys.push_back(Key(i));
+    ASSERT_EQ(s->Put(Key(i), Family::kCsa, Pattern(4096, i)), WireStatus::kOk);
+  }
+  auto items = s->Get(keys, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(items.size(), 5u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(items[i].status, WireStatus::kOk) << i;
+    EXPECT_EQ(s->Bytes(items[i]), Pattern(4096, i)) << i;
+  }
+  for (size_t i = 3; i < 5; ++i) {
+    EXPECT_EQ(items[i].status, WireStatus::kNoSpace) << i;
+    EXPECT_EQ(items[i].lease, 0u) << i;
+  }
+  EXPECT_EQ(s->Stats()["server.leases_held"], 3u);
+  // Another connection has leases of its own.
+  auto other = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->Get({Key(4)}, FamilyMask{Family::kCsa}.bits())[0].status, WireStatus::kOk);
+  ASSERT_EQ(s->Ids(Verb::kRelease, {items[0].lease})[0], WireStatus::kOk);
+  auto again = s->Get({Key(4)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(again[0].status, WireStatus::kOk);
+  EXPECT_EQ(s->Bytes(again[0]), Pattern(4096, 4));
 }
 
 // A frame with a valid header and the given body.
