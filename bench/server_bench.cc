@@ -202,7 +202,7 @@ struct Bench {
     for (size_t k = 0; k < 3; ++k) STRATA_RETURN_IF_ERROR(sides[k]());  // warm-up
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
     for (uint32_t r = 0; r < o.rounds; ++r)
-      for (size_t k = 0; k < 5; ++k) STRATA_RETURN_IF_ERROR(sides[r % 2 ? 4 - k : k]());
+      for (size_t k = 0; k < 5; ++k) STRATA_RETURN_IF_ERROR(sides[(k + r) % 5]());
     const std::string sizes =
         fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
     emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
@@ -274,7 +274,7 @@ struct Bench {
       out.Add(double(n * size) / Seconds(t) / 1e9);
       return Status::Ok();
     };
-    auto all = [&](bool reverse) -> Status {
+    auto all = [&](uint32_t round) -> Status {
       const std::function<Status()> sides[] = {
           [&] { return run_daemon(*client, daemon); },
           [&] { return run_daemon(*in_place, daemon_in_place); },
@@ -282,13 +282,13 @@ struct Bench {
           [&] { return run_local(*local, peer); },
           [&] { return run_local(*local_sums, peer_sums); },
           [&] { return run_local_put(*local, peer_put); }};
-      for (size_t k = 0; k < 6; ++k) STRATA_RETURN_IF_ERROR(sides[reverse ? 5 - k : k]());
+      for (size_t k = 0; k < 6; ++k) STRATA_RETURN_IF_ERROR(sides[(k + round) % 6]());
       return Status::Ok();
     };
-    STRATA_RETURN_IF_ERROR(all(false));  // warm-up: the objects exist from here on
+    STRATA_RETURN_IF_ERROR(all(0));  // warm-up: the objects exist from here on
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
     peer.v.clear(), peer_sums.v.clear(), peer_put.v.clear();
-    for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r % 2 == 1));
+    for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r));
     const std::string sizes = fmt::format(R"("object_bytes": {}, "objects": {})", size, n);
     emit(With(FigureJson(name, daemon, "GB/s", "in_process_put", peer_put), sizes));
     emit(With(FigureJson(name + ".vs_in_place_commit", daemon, "GB/s", "in_process", peer), sizes));
