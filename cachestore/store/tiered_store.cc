@@ -317,7 +317,13 @@ Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t finger
   for (const ObjectView& v : *views)
     if (v.pin) pins.push_back(v.pin);
   core_->Release(pins);
-  return core_->Get(ns, fingerprint, keys, families);
+  auto again = core_->Get(ns, fingerprint, keys, families);
+  // What was missing and is found now came from the shared tier (it was put into the host tier
+  // on the way): the view says so, as do the read counters of whoever keeps them by tier.
+  if (again.ok())
+    for (size_t i : missing)
+      if ((*again)[i].found()) (*again)[i].served_from = Tier::kCluster;
+  return again;
 }
 
 void TieredStore::Release(std::span<const uint64_t> pins) { core_->Release(pins); }

@@ -288,6 +288,28 @@ TEST_F(ClusterTierTest, APrefixUsedTwiceOnNodeAIsAHitOnNodeB) {
   // What node B read from the cluster is not uploaded back.
   ASSERT_TRUE(b->store->Flush().ok());
   EXPECT_EQ(Counter(*b->store, "shared_uploads"), 0u);
+  // Node C Gets without a Lookup first: the objects come from the cluster during the Get, and
+  // the views say so (they were in no tier of node C when Get was called).
+  auto c = OpenNode(Options("nodes"));
+  ASSERT_TRUE(c);
+  auto direct = c->store->Get(kNs, kFp, std::span(chain).first(2), compressed);
+  ASSERT_TRUE(direct.ok());
+  ASSERT_EQ(direct->size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    const ObjectView& v = (*direct)[i];
+    ASSERT_TRUE(v.found()) << i;
+    EXPECT_EQ(v.served_from, Tier::kCluster) << i;
+    EXPECT_TRUE(Same({v.data, v.size}, payload(i / 2, v.key.family))) << i;
+  }
+  pins.clear();
+  for (auto& v : *direct) pins.push_back(v.pin);
+  c->store->Release(pins);
+  auto again = c->store->Get(kNs, kFp, std::span(chain).first(1), compressed);  // now local
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].served_from, Tier::kHost);
+  pins.clear();
+  for (auto& v : *again) pins.push_back(v.pin);
+  c->store->Release(pins);
   // The daemon's metrics show the shared tier's traffic, and promtool accepts them.
   server::MetricsRegistry reg;
   std::vector<server::TenantView> tenants{{&reg.ForTenant("a"), a->store.get(), 0, 0},
