@@ -142,6 +142,35 @@ size_t ContinueInCluster(const cachestore::SimCluster& cluster, uint64_t fp,
   return examined;
 }
 
+// As TieredStore::FetchLaterSharedCheckpoint: when the last hit block has neither full SWA nor a
+// checkpoint on the node, the latest checkpoint the cluster holds among the last 64 hit blocks
+// after the node's own latest one counts as present (in the cluster tier). Returns the blocks
+// examined in the cluster.
+size_t LaterClusterCheckpoint(const cachestore::SimCluster& cluster, uint64_t fp,
+                              std::span<const BlockKey> keys, const CacheLayout& lay,
+                              LookupResult& found) {
+  constexpr size_t kCheckpointSearch = 64;
+  const size_t hit = std::min(found.hit_blocks, keys.size());
+  if (hit == 0 || found.blocks.size() < hit || lay.FamilyBlockBytes(Family::kCheckpoint) == 0)
+    return 0;
+  const FamilyMask last = found.blocks[hit - 1].families;
+  if (last.Has(Family::kSwa) || last.Has(Family::kCheckpoint)) return 0;
+  size_t from = hit > kCheckpointSearch ? hit - kCheckpointSearch : 0;
+  for (size_t i = hit; i-- > from;)
+    if (found.blocks[i].families.Has(Family::kCheckpoint)) {
+      from = i + 1;
+      break;
+    }
+  for (size_t i = hit; i-- > from;) {
+    if (!cluster.Contains({kNs, fp, keys[i], Family::kCheckpoint})) continue;
+    found.blocks[i].families.Add(Family::kCheckpoint);
+    found.blocks[i].tier[size_t(Family::kCheckpoint)] = Tier::kCluster;
+    found.hit_bytes[size_t(Tier::kCluster)] += lay.FamilyBlockBytes(Family::kCheckpoint);
+    break;
+  }
+  return hit - std::min(from, hit);
+}
+
 // The `i`-th family (in Family order) of `mask`.
 Family NthFamily(FamilyMask mask, size_t i) {
   for (Family f : kAllFamilies)
@@ -395,6 +424,8 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     if (clustered && local_hit < usable)
       r.block_ops +=
           ContinueInCluster(*cluster, fp, keys.first(size_t(usable)), hit_families, lay, found);
+    if (clustered && share.checkpoints)
+      r.block_ops += LaterClusterCheckpoint(*cluster, fp, keys.first(size_t(usable)), lay, found);
     const int64_t hit_blocks = std::min<int64_t>(int64_t(found.hit_blocks), usable);
     std::vector<RestorePlan> plans = engine::PlanRestores(lay, found, q.input_tokens, cost);
     if (!cfg.policy.automatic) {

@@ -73,7 +73,7 @@ class ClusterTier final : public SharedTier {
   // unreachable) or Corruption (counted, never served).
   std::vector<Result<Value>> Get(std::span<const ObjectKey> keys, uint64_t fingerprint) override;
   // Which keys are present (EXISTS, pipelined); a timeout or error reads as absent.
-  std::vector<bool> Exists(std::span<const ObjectKey> keys, uint64_t fingerprint);
+  std::vector<bool> Exists(std::span<const ObjectKey> keys, uint64_t fingerprint) override;
 
   ClusterTierStats stats() const;
   // cluster_puts, cluster_put_bytes, cluster_put_failures, cluster_gets, cluster_hits,

@@ -94,6 +94,9 @@ class SharedTier {
   // Per key: the verified payload, NotFound (absent, evicted, timed out, unreachable) or
   // Corruption (the stored value failed verification: counted by the tier, never served).
   virtual std::vector<Result<Value>> Get(std::span<const ObjectKey> keys, uint64_t fingerprint) = 0;
+  // Per key: whether the tier holds it (no payload moves; unverified until a Get). A timeout
+  // or an error reads as absent.
+  virtual std::vector<bool> Exists(std::span<const ObjectKey> keys, uint64_t fingerprint) = 0;
   // The tier's counters, named as VisitCounters reports them (cluster_puts, ...).
   virtual void VisitCounters(const CounterVisitor& visit) const = 0;
 };

@@ -53,6 +53,7 @@ Status TieredStore::OpenCore(TieredStoreOptions& options) {
   STRATA_ASSIGN_OR_RETURN(core_, PlacementCore::Create(std::move(po)));
   shared_ = std::move(options.shared);
   shared_flush_timeout_ = options.shared_flush_timeout;
+  share_checkpoints_ = options.share.checkpoints;
   if (shared_) StartUploader();
   return Status::Ok();
 }
@@ -262,17 +263,27 @@ Status TieredStore::Recover(bool verify_payloads) {
 Result<LookupResult> TieredStore::Lookup(NamespaceId ns, uint64_t fingerprint,
                                          std::span<const BlockKey> keys, FamilyMask required) {
   auto r = core_->Lookup(ns, fingerprint, keys, required);
-  if (!shared_ || !r.ok() || r->hit_blocks >= keys.size() || required.empty()) return r;
-  // Continue into the shared tier after the local hit. Checkpoints come along (a plan restores
-  // from one instead of recomputing the SWA window; most blocks have none, a cheap nil); full
-  // SWA objects are fetched by the Get of a plan that reads them.
-  const size_t from = r->hit_blocks;
-  FamilyMask fetch = required;
-  fetch = FamilyMask(uint8_t(fetch.bits() | FamilyMask{Family::kCheckpoint}.bits()));
-  if (FetchShared(ns, fingerprint, keys.subspan(from), fetch, required, from,
-                  from ? &keys[from - 1] : nullptr) == 0)
-    return r;
-  return core_->Lookup(ns, fingerprint, keys, required);
+  if (!shared_ || !r.ok() || required.empty()) return r;
+  bool fetched = false;
+  if (r->hit_blocks < keys.size()) {
+    // Continue into the shared tier after the local hit. Checkpoints come along (a plan
+    // restores from one instead of recomputing the SWA window; most blocks have none, a cheap
+    // nil); full SWA objects are fetched by the Get of a plan that reads them.
+    const size_t from = r->hit_blocks;
+    FamilyMask fetch = required;
+    fetch = FamilyMask(uint8_t(fetch.bits() | FamilyMask{Family::kCheckpoint}.bits()));
+    fetched = FetchShared(ns, fingerprint, keys.subspan(from), fetch, required, from,
+                          from ? &keys[from - 1] : nullptr) > 0;
+    if (fetched) {
+      r = core_->Lookup(ns, fingerprint, keys, required);
+      if (!r.ok()) return r;
+    }
+  }
+  // The blocks that hit here (or just came from the shared tier without a checkpoint at their
+  // end) may have a later checkpoint there, uploaded by a node that computed further.
+  if (share_checkpoints_ && FetchLaterSharedCheckpoint(ns, fingerprint, keys, *r))
+    return core_->Lookup(ns, fingerprint, keys, required);
+  return r;
 }
 
 Status TieredStore::Put(const ObjectKey& key, uint64_t fingerprint,

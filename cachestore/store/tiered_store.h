@@ -131,6 +131,12 @@ class TieredStore final : public Store {
   // Reads `keys` (any blocks and families) that the shared tier holds into the host tier, in
   // one pipelined batch; returns how many objects it put.
   size_t FetchSharedObjects(uint64_t fingerprint, std::span<const ObjectKey> keys);
+  // Blocks that hit here may have a later checkpoint in the shared tier than any held here
+  // (another node computed further): when the last hit block has neither full SWA nor a
+  // checkpoint here, reads the latest such checkpoint of the last kCheckpointSearch hit blocks
+  // (one pipelined EXISTS, then one GET). True when it put one.
+  bool FetchLaterSharedCheckpoint(NamespaceId ns, uint64_t fingerprint,
+                                  std::span<const BlockKey> keys, const LookupResult& r);
 
   // The core's view of the index, which a rebuild replaces while the core lives.
   class IndexRef final : public RecordIndex {
@@ -159,6 +165,9 @@ class TieredStore final : public Store {
   std::atomic<uint64_t> index_rebuilds_{0}, records_rebuilt_{0};
   std::shared_ptr<SharedTier> shared_;
   std::chrono::milliseconds shared_flush_timeout_{10000};
+  // Nodes share checkpoints (ClusterSharePolicy::checkpoints, the same on every node): a Lookup
+  // looks for a later one in the shared tier than it holds (FetchLaterSharedCheckpoint).
+  bool share_checkpoints_ = true;
   std::thread uploader_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> shared_uploads_{0}, shared_upload_errors_{0}, shared_skipped_corrupt_{0},

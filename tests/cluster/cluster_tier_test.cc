@@ -335,6 +335,50 @@ namespace {
 // A master killed under reads (3 masters with a replica each): until its replica takes over,
 // its objects are misses at the deadline; afterwards they are served again from the promoted
 // replica; at no point is a byte served that differs from what was put.
+// Node B holds a chain's compressed state and a checkpoint at block 1; node A computed further
+// and uploaded a checkpoint at block 4. B's Lookup picks up A's later checkpoint (one EXISTS over
+// the hit blocks after B's own, then one GET of the latest), and only that one.
+TEST_F(ClusterTierTest, LocalHitsPickUpALaterCheckpointFromTheCluster) {
+  auto b = OpenNode(Options("ckpt"));
+  auto uploader = Open(Options("ckpt"));  // node A's uploads, written straight into the tier
+  ASSERT_TRUE(b && uploader);
+  std::vector<BlockKey> chain;
+  for (uint64_t i = 0; i < 6; ++i) chain.push_back(BlockKey{0xc4c4, i});
+  const FamilyMask compressed{Family::kCsa, Family::kHca};
+  for (size_t i = 0; i < chain.size(); ++i)
+    for (Family f : {Family::kCsa, Family::kHca})
+      ASSERT_TRUE(b->store->Put({kNs, chain[i], f}, kFp, Bytes(20000, i * 10 + uint64_t(f))).ok());
+  const auto own = Bytes(50000, 1);
+  ASSERT_TRUE(b->store->Put({kNs, chain[1], Family::kCheckpoint}, kFp, own).ok());
+  const auto at2 = Bytes(50000, 2), at4 = Bytes(50000, 4);
+  const std::vector<ObjectKey> uploads{{kNs, chain[2], Family::kCheckpoint},
+                                       {kNs, chain[4], Family::kCheckpoint}};
+  const std::vector<SharedTier::PutItem> items{{uploads[0], kFp, at2}, {uploads[1], kFp, at4}};
+  for (const Status& st : uploader->Put(items)) ASSERT_TRUE(st.ok()) << st.ToString();
+  const uint64_t fetched_before = Counter(*b->store, "shared_fetched");
+
+  auto r = b->store->Lookup(kNs, kFp, chain, compressed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->hit_blocks, 6u);
+  ASSERT_EQ(r->blocks.size(), 6u);
+  EXPECT_TRUE(r->blocks[1].families.Has(Family::kCheckpoint));
+  EXPECT_FALSE(r->blocks[2].families.Has(Family::kCheckpoint));  // not the latest: left there
+  EXPECT_TRUE(r->blocks[4].families.Has(Family::kCheckpoint));
+  EXPECT_EQ(r->blocks[4].tier[size_t(Family::kCheckpoint)], Tier::kHost);
+  EXPECT_EQ(Counter(*b->store, "shared_fetched"), fetched_before + 1);
+  auto got = b->store->Get(kNs, kFp, std::span(&chain[4], 1), FamilyMask{Family::kCheckpoint});
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE((*got)[0].found());
+  EXPECT_TRUE(Same({(*got)[0].data, (*got)[0].size}, at4));
+  b->store->Release(std::vector<uint64_t>{(*got)[0].pin});
+
+  // A later Lookup needs nothing more (the checkpoint at block 4 is local now); a chain whose
+  // last block has a local checkpoint asks nothing of the cluster.
+  auto again = b->store->Lookup(kNs, kFp, std::span(chain).first(5), compressed);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Counter(*b->store, "shared_fetched"), fetched_before + 1);
+}
+
 TEST(ClusterFailoverTest, AKilledMasterFailsOverAndNothingWrongIsServed) {
   if (const std::string why = RedisClusterProcess::Missing(); !why.empty()) GTEST_SKIP() << why;
   testing::RedisClusterSpec spec;
