@@ -280,10 +280,7 @@ TEST(ServerFaultTest, KilledClientGivesBackLeasesAndReservations) {
 
 TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
   const int cycles = EnvInt("STRATA_SERVER_KILL_CYCLES", 5);
-  // NVMe large enough that nothing flushed has to be dropped for room: 100 cycles of today's
-  // load write more than 256 MiB, and a full tier then drops records by reclaim (counted as
-  // records_dropped_by_reclaim, an eviction, not a loss; the test would read it as one).
-  ServerProcess server(Config("32MiB", "2GiB"));
+  ServerProcess server(Config("32MiB", "256MiB"));
   ASSERT_TRUE(server.Start().ok()) << server.Log();
   constexpr auto kDeadline = 2000ms;
   auto c = Connect(server, kDeadline);
