@@ -924,21 +924,35 @@ Status PlacementCore::Delete(NamespaceId ns, const std::function<Status(uint64_t
 Result<uint64_t> PlacementCore::FlushWrites() {
   if (!opt_.lower) return Status::FailedPrecondition("Flush: the store has no NVMe tier");
   std::unique_lock lk(mu_);
-  std::vector<Entry*> batch;
-  for (auto& [id, slot] : blocks_)
-    for (auto& f : slot.fam)
-      if (f && f->dirty && f->resident && !f->writing && !f->host_bad) {
-        f->writing = true;
-        batch.push_back(f);
-      }
-  Status s = batch.empty() ? Status::Ok() : WriteRecords(lk, batch, WriteKind::kWriteBack);
-  for (Entry* e : batch)
-    if (e->doomed) FreeIfUnused(e);
-  // Writes started by evictions before this call must land too.
-  io_cv_.wait(lk, [&] { return writes_inflight_ == 0; });
+  Status s;
+  // A write may reclaim a segment and drop the NVMe record of an object whose DRAM copy then
+  // waits to be written again (unpersisted_by_reclaim_): write those too, or this Flush would
+  // acknowledge a store in which an object flushed before is not durable.
+  constexpr int kMaxPasses = 16;
+  int pass = 0;
+  for (; pass < kMaxPasses; ++pass) {
+    const uint64_t unpersisted = unpersisted_by_reclaim_;
+    std::vector<Entry*> batch;
+    for (auto& [id, slot] : blocks_)
+      for (auto& f : slot.fam)
+        if (f && f->dirty && f->resident && !f->writing && !f->host_bad) {
+          f->writing = true;
+          batch.push_back(f);
+        }
+    s = batch.empty() ? Status::Ok() : WriteRecords(lk, batch, WriteKind::kWriteBack);
+    for (Entry* e : batch)
+      if (e->doomed) FreeIfUnused(e);
+    // Writes started by evictions before this call must land too.
+    io_cv_.wait(lk, [&] { return writes_inflight_ == 0; });
+    if (!s.ok() || unpersisted_by_reclaim_ == unpersisted) break;
+  }
   const uint64_t durable = next_sequence_ - 1;
   lk.unlock();
   if (!s.ok()) return s.WithContext("flush");
+  if (pass == kMaxPasses)
+    return Status::NoSpace(
+        "flush: segment reclaim kept dropping NVMe records of objects in DRAM; writing them again "
+        "did not settle (the NVMe tier is too small for what is hot)");
   return durable;
 }
 
@@ -1008,6 +1022,10 @@ void PlacementCore::VisitCounters(const CounterVisitor& visit) const {
   v("records_dropped_by_reclaim", c.records_dropped_by_reclaim);
   v("recovered_records", c.recovered_records);
   v("recovery_dropped", c.recovery_dropped);
+  // Durable records whose NVMe copy a reclaim dropped, their DRAM copy left to be written again
+  // (by the next Flush, which writes them before it returns, or an eviction): until then they
+  // are not durable, as an evicted record is not.
+  v("records_unpersisted_by_reclaim", c.records_unpersisted_by_reclaim);
 }
 
 }  // namespace strata::cachestore

@@ -77,7 +77,8 @@ struct PlacementCounters {
       nvme_read_errors{0}, nvme_records_written{0}, nvme_bytes_written{0}, nvme_records_read{0},
       nvme_bytes_read{0}, segments_reclaimed{0}, records_relocated{0}, host_copies_corrupt{0},
       reservations{0}, reservations_committed{0}, reservations_aborted{0},
-      records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0};
+      records_dropped_by_reclaim{0}, recovered_records{0}, recovery_dropped{0},
+      records_unpersisted_by_reclaim{0};
 };
 
 class PlacementCore {
@@ -295,6 +296,9 @@ class PlacementCore {
   uint64_t next_slot_ = 1;           // GUARDED_BY(mu_)
   uint64_t next_sequence_ = 1;       // GUARDED_BY(mu_)
   uint32_t writes_inflight_ = 0;     // GUARDED_BY(mu_)
+  // Entries whose NVMe record a reclaim dropped while their DRAM copy stays (dirty, so no longer
+  // durable until written again); FlushWrites writes them before it returns.
+  uint64_t unpersisted_by_reclaim_ = 0;  // GUARDED_BY(mu_)
   // Objects the host tier's admission refused (by key hash): how often, oldest first.
   std::unordered_map<uint64_t, uint32_t> refused_;  // GUARDED_BY(mu_)
   std::deque<uint64_t> refused_order_;              // GUARDED_BY(mu_)

@@ -293,7 +293,10 @@ Status PlacementCore::ReclaimSegment() {
     DropNvmeCopy(*e, &deletes);
     if (e->resident && hot && !e->doomed) {
       // Hot, in DRAM, and no room left to move it: rewritten at the next flush or eviction.
+      // Until then it is not durable (counted; FlushWrites writes it before it returns).
       e->dirty = true;
+      ++unpersisted_by_reclaim_;
+      counters_.records_unpersisted_by_reclaim.fetch_add(1, std::memory_order_relaxed);
       counters_.records_relocated.fetch_add(1, std::memory_order_relaxed);
       Log(DecisionKind::kRelocate, Tier::kNvme, Tier::kHost, *e, e->raw_size);
     } else {

@@ -266,6 +266,37 @@ TEST_P(StoreTest, FullNvmeTierReclaimsSegmentsAndKeepsWhatIsHot) {
   EXPECT_LE(st[Tier::kNvme].used, st[Tier::kNvme].capacity);
 }
 
+// A write that reclaims a segment may drop the NVMe records of hot objects it has no room to
+// move, leaving their DRAM copies to be written again (counted: records_unpersisted_by_reclaim).
+// Flush writes those too before it returns, so what it acknowledges is durable: a second Flush
+// finds nothing left to write.
+TEST_P(StoreTest, FlushRewritesWhatAReclaimUnpersisted) {
+  if (!Persistent()) GTEST_SKIP() << "counts records on a real device";
+  StoreConfig c = cfg_;
+  c.host.capacity_bytes = 32 << 20;  // everything stays in DRAM
+  c.nvme.capacity_bytes = 8 << 20;   // 8 segments of 1 MiB
+  auto s = Open(c);
+  ASSERT_TRUE(s);
+  int next = 0;
+  uint64_t unpersisted = 0;
+  for (int round = 0; round < 12 && unpersisted == 0; ++round) {
+    for (int j = 0; j < 10; ++j, ++next)
+      ASSERT_TRUE(s->Put({kNs, K(next), Family::kCsa}, kFp, Bytes(next, 200000)).ok());
+    for (int i = 0; i < next; ++i) ASSERT_TRUE(GetOne(*s, K(i), Family::kCsa).bytes) << i;
+    const Status f = s->Flush();
+    if (!f.ok()) {
+      ASSERT_EQ(f.code(), StatusCode::kNoSpace) << f.ToString();
+      break;  // the tier is too small for what is hot: Flush says so, it does not pretend
+    }
+    unpersisted = Counter(*s, "records_unpersisted_by_reclaim");
+    if (unpersisted == 0) continue;
+    const uint64_t written = Counter(*s, "nvme_records_written");
+    ASSERT_TRUE(s->Flush().ok());
+    EXPECT_EQ(Counter(*s, "nvme_records_written"), written);  // nothing left to write
+  }
+  EXPECT_GT(unpersisted, 0u) << "no reclaim left a hot record to be written again";
+}
+
 TEST_P(StoreTest, ReclaimMovesRecordsThatAreReadAndDropsTheRest) {
   auto s = Open();
   // H and two fillers share the first segment; replacing the fillers leaves H alone there, so

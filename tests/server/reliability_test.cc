@@ -280,7 +280,9 @@ TEST(ServerFaultTest, KilledClientGivesBackLeasesAndReservations) {
 
 TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
   const int cycles = EnvInt("STRATA_SERVER_KILL_CYCLES", 5);
-  ServerProcess server(Config("32MiB", "256MiB"));
+  // NVMe large enough that nothing flushed is dropped for room (the test checks that premise
+  // before every kill): 100 cycles of the load write more than 256 MiB.
+  ServerProcess server(Config("32MiB", "2GiB"));
   ASSERT_TRUE(server.Start().ok()) << server.Log();
   constexpr auto kDeadline = 2000ms;
   auto c = Connect(server, kDeadline);
@@ -329,6 +331,20 @@ TEST(ServerFaultTest, ServerKilledUnderLoadKeepsFlushedObjects) {
       }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));
+    {
+      // The premise: this server process dropped no record for room (an eviction, which the
+      // check below would read as a loss).
+      auto probe = Connect(server, kDeadline);
+      ASSERT_TRUE(probe);
+      auto raw = probe->RawStats();
+      ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+      for (const auto& [name, value] : *raw) {
+        if (name == "records_dropped_by_reclaim" || name == "records_unpersisted_by_reclaim" ||
+            name == "evictions_dropped") {
+          ASSERT_EQ(value, 0u) << "cycle " << cycle << ": " << name;
+        }
+      }
+    }
     server.Kill();
     stop = true;
     load.join();
