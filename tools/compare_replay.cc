@@ -149,18 +149,10 @@ size_t ContinueInCluster(const cachestore::SimCluster& cluster, uint64_t fp,
 size_t LaterClusterCheckpoint(const cachestore::SimCluster& cluster, uint64_t fp,
                               std::span<const BlockKey> keys, const CacheLayout& lay,
                               LookupResult& found) {
-  constexpr size_t kCheckpointSearch = 64;
   const size_t hit = std::min(found.hit_blocks, keys.size());
   if (hit == 0 || found.blocks.size() < hit || lay.FamilyBlockBytes(Family::kCheckpoint) == 0)
     return 0;
-  const FamilyMask last = found.blocks[hit - 1].families;
-  if (last.Has(Family::kSwa) || last.Has(Family::kCheckpoint)) return 0;
-  size_t from = hit > kCheckpointSearch ? hit - kCheckpointSearch : 0;
-  for (size_t i = hit; i-- > from;)
-    if (found.blocks[i].families.Has(Family::kCheckpoint)) {
-      from = i + 1;
-      break;
-    }
+  const size_t from = cachestore::LaterCheckpointSearchFrom(std::span(found.blocks).first(hit));
   for (size_t i = hit; i-- > from;) {
     if (!cluster.Contains({kNs, fp, keys[i], Family::kCheckpoint})) continue;
     found.blocks[i].families.Add(Family::kCheckpoint);
@@ -168,7 +160,7 @@ size_t LaterClusterCheckpoint(const cachestore::SimCluster& cluster, uint64_t fp
     found.hit_bytes[size_t(Tier::kCluster)] += lay.FamilyBlockBytes(Family::kCheckpoint);
     break;
   }
-  return hit - std::min(from, hit);
+  return hit - from;
 }
 
 // The `i`-th family (in Family order) of `mask`.

@@ -11,11 +11,14 @@
 // Thread safety: plain values and a pure function.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "strata/family.h"
 #include "strata/status.h"
+#include "strata/store.h"
 
 namespace strata::cachestore {
 
@@ -46,6 +49,23 @@ inline bool ShareAtUse(const ClusterSharePolicy& policy, Family family, uint32_t
       return uses == policy.min_uses;
   }
   return false;
+}
+
+// A later checkpoint in the cluster for blocks that hit on the node (TieredStore::Lookup, and
+// strata compare's simulation alike): given the presence of the hit blocks, the first block
+// to ask the cluster about, among the last kCheckpointSearchBlocks after the node's own latest
+// checkpoint; hit.size() when there is nothing to gain (the last hit block has full SWA or a
+// checkpoint on the node).
+inline constexpr size_t kCheckpointSearchBlocks = 64;
+inline size_t LaterCheckpointSearchFrom(std::span<const BlockPresence> hit) {
+  const size_t n = hit.size();
+  if (n == 0) return 0;
+  const FamilyMask last = hit[n - 1].families;
+  if (last.Has(Family::kSwa) || last.Has(Family::kCheckpoint)) return n;
+  const size_t from = n > kCheckpointSearchBlocks ? n - kCheckpointSearchBlocks : 0;
+  for (size_t i = n; i-- > from;)
+    if (hit[i].families.Has(Family::kCheckpoint)) return i + 1;
+  return from;
 }
 
 }  // namespace strata::cachestore

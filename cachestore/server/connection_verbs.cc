@@ -130,9 +130,10 @@ void Connection::OnGet() {
   m.leases_held.fetch_add(int64_t(n_ok), std::memory_order_relaxed);
   if (!over_cap.empty()) {
     store.Release(over_cap);
-    spdlog::debug("tenant {}: a connection holds {} leases (max_leases_per_connection): {} "
-                  "objects answered kNoSpace",
-                  tenant_->config.name, leases_.size(), over_cap.size());
+    spdlog::debug(
+        "tenant {}: a connection holds {} leases (max_leases_per_connection): {} "
+        "objects answered kNoSpace",
+        tenant_->config.name, leases_.size(), over_cap.size());
   }
   if (arm) ArmLeaseTimer();
   wire::EncodeGetResponse(id, resp, out_);
@@ -353,13 +354,15 @@ void Connection::OnStats() {
   auto load = [](const auto& a) { return uint64_t(a.load(std::memory_order_relaxed)); };
   uint64_t hits = 0, misses = 0, corrupt = 0, bytes_in = 0, bytes_out = 0;
   for (int f = 0; f < kNumFamilies; ++f) {
-    for (int t = 0; t < kNumTiers; ++t) hits += load(m.hits[f][t]);
-    for (int t = 0; t < kNumTiers; ++t) bytes_out += load(m.bytes_out[f][t]);
+    for (int t = 0; t < kNumTiers; ++t) {
+      hits += load(m.hits[f][t]);
+      bytes_out += load(m.bytes_out[f][t]);
+    }
     misses += load(m.misses[f]);
     corrupt += load(m.corrupt[f]);
     bytes_in += load(m.bytes_in[f]);
   }
-  add("server.bytes_in", bytes_in);  // committed by this tenant's clients
+  add("server.bytes_in", bytes_in);    // committed by this tenant's clients
   add("server.bytes_out", bytes_out);  // served by GET
   add("server.hits", hits);
   add("server.misses", misses);

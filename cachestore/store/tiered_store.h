@@ -133,7 +133,8 @@ class TieredStore final : public Store {
   size_t FetchSharedObjects(uint64_t fingerprint, std::span<const ObjectKey> keys);
   // Blocks that hit here may have a later checkpoint in the shared tier than any held here
   // (another node computed further): when the last hit block has neither full SWA nor a
-  // checkpoint here, reads the latest such checkpoint of the last kCheckpointSearch hit blocks
+  // checkpoint here, reads the latest such checkpoint (LaterCheckpointSearchFrom in
+  // cluster_policy.h picks the blocks to ask about)
   // (one pipelined EXISTS, then one GET). True when it put one.
   bool FetchLaterSharedCheckpoint(NamespaceId ns, uint64_t fingerprint,
                                   std::span<const BlockKey> keys, const LookupResult& r);

@@ -105,18 +105,9 @@ size_t TieredStore::FetchShared(NamespaceId ns, uint64_t fingerprint,
 bool TieredStore::FetchLaterSharedCheckpoint(NamespaceId ns, uint64_t fingerprint,
                                              std::span<const BlockKey> keys,
                                              const LookupResult& r) {
-  constexpr size_t kCheckpointSearch = 64;  // blocks: one EXISTS batch of at most this many
   const size_t hit = std::min(r.hit_blocks, keys.size());
   if (hit == 0 || r.blocks.size() < hit) return false;
-  const FamilyMask last = r.blocks[hit - 1].families;
-  if (last.Has(Family::kSwa) || last.Has(Family::kCheckpoint)) return false;  // nothing to gain
-  // The local checkpoint to beat: the latest among the hit blocks.
-  size_t from = hit > kCheckpointSearch ? hit - kCheckpointSearch : 0;
-  for (size_t i = hit; i-- > from;)
-    if (r.blocks[i].families.Has(Family::kCheckpoint)) {
-      from = i + 1;
-      break;
-    }
+  const size_t from = LaterCheckpointSearchFrom(std::span(r.blocks).first(hit));
   if (from >= hit) return false;
   std::vector<ObjectKey> want;
   for (size_t i = from; i < hit; ++i) want.push_back({ns, keys[i], Family::kCheckpoint});
