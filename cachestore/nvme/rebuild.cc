@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -117,14 +118,18 @@ Result<IndexMeta> GeometryFromSegments(const std::string& data_dir) {
   std::error_code ec;
   uint32_t count = 0;
   uint64_t size = 0;
+  bool sized = false;  // by the first segment whose file is there
   for (;; ++count) {
     char name[32];
     std::snprintf(name, sizeof name, "seg-%06u.dat", count);
     const fs::path p = seg_dir / name;
-    if (!fs::exists(p, ec)) break;
+    const fs::file_status link = fs::symlink_status(p, ec);
+    if (!fs::exists(link)) break;
+    // A link whose drive is missing (a degraded open): counted, its size unknown.
+    if (fs::is_symlink(link) && !fs::exists(p, ec)) continue;
     const uint64_t sz = fs::file_size(p, ec);
     if (ec) return Status::IoError("size of " + p.string() + ": " + ec.message());
-    if (count == 0) size = sz;
+    if (!sized) size = sz, sized = true;
     if (sz != size)
       return Status::Corruption(p.string() + " has " + std::to_string(sz) + " bytes, " +
                                 (seg_dir / "seg-000000.dat").string() + " " + std::to_string(size));
@@ -137,6 +142,7 @@ Result<IndexMeta> GeometryFromSegments(const std::string& data_dir) {
     return Status::Corruption(seg_dir.string() + " holds " + std::to_string(files) +
                               " segment files but they are not numbered 0.." +
                               std::to_string(files - 1));
+  if (!sized) return Status::NotFound("no segment file of " + seg_dir.string() + " is there");
   if (size == 0 || size % kRecordAlign)
     return Status::Corruption("segment files of " + std::to_string(size) + " bytes");
   IndexMeta m;
@@ -146,7 +152,8 @@ Result<IndexMeta> GeometryFromSegments(const std::string& data_dir) {
 }
 
 Status ReadDevice(Device& dev, uint64_t max_io,
-                  const std::function<void(uint64_t, std::span<const std::byte>)>& visit) {
+                  const std::function<void(uint64_t, std::span<const std::byte>)>& visit,
+                  std::span<const uint32_t> skip_segments) {
   // kMaxDepth windows are read at once, each by its own Submit of queue_depth / kMaxDepth I/Os,
   // so that the device has up to queue_depth I/Os in flight (no more) while one more window is
   // visited. Windows never cross a segment; records never do either.
@@ -156,8 +163,10 @@ Status ReadDevice(Device& dev, uint64_t max_io,
   const uint32_t depth = std::min(kMaxDepth, dev.queue_depth());
   const uint64_t window = std::min(uint64_t(dev.queue_depth() / depth) * max_io, seg_bytes);
   std::vector<uint64_t> starts;
+  const std::set<uint32_t> skip(skip_segments.begin(), skip_segments.end());
   for (uint64_t s = 0; s < dev.segment_count(); ++s)
-    for (uint64_t off = 0; off < seg_bytes; off += window) starts.push_back(s * seg_bytes + off);
+    if (!skip.contains(uint32_t(s)))
+      for (uint64_t off = 0; off < seg_bytes; off += window) starts.push_back(s * seg_bytes + off);
   std::vector<AlignedBuffer> bufs;
   for (uint32_t i = 0; i <= depth; ++i) {
     bufs.emplace_back(window);
@@ -278,11 +287,14 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     }
   };
 
-  STRATA_RETURN_IF_ERROR(ReadDevice(dev, max_io, [&](uint64_t begin, std::span<const std::byte> b) {
-    parse(Window{begin, const_cast<std::byte*>(b.data()), b.size()});
-    st.bytes_read += b.size();
-    if (o.progress) o.progress(st.bytes_read, total);
-  }));
+  STRATA_RETURN_IF_ERROR(ReadDevice(
+      dev, max_io,
+      [&](uint64_t begin, std::span<const std::byte> b) {
+        parse(Window{begin, const_cast<std::byte*>(b.data()), b.size()});
+        st.bytes_read += b.size();
+        if (o.progress) o.progress(st.bytes_read, total);
+      },
+      o.skip_segments));
   st.scan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Every record fits its segment, so none is left open; be safe anyway.
   for (OpenRecord& r : open) finish(r, false);

@@ -53,6 +53,9 @@ struct RebuildOptions {
   uint64_t durable_floor = 0;
   rocksdb::Env* env = nullptr;  // the index's RocksDB environment (null: default)
   std::function<void(uint64_t bytes_done, uint64_t bytes_total)> progress;
+  // Segments not read (those of a drive missing at a degraded open): their records are left
+  // out of the index, as recovery drops index entries whose records cannot be read.
+  std::vector<uint32_t> skip_segments;
 };
 
 // Scans the segments and replaces <data_dir>/index with an index of what they hold. Fails
@@ -65,7 +68,8 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& options);
 // limit that `strata bench store --only rebuild` measures it against.
 Status ReadDevice(
     Device& dev, uint64_t max_io_bytes,
-    const std::function<void(uint64_t begin, std::span<const std::byte> bytes)>& visit);
+    const std::function<void(uint64_t begin, std::span<const std::byte> bytes)>& visit,
+    std::span<const uint32_t> skip_segments = {});
 
 // <data_dir>/index holds a RocksDB database (its CURRENT file exists).
 bool IndexPresent(const std::string& data_dir);

@@ -26,6 +26,12 @@ Status TieredStore::RebuildIndexFromSegments(const std::string& reason, bool ver
   ro.deletes = deletes_.get();
   ro.durable_floor = marker_.durable_sequence;
   ro.env = index_env_;
+  ro.skip_segments = retired_segments_;
+  if (!retired_segments_.empty())
+    spdlog::warn(
+        "strata: {} segments are on a missing drive: the rebuilt index leaves their records out "
+        "(misses, as at any degraded open)",
+        retired_segments_.size());
   auto st = RebuildIndex(ro);
   if (!st.ok())
     return st.status().WithContext("rebuilding the index of " + nv.data_dir + " (" + reason + ")");

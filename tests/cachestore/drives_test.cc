@@ -195,6 +195,51 @@ TEST_F(DrivesTest, AMissingDriveIsAnErrorOrByConfigurationADegradedStart) {
   EXPECT_GT(later, 0u);
 }
 
+TEST_F(DrivesTest, ADegradedStartRebuildsALostIndexFromTheDrivesThatAreThere) {
+  StoreConfig c = Config(2);
+  {
+    auto s = OpenTieredStore(c, {});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    PutAll(**s);
+  }
+  uint64_t on_nvme = 0;
+  {
+    auto report = Fsck(c.nvme.data_dir, FsckOptions{});
+    ASSERT_TRUE(report.ok());
+    on_nvme = report->ok;
+  }
+  fs::remove_all(fs::path(c.nvme.data_dir) / "index");
+  fs::rename(c.nvme.drives[1], tmp_.Sub("away"));
+
+  // Without "degrade" the missing drive is the error, named as such (not a damaged directory).
+  auto s = OpenTieredStore(c, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("drive 2"), std::string::npos) << s.status().ToString();
+
+  // With it, the index is rebuilt from drives 0 and 1, whose records are then all served.
+  c.nvme.missing_drive = "degrade";
+  s = OpenTieredStore(c, {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Counter(**s, "index_rebuilds"), 1u);
+  const uint64_t rebuilt = Counter(**s, "records_rebuilt");
+  EXPECT_GT(rebuilt, on_nvme / 2);
+  EXPECT_LT(rebuilt, on_nvme);
+  EXPECT_EQ(Counter(**s, "device_errors"), 0u) << "the missing drive is not read";
+  std::map<Tier, uint64_t> tiers;
+  EXPECT_EQ(ReadAll(**s, &tiers), rebuilt);
+  EXPECT_EQ(tiers[Tier::kNvme], rebuilt);
+  s->reset();
+
+  // The drive comes back: the store opens whole; the rebuilt index knows what it knew.
+  fs::rename(tmp_.Sub("away"), c.nvme.drives[1]);
+  c.nvme.missing_drive = "error";
+  s = OpenTieredStore(c, {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Counter(**s, "index_rebuilds"), 0u);
+  EXPECT_EQ(ReadAll(**s), rebuilt);
+}
+
 TEST_F(DrivesTest, TheDriveSetIsFixedAndForeignDrivesAreRefused) {
   StoreConfig two = Config(1);
   {
