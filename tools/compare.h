@@ -53,6 +53,7 @@
 #include "strata/layout.h"
 #include "strata/status.h"
 #include "strata/store.h"
+#include "tools/codec_estimate.h"
 #include "tools/hardware.h"
 #include "tools/trace.h"
 
@@ -93,9 +94,11 @@ struct CompareConfig {
   int nodes = 1;
   NodeAssign assign = NodeAssign::kRoundRobin;
   uint64_t cluster_bytes = 0;  // the shared cluster tier's capacity; 0: none
+  // The NVMe tier's record codec (kNone: raw), modelled from CompareSetup::codecs.
+  CodecKind codec = CodecKind::kNone;
   bool multi_node() const { return nodes > 1 || cluster_bytes > 0; }
-  // "checkpoint:512 dram=256GiB nvme=8TiB hbm=0 lru", then " nodes=4 affinity cluster=1TiB"
-  // when multi_node().
+  // "checkpoint:512 dram=256GiB nvme=8TiB hbm=0 lru", then " codec=zstd" with a codec, then
+  // " nodes=4 affinity cluster=1TiB" when multi_node().
   std::string Label() const;
 };
 
@@ -120,6 +123,11 @@ struct CompareSetup {
   // Every object's size is divided by this (at least 1 byte): big models' state through a small
   // store (scale the capacities by the same factor to keep the unscaled run's placement).
   uint32_t scale_down = 1;
+  // What each codec a configuration names does to this layout's records (tools/codec_estimate.h),
+  // and how many restores decode at once.
+  std::vector<CodecEstimate> codecs;
+  uint32_t decode_threads = 8;
+  const CodecEstimate* CodecFor(CodecKind k) const;  // null: not measured (or kNone)
 };
 
 struct Percentiles {
@@ -150,7 +158,14 @@ struct CompareResult {
   cachestore::ClusterSharePolicy share;  // what went to the cluster (enabled: there was one)
   Percentiles ttft_s, ttft_cold_s;       // with this cache; with none (same queues); over all nodes
   double restore_s = 0;  // restore time summed over requests (modelled, or measured: a real store)
-  double wall_s = 0;     // replay time on this machine
+  // The NVMe tier at the trace's end, over all nodes: prompt tokens whose state it holds per TB
+  // of its capacity and per TB it has used (unscaled: CompareSetup::scale_down is undone); and
+  // raw bytes restored from it per second of modelled NVMe restore time (drive, link and, with a
+  // codec, decode).
+  double nvme_tokens_per_tb = 0, nvme_tokens_per_tb_used = 0;
+  uint64_t nvme_raw_bytes = 0, nvme_stored_bytes = 0;  // at the end, over all nodes
+  double nvme_restore_bytes_per_s = 0;
+  double wall_s = 0;       // replay time on this machine
   uint64_t block_ops = 0;  // blocks looked up + objects read + objects put
 
   double hit_rate() const { return input_tokens ? double(hit_tokens) / double(input_tokens) : 0; }

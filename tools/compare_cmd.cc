@@ -141,7 +141,14 @@ int CmdCompare(std::vector<std::string> args) {
       "kv-replicas",
       "node capacity: copies of the cached state the node holds (e.g. 8 for tensor-parallel "
       "attention on 8 GPUs)",
-      cxxopts::value<int>()->default_value("1"));
+      cxxopts::value<int>()->default_value("1"))(
+      "codec",
+      "NVMe record codecs, e.g. none,zstd: each a configuration of its own, its ratio and speed "
+      "measured here on the model's V4-shaped objects; the simulator stores records that much "
+      "smaller and restores them at min(link, drive x ratio, decoders)",
+      cxxopts::value<std::string>()->default_value("none"))(
+      "decode-threads", "--codec: restores decoding at once on the node",
+      cxxopts::value<uint32_t>()->default_value("8"));
   opts.add_options("Several nodes and the cluster tier")(
       "nodes",
       "node counts, e.g. 1,2,4,8: each node has its own DRAM and NVMe tiers of the sizes above "
@@ -212,6 +219,13 @@ int CmdCompare(std::vector<std::string> args) {
   if (Status w = ParseWindow((*r)["window"].as<std::string>(), so.load); !w.ok())
     return Fail(args[0], w);
   if (r->count("trace")) so.trace_path = (*r)["trace"].as<std::string>();
+  so.codecs.clear();
+  for (const std::string& c : SplitList((*r)["codec"].as<std::string>())) {
+    auto k = ParseCodec(c);
+    if (!k.ok()) return Fail(args[0], k.status().WithContext("--codec"));
+    so.codecs.push_back(*k);
+  }
+  so.decode_threads = (*r)["decode-threads"].as<uint32_t>();
 
   auto sweep = Sweep::Make(so);
   if (!sweep.ok()) return Fail(args[0], sweep.status());
@@ -247,7 +261,12 @@ int CmdCompare(std::vector<std::string> args) {
     else
       std::cout << fmt::format("trace {} ({}, {}-token blocks): {}\n", trace.name, setup.model,
                                trace.block_size, sum.ToString());
+    for (const CodecEstimate& e : setup.codecs) {
+      emit(CodecJson(setup, e));
+      std::cout << (json ? CodecJson(setup, e) + "\n" : CodecTable(setup, e));
+    }
     const auto configs = sw.configs(m);
+    std::vector<CompareResult> with_nvme;  // for the NVMe table after the main one
     TableColumns columns = TableColumns::kNode;
     for (const CompareConfig& c : configs)
       if (c.multi_node()) columns = TableColumns::kCluster;
@@ -268,6 +287,15 @@ int CmdCompare(std::vector<std::string> args) {
         if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%*s\r", 90, "");
         std::cout << TableRow(*res, columns) << std::flush;
       }
+      if (configs[c].nvme_bytes) with_nvme.push_back(*res);
+    }
+    if (!json && !setup.codecs.empty() && !with_nvme.empty()) {
+      std::cout << "\nNVMe tier at the trace's end: prompt tokens per TB of its capacity "
+                   "(Mtok/TBc) and of the bytes it used (Mtok/TBu), unscaled; restore rate "
+                   "modelled from the hardware file and the codec estimate:\n"
+                << NvmeTableHeader();
+      for (const CompareResult& res : with_nvme) std::cout << NvmeTableRow(res);
+      std::cout << "\n";
     }
     if (!json) std::cout << NodeCapacityTable(setup, caps) << "\n";
     if (json) std::cout << NodeCapacityJson(setup, caps) << "\n";

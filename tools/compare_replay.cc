@@ -46,12 +46,17 @@ RestorePlan::Kind OwnKind(engine::SwaPolicy::Kind k) {
 // Read bandwidth of each tier into a GPU: HBM in place; DRAM and NVMe over the GPU's PCIe link;
 // the cluster over the node's network, which its GPUs share (each GPU's restore gets its share),
 // then PCIe.
-engine::CostModel Costs(const CompareSetup& s) {
+// With a codec, NVMe's rate is in raw bytes: min(PCIe, drive x ratio, decoders), the slowest
+// family's ratio (tools/codec_estimate.h).
+engine::CostModel Costs(const CompareSetup& s, CodecKind codec) {
   const Hardware& h = s.hardware;
   engine::CostModel c;
   c[Tier::kDevice] = h.hbm_bytes_per_s;
   c[Tier::kHost] = std::min(h.pcie_bytes_per_s, h.dram_bytes_per_s);
   c[Tier::kNvme] = std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s);
+  if (const CodecEstimate* e = s.CodecFor(codec))
+    c[Tier::kNvme] =
+        e->RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads);
   if (h.has_cluster())
     c[Tier::kCluster] =
         std::min(h.pcie_bytes_per_s, h.cluster_read_bytes_per_s / double(std::max(1, h.gpus)));
@@ -75,6 +80,10 @@ cachestore::SimConfig NodeSimConfig(const CompareSetup& setup, const CompareConf
   sc.store.thin_swa_on_demotion = cfg.policy.automatic && cfg.nvme_bytes;
   if (sc.store.thin_swa_on_demotion) sc.layouts = {setup.layout};
   const Hardware& hw = setup.hardware;
+  if (const CodecEstimate* e = setup.CodecFor(cfg.codec)) {
+    sc.nvme_codec = e->codec;
+    sc.nvme_ratio = e->ratio;
+  }
   sc.timing[size_t(Tier::kHost)] = {cost[Tier::kHost], hw.dram_bytes_per_s, 0};
   sc.timing[size_t(Tier::kNvme)] = {cost[Tier::kNvme], hw.nvme_write_bytes_per_s,
                                     hw.nvme_latency_s};
@@ -203,7 +212,7 @@ Result<std::unique_ptr<ReplayStore>> OpenSimReplayStore(const cachestore::SimCon
 }
 
 cachestore::SimConfig ReplayNodeConfig(const CompareSetup& setup, const CompareConfig& config) {
-  return NodeSimConfig(setup, config, Costs(setup));
+  return NodeSimConfig(setup, config, Costs(setup, config.codec));
 }
 
 std::string_view NodeAssignName(NodeAssign a) {
@@ -234,9 +243,17 @@ Result<ComparePolicy> ComparePolicy::Parse(const std::string& text, uint32_t blo
 std::string CompareConfig::Label() const {
   std::string s = fmt::format("{} dram={} nvme={} hbm={} {}", policy.ToString(), Size(dram_bytes),
                               Size(nvme_bytes), Size(hbm_bytes), eviction);
+  if (codec != CodecKind::kNone) s += fmt::format(" codec={}", CodecKindName(codec));
   if (multi_node())
     s += fmt::format(" nodes={} {} cluster={}", nodes, NodeAssignName(assign), Size(cluster_bytes));
   return s;
+}
+
+const CodecEstimate* CompareSetup::CodecFor(CodecKind k) const {
+  if (k == CodecKind::kNone) return nullptr;
+  for (const CodecEstimate& e : codecs)
+    if (e.codec == k) return &e;
+  return nullptr;
 }
 
 double CompareResult::written_bytes_per_token() const {
@@ -315,7 +332,11 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   const int64_t B = lay.block_size();
   const uint64_t fp = lay.fingerprint();
   const engine::SwaPolicy& storage = cfg.policy.stored;
-  const engine::CostModel cost = Costs(setup);
+  const engine::CostModel cost = Costs(setup, cfg.codec);
+  const CodecEstimate* codec = setup.CodecFor(cfg.codec);
+  if (cfg.codec != CodecKind::kNone && !codec)
+    return Status::InvalidArgument(
+        fmt::format("codec {} was not measured for this setup", CodecKindName(cfg.codec)));
   const FamilyMask hit_families = engine::HitFamilies(lay);
   const uint64_t scale = std::max<uint32_t>(1, setup.scale_down);
 
@@ -365,6 +386,8 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   const size_t n = trace.requests.size();
   const size_t sample_every = std::max<size_t>(1, setup.sample_every);
   std::array<double, kNumTiers> resident_sum{};
+  double nvme_restore_s = 0;  // modelled, of the taken plans' NVMe reads
+  uint64_t nvme_restore_bytes = 0;
   uint64_t samples = 0;
   std::vector<double> ttft(n), ttft_cold(n);
   const double layers = double(lay.swa_layers());
@@ -436,10 +459,12 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     };
     RestorePlan taken;
     std::array<uint64_t, kNumTiers> read{};
+    double nvme_stored = 0;  // bytes the drive reads for read[kNvme] (less with a codec)
     for (const RestorePlan& p : plans) {
       if (p.kind == RestorePlan::kCold) break;
       bool complete = true;
       read = {};
+      nvme_stored = 0;
       pins.clear();
       fills.clear();
       for (const engine::PlanRead& pr : engine::PlanReads(p, lay)) {
@@ -453,6 +478,9 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
           if (o.found()) {
             pins.push_back(o.pin);
             read[size_t(o.served_from)] += o.size;
+            if (o.served_from == Tier::kNvme)
+              nvme_stored +=
+                  codec ? double(o.size) / codec->ratio[size_t(o.key.family)] : double(o.size);
             r.objects_read[size_t(o.served_from)]++;
             if (clustered) use(node, o.key, o.size, /*put=*/false);
             continue;
@@ -504,8 +532,26 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     // TTFT: service time on one of the node's GPUs, queued there.
     double restore = 0;
     for (Tier t : kAllTiers)
-      if (read[size_t(t)] && cost[t] > 0) restore += double(read[size_t(t)]) / cost[t];
-    if (read[size_t(Tier::kNvme)]) restore += hw.nvme_latency_s;
+      if (t != Tier::kNvme && read[size_t(t)] && cost[t] > 0)
+        restore += double(read[size_t(t)]) / cost[t];
+    if (const uint64_t raw = read[size_t(Tier::kNvme)]) {
+      // The drive reads the stored bytes, the link carries raw ones, decoders turn one into
+      // the other: the slowest of the three, pipelined.
+      double nvme_s =
+          std::max(double(raw) / std::min(hw.pcie_bytes_per_s, hw.nvme_read_bytes_per_s),
+                   nvme_stored / hw.nvme_read_bytes_per_s);
+      if (codec) {
+        nvme_s =
+            std::max(double(raw) / hw.pcie_bytes_per_s, nvme_stored / hw.nvme_read_bytes_per_s);
+        if (codec->decode_bytes_per_s > 0)
+          nvme_s = std::max(
+              nvme_s, double(raw) / (codec->decode_bytes_per_s * double(setup.decode_threads)));
+      }
+      nvme_s += hw.nvme_latency_s;
+      restore += nvme_s;
+      nvme_restore_s += nvme_s;
+      nvme_restore_bytes += raw;
+    }
     if (read[size_t(Tier::kCluster)]) restore += hw.cluster_latency_s;
     // A real store's restore is what its Gets took (also those of plans that fell back).
     if (const std::optional<double> measured = sim->TakeReadSeconds()) restore = *measured;
@@ -580,6 +626,23 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
   if (clustered) apply_uploads(std::numeric_limits<uint64_t>::max());
   for (Tier t : kAllTiers)
     r.mean_resident_tokens[size_t(t)] = samples ? resident_sum[size_t(t)] / double(samples) : 0;
+  if (cfg.nvme_bytes) {
+    const Family probe = lay.FamilyBlockBytes(Family::kCsa) ? Family::kCsa : Family::kHca;
+    double tokens = 0;
+    for (const Node& nd : nodes) {
+      const StoreStats st = nd.sim->Stats();
+      const TierStats& nv = st[Tier::kNvme];
+      tokens += double(nv.families[size_t(probe)].objects) * double(B);
+      for (const FamilyStats& f : nv.families) r.nvme_raw_bytes += f.bytes;
+      r.nvme_stored_bytes += nv.used;
+    }
+    // Scaled-down objects: the capacity held `scale` times the state an unscaled tier would.
+    r.nvme_tokens_per_tb =
+        tokens / (double(cfg.nvme_bytes) * double(cfg.nodes) * double(scale) / 1e12);
+    if (r.nvme_stored_bytes)
+      r.nvme_tokens_per_tb_used = tokens / (double(r.nvme_stored_bytes) * double(scale) / 1e12);
+  }
+  r.nvme_restore_bytes_per_s = nvme_restore_s > 0 ? double(nvme_restore_bytes) / nvme_restore_s : 0;
   for (const Node& nd : nodes)
     nd.sim->VisitCounters([&](std::string_view name, uint64_t v) {
       if (name == "nvme_bytes_written") r.bytes_written[size_t(Tier::kNvme)] += v;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace strata::tools {
@@ -92,6 +93,12 @@ std::string ResultJson(const CompareResult& r) {
              {{"min_uses", r.share.min_uses},
               {"checkpoints", r.share.checkpoints},
               {"full_swa", r.share.full_swa}}},
+            {"codec", std::string(CodecKindName(c.codec))},
+            {"nvme_tokens_per_tb", r.nvme_tokens_per_tb},
+            {"nvme_tokens_per_tb_used", r.nvme_tokens_per_tb_used},
+            {"nvme_raw_bytes", r.nvme_raw_bytes},
+            {"nvme_stored_bytes", r.nvme_stored_bytes},
+            {"nvme_restore_bytes_per_s", r.nvme_restore_bytes_per_s},
             {"ttft_s", Pct(r.ttft_s)},
             {"ttft_cold_s", Pct(r.ttft_cold_s)},
             {"replay_s", r.wall_s}};
@@ -143,6 +150,70 @@ std::string TableRow(const CompareResult& r, TableColumns columns) {
       r.written_bytes_per_token(), r.peak_resident_tokens[size_t(Tier::kHost)] / 1e6,
       r.peak_resident_tokens[size_t(Tier::kNvme)] / 1e6, r.evictions, r.ttft_s.p50, r.ttft_s.p90,
       r.ttft_s.p99);
+}
+
+std::string CodecJson(const CompareSetup& s, const CodecEstimate& e) {
+  json fams = json::object();
+  for (Family f : kAllFamilies) {
+    const cachestore::CodecSample& x = e.samples[size_t(f)];
+    if (!x.objects) continue;
+    fams[std::string(FamilyName(f))] = {{"ratio", e.ratio[size_t(f)]},
+                                        {"encode_bytes_per_s", x.encode_bytes_per_s()},
+                                        {"decode_bytes_per_s", x.decode_bytes_per_s()}};
+  }
+  const Hardware& h = s.hardware;
+  json j = {{"kind", "codec"},
+            {"model", s.model},
+            {"codec", std::string(CodecKindName(e.codec))},
+            {"families", fams},
+            {"decode_threads", s.decode_threads},
+            {"nvme_read_bytes_per_s", h.nvme_read_bytes_per_s},
+            {"restore_bytes_per_s_raw", std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s)},
+            {"restore_bytes_per_s_codec",
+             e.RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads)}};
+  return j.dump();
+}
+
+std::string CodecTable(const CompareSetup& s, const CodecEstimate& e) {
+  const Hardware& h = s.hardware;
+  const double raw = std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s);
+  const double with =
+      e.RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads);
+  std::string out =
+      fmt::format("codec {} on {}'s NVMe records (V4-shaped objects, measured on this machine):\n",
+                  CodecKindName(e.codec), s.model);
+  out += DescribeCodec(e, s.layout);
+  out += fmt::format(
+      "  restore from NVMe: {:.2f} GB/s raw, {:.2f} GB/s with it ({} decode threads at {:.0f} "
+      "MB/s, drive {:.2f} GB/s){}\n",
+      raw / kGB, with / kGB, s.decode_threads, e.decode_bytes_per_s / 1e6,
+      h.nvme_read_bytes_per_s / kGB,
+      with < raw ? ": slower than the drive, the store's codec rule would keep it raw" : "");
+  return out;
+}
+
+std::string NvmeTableHeader() {
+  return fmt::format("{:<15} {:>7} {:>7} {:<6} {:<6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12} {:>6}\n",
+                     "policy", "dram", "nvme", "evict", "codec", "Mtok/TBc", "Mtok/TBu", "raw",
+                     "stored", "ratio", "restore GB/s", "hit%");
+}
+
+std::string NvmeTableRow(const CompareResult& r) {
+  const CompareConfig& c = r.config;
+  auto cap = [](uint64_t b) {
+    if (b == 0) return std::string("0");
+    if (b % (1ull << 40) == 0) return fmt::format("{}T", b >> 40);
+    return fmt::format("{}G", b >> 30);
+  };
+  const double ratio =
+      r.nvme_stored_bytes ? double(r.nvme_raw_bytes) / double(r.nvme_stored_bytes) : 0.0;
+  return fmt::format(
+      "{:<15} {:>7} {:>7} {:<6} {:<6} {:>9.1f} {:>9.1f} {:>8.0f}G {:>8.0f}G {:>8.3f} {:>12.2f} "
+      "{:>6.2f}\n",
+      c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), c.eviction, CodecKindName(c.codec),
+      r.nvme_tokens_per_tb / 1e6, r.nvme_tokens_per_tb_used / 1e6, double(r.nvme_raw_bytes) / kGB,
+      double(r.nvme_stored_bytes) / kGB, ratio, r.nvme_restore_bytes_per_s / kGB,
+      100 * r.hit_rate());
 }
 
 std::string NodeCapacityJson(const CompareSetup& s, const std::vector<NodeCapacity>& caps) {

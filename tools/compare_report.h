@@ -17,6 +17,12 @@ std::string ResultJson(const CompareResult& r);
 enum class TableColumns : uint8_t { kNode, kCluster };
 std::string TableHeader(TableColumns columns = TableColumns::kNode);
 std::string TableRow(const CompareResult& r, TableColumns columns = TableColumns::kNode);
+// A codec's estimate (tools/codec_estimate.h) for the setup's layout and hardware.
+std::string CodecJson(const CompareSetup& setup, const CodecEstimate& e);
+std::string CodecTable(const CompareSetup& setup, const CodecEstimate& e);
+// The NVMe tier at the end of each run: tokens per TB, raw and stored bytes, restore rate.
+std::string NvmeTableHeader();
+std::string NvmeTableRow(const CompareResult& r);
 std::string NodeCapacityJson(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
 std::string NodeCapacityTable(const CompareSetup& setup, const std::vector<NodeCapacity>& caps);
 

@@ -38,6 +38,8 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
   if (o.clusters.empty()) return Status::InvalidArgument("--cluster: give at least one size");
   STRATA_RETURN_IF_ERROR(o.share.Validate().WithContext("--cluster-min-uses"));
   if (o.affinity_tokens < 1) return Status::InvalidArgument("--affinity-tokens: at least 1");
+  if (o.codecs.empty()) return Status::InvalidArgument("--codec: give at least one codec");
+  if (o.decode_threads < 1) return Status::InvalidArgument("--decode-threads: at least 1");
   STRATA_ASSIGN_OR_RETURN(Hardware hw, LoadHardware(o.hardware_path));
   for (uint64_t c : o.clusters)
     if (c > 0 && !hw.has_cluster())
@@ -63,6 +65,12 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
     s.kv_replicas = o.kv_replicas;
     s.share = o.share;
     s.affinity_tokens = o.affinity_tokens;
+    s.decode_threads = o.decode_threads;
+    for (CodecKind k : o.codecs)
+      if (k != CodecKind::kNone && !s.CodecFor(k)) {
+        STRATA_ASSIGN_OR_RETURN(CodecEstimate e, MeasureCodec(k, s.layout));
+        s.codecs.push_back(e);
+      }
     if (!o.trace_path.empty()) {
       TraceLoadOptions lo2 = o.load;
       lo2.block_size = o.block_size;
@@ -86,14 +94,17 @@ std::vector<CompareConfig> Sweep::configs(size_t) const {
           for (const std::string& e : options_.evictions)
             for (NodeAssign a : options_.assigns)
               for (uint64_t cluster : options_.clusters)
-                for (int nodes : options_.nodes) {
-                  if (nodes == 1 && a != options_.assigns.front()) continue;
-                  CompareConfig c;
-                  c.policy = p;
-                  c.hbm_bytes = hbm, c.dram_bytes = dram, c.nvme_bytes = nvme, c.eviction = e;
-                  c.nodes = nodes, c.assign = a, c.cluster_bytes = cluster;
-                  out.push_back(c);
-                }
+                for (int nodes : options_.nodes)
+                  for (CodecKind codec : options_.codecs) {
+                    if (nodes == 1 && a != options_.assigns.front()) continue;
+                    if (codec != CodecKind::kNone && nvme == 0) continue;
+                    CompareConfig c;
+                    c.policy = p;
+                    c.hbm_bytes = hbm, c.dram_bytes = dram, c.nvme_bytes = nvme, c.eviction = e;
+                    c.nodes = nodes, c.assign = a, c.cluster_bytes = cluster;
+                    c.codec = codec;
+                    out.push_back(c);
+                  }
   return out;
 }
 

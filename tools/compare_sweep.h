@@ -27,6 +27,10 @@ struct SweepOptions {
   std::vector<uint64_t> clusters = {0};
   cachestore::ClusterSharePolicy share;  // `enabled` ignored (set per configuration)
   int64_t affinity_tokens = 1024;
+  // NVMe record codecs (each one a configuration of its own; kNone: raw), measured per model
+  // on its layout's objects (tools/codec_estimate.h); restores decoding at once.
+  std::vector<CodecKind> codecs = {CodecKind::kNone};
+  uint32_t decode_threads = 8;
   TraceLoadOptions load;  // block size and fingerprint are set per model
 };
 
@@ -42,8 +46,9 @@ class Sweep {
   const TraceSummary& summary(size_t m) const { return summaries_[m]; }
   const std::vector<ComparePolicy>& policies(size_t) const { return policies_; }
   // Policy-major: every capacity and eviction policy for the first policy, then the next; within
-  // those, per assignment and cluster size, the node counts (innermost). One node is replayed
-  // once, under the first assignment (both assign it the same way).
+  // those, per assignment and cluster size, the node counts, then the codecs (innermost; a codec
+  // only with an NVMe tier). One node is replayed once, under the first assignment (both assign
+  // it the same way).
   std::vector<CompareConfig> configs(size_t m) const;
 
  private:

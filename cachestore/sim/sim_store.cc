@@ -1,5 +1,8 @@
 #include "cachestore/sim/sim_store.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "cachestore/host/extent_allocator.h"
 #include "cachestore/nvme/record.h"
 #include "cachestore/placement/placement_core.h"
@@ -11,13 +14,18 @@ namespace {
 // and can be told to fail writes; everything else always succeeds.
 class SimLowerTier final : public LowerTier {
  public:
-  explicit SimLowerTier(const TierTiming& timing) : timing_(timing) {}
+  SimLowerTier(const TierTiming& timing, CodecKind codec,
+               const std::array<double, kNumFamilies>& ratio)
+      : timing_(timing), codec_(codec), ratio_(ratio) {}
   Tier tier() const override { return Tier::kNvme; }
   void Encode(std::span<RecordIo> ios) override {
     for (RecordIo& io : ios)
       if (io.status.ok()) {
-        io.stored_size = io.raw_size;  // no codec in simulation
-        io.codec = CodecKind::kNone;
+        const double r = ratio_[size_t(io.key.family)];
+        io.codec = codec_ != CodecKind::kNone && r > 1 ? codec_ : CodecKind::kNone;
+        io.stored_size = io.codec == CodecKind::kNone
+                             ? io.raw_size
+                             : std::max<uint64_t>(1, uint64_t(std::ceil(double(io.raw_size) / r)));
       }
   }
   Status Write(std::span<RecordIo> ios) override {
@@ -57,6 +65,8 @@ class SimLowerTier final : public LowerTier {
     return timing_.latency_s + double(bytes) / bytes_per_s;
   }
   TierTiming timing_;
+  CodecKind codec_;
+  std::array<double, kNumFamilies> ratio_;
 };
 
 }  // namespace
@@ -92,7 +102,8 @@ Result<std::unique_ptr<SimStore>> SimStore::Open(const SimConfig& config, Decisi
   po.log = log;
   po.layouts = config.layouts;
   if (!config.store.nvme.data_dir.empty()) {
-    impl->nvme = std::make_unique<SimLowerTier>(config.timing[int(Tier::kNvme)]);
+    impl->nvme = std::make_unique<SimLowerTier>(config.timing[int(Tier::kNvme)], config.nvme_codec,
+                                                config.nvme_ratio);
     po.lower = impl->nvme.get();
     po.index = &impl->index;
   }

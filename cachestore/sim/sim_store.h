@@ -26,9 +26,13 @@ struct TierTiming {
 };
 
 struct SimConfig {
-  // Capacities, segment geometry, codecs (ignored: sizes are stored raw) and placement policies.
+  // Capacities, segment geometry and placement policies (store.codec is ignored: see below).
   // nvme.data_dir non-empty enables the NVMe tier; nothing is created there.
   StoreConfig store;
+  // The NVMe tier's codec as modelled: a record of family f is stored at raw / nvme_ratio[f]
+  // bytes (rounded up) under `nvme_codec`; kNone stores every record raw.
+  CodecKind nvme_codec = CodecKind::kNone;
+  std::array<double, kNumFamilies> nvme_ratio{1, 1, 1, 1, 1};
   std::array<TierTiming, kNumTiers> timing{};  // indexed by Tier
   // Layouts whose full SWA objects may be thinned into checkpoints on demotion
   // (store.thin_swa_on_demotion).

@@ -191,6 +191,60 @@ TEST_P(ShippedTraceTest, InvariantsOnAFewHundredRequests) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ShippedTraceTest, ::testing::Values("v4-pro", "v4-flash"));
 
+// --codec: the codec's ratio and speed measured on the layout's V4-shaped objects; the simulated
+// NVMe tier stores records that much smaller, so a full tier holds more tokens per TB, and
+// restores run at min(link, drive x ratio, decoders).
+TEST_F(ShippedTraceTest, ACodecStoresMoreTokensPerTbAndRestoresAtTheSlowestStage) {
+  CompareSetup s = MakeSetup("v4-flash");
+  auto zstd = MeasureCodec(CodecKind::kZstd, s.layout);
+  ASSERT_TRUE(zstd.ok()) << zstd.status().ToString();
+  // FP8 e4m3 entries with per-64 scales: zstd's entropy coder finds about 1.15x (issue 12).
+  EXPECT_GT(zstd->ratio[size_t(Family::kCsa)], 1.05);
+  EXPECT_GT(zstd->ratio[size_t(Family::kSwa)], 1.05);
+  EXPECT_GT(zstd->decode_bytes_per_s, 0);
+  for (Family f : kAllFamilies) EXPECT_GE(zstd->ratio[size_t(f)], 1.0) << FamilyName(f);
+  s.codecs = {*zstd};
+  TraceLoadOptions o;
+  o.block_size = 256;
+  o.layout_fingerprint = s.layout.fingerprint();
+  o.max_requests = 400;
+  auto t = LoadTrace(TracesDir() + kMooncake, o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+
+  // A drive slower than the decoders: the codec also restores faster (more bytes per byte read).
+  s.hardware.nvme_read_bytes_per_s = 0.2 * zstd->decode_bytes_per_s;
+  s.decode_threads = 4;
+  CompareConfig raw = Config("auto", 2ull << 30, 8ull << 30);  // the NVMe tier fills
+  CompareConfig packed = raw;
+  packed.codec = CodecKind::kZstd;
+  const CompareResult a = Replayed(*t, s, raw), b = Replayed(*t, s, packed);
+  ASSERT_GT(a.nvme_stored_bytes, (8ull << 30) * 9 / 10) << "the raw tier is not full";
+  EXPECT_GE(a.nvme_stored_bytes, a.nvme_raw_bytes);  // record headers, nothing shrinks
+  EXPECT_LT(double(b.nvme_stored_bytes) * 1.05, double(b.nvme_raw_bytes));
+  EXPECT_GT(b.nvme_tokens_per_tb, a.nvme_tokens_per_tb * 1.05);
+  EXPECT_GT(b.nvme_tokens_per_tb_used, a.nvme_tokens_per_tb_used * 1.05);
+  EXPECT_GE(b.hit_tokens, a.hit_tokens);
+  ASSERT_GT(a.nvme_restore_bytes_per_s, 0);
+  EXPECT_GT(b.nvme_restore_bytes_per_s, a.nvme_restore_bytes_per_s * 1.02);
+
+  // A drive faster than the decoders: the codec makes restores slower (what the store's codec
+  // rule refuses), and the result says so.
+  s.hardware.nvme_read_bytes_per_s = 10 * zstd->decode_bytes_per_s;
+  s.hardware.pcie_bytes_per_s = 100 * zstd->decode_bytes_per_s;
+  s.decode_threads = 1;
+  const CompareResult c = Replayed(*t, s, raw), d = Replayed(*t, s, packed);
+  ASSERT_GT(d.nvme_restore_bytes_per_s, 0);
+  EXPECT_LT(d.nvme_restore_bytes_per_s, c.nvme_restore_bytes_per_s / 2);
+  EXPECT_LE(d.nvme_restore_bytes_per_s, zstd->decode_bytes_per_s * 1.0001);
+
+  // A configuration naming a codec nobody measured is an error, not a raw run.
+  CompareConfig lz4 = raw;
+  lz4.codec = CodecKind::kLz4;
+  auto e = Replay(*t, Summarize(*t), s, lz4);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("lz4"), std::string::npos) << e.status().ToString();
+}
+
 // A trace of another shape than the shipped one: long prompts (20K-120K tokens), 5 s apart,
 // sessions that extend their previous prompt, fractional timestamps.
 std::string GeneratedTrace(int requests) {
@@ -305,6 +359,45 @@ TEST(CompareCliTest, JsonLinesParse) {
   EXPECT_EQ(kinds["trace"], 1);
   EXPECT_EQ(kinds["result"], 6);  // 3 policies x 2 NVMe sizes
   EXPECT_EQ(kinds["node_capacity"], 1);
+}
+
+TEST(CompareCliTest, CodecsAreConfigurationsOfTheirOwn) {
+  testing::TempDir dir;
+  const std::string trace = dir.Sub("gen.jsonl");
+  std::ofstream(trace) << GeneratedTrace(20);
+  const std::string base = "compare --trace " + trace +
+                           " --policies auto --dram 2GB --nvme 0,64GB --model " STRATA_SOURCE_DIR
+                           "/configs/models/v4-flash.json";
+  const CliRun r = Cli(base + " --json --codec none,zstd", dir.path());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line;
+  std::map<std::string, int> kinds, codecs;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    kinds[j.at("kind").get<std::string>()]++;
+    if (j["kind"] == "codec") {
+      EXPECT_EQ(j["codec"], "zstd");
+      EXPECT_GT(j["families"]["csa"]["ratio"].get<double>(), 1.05);
+    }
+    if (j["kind"] == "result") {
+      codecs[j["codec"].get<std::string>()]++;
+      if (j["nvme_bytes"].get<uint64_t>() > 0) {
+        EXPECT_GT(j["nvme_tokens_per_tb_used"].get<double>(), 0.0);
+      }
+    }
+  }
+  EXPECT_EQ(kinds["codec"], 1);
+  EXPECT_EQ(kinds["result"], 3);  // no NVMe: raw only; 64 GB (filled by demotion): raw and zstd
+  EXPECT_EQ(codecs["none"], 2);
+  EXPECT_EQ(codecs["zstd"], 1);
+  const CliRun table = Cli(base + " --codec none,zstd", dir.path());
+  ASSERT_EQ(table.rc, 0) << table.err;
+  EXPECT_NE(table.out.find("Mtok/TBu"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("codec zstd on v4-flash"), std::string::npos) << table.out;
+  const CliRun bad = Cli(base + " --codec gzip", dir.path());
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("--codec"), std::string::npos) << bad.err;
 }
 
 TEST(CompareCliTest, ClearErrors) {
