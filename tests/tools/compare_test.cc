@@ -140,15 +140,19 @@ class ShippedTraceTest : public ::testing::TestWithParam<std::string> {
     if (!fs::exists(TracesDir() + kMooncake))
       GTEST_SKIP() << "no " << TracesDir() + kMooncake << " (set STRATA_TRACES_DIR)";
   }
+  // The shipped trace's first 400 requests in 256-token blocks of `s`'s layout.
+  static Result<Trace> First400(const CompareSetup& s) {
+    TraceLoadOptions o;
+    o.block_size = 256;
+    o.layout_fingerprint = s.layout.fingerprint();
+    o.max_requests = 400;
+    return LoadTrace(TracesDir() + kMooncake, o);
+  }
 };
 
 TEST_P(ShippedTraceTest, InvariantsOnAFewHundredRequests) {
   const CompareSetup s = MakeSetup(GetParam());
-  TraceLoadOptions o;
-  o.block_size = 256;
-  o.layout_fingerprint = s.layout.fingerprint();
-  o.max_requests = 400;
-  auto t = LoadTrace(TracesDir() + kMooncake, o);
+  auto t = First400(s);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   const TraceSummary sum = Summarize(*t);
   ASSERT_GT(sum.ceiling_hit_tokens, 0u);
@@ -204,11 +208,7 @@ TEST_F(ShippedTraceTest, ACodecStoresMoreTokensPerTbAndRestoresAtTheSlowestStage
   EXPECT_GT(zstd->decode_bytes_per_s, 0);
   for (Family f : kAllFamilies) EXPECT_GE(zstd->ratio[size_t(f)], 1.0) << FamilyName(f);
   s.codecs = {*zstd};
-  TraceLoadOptions o;
-  o.block_size = 256;
-  o.layout_fingerprint = s.layout.fingerprint();
-  o.max_requests = 400;
-  auto t = LoadTrace(TracesDir() + kMooncake, o);
+  auto t = First400(s);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
 
   // A drive slower than the decoders: the codec also restores faster (more bytes per byte read).
