@@ -52,16 +52,32 @@ double Percentile(std::vector<double> v, double q) {
 // blocks are 8,192 tokens at B=256, a short shared prefix.
 constexpr size_t kGetBatch = 32;
 
+// Where a consumer's time goes, summed over batches: the Get call, copying the bytes out, the
+// Release call.
+struct ReadSplit {
+  double get_s = 0, copy_s = 0, release_s = 0;
+  uint64_t batches = 0;
+  // {"get_us": .., "copy_us": .., "release_us": ..} per batch.
+  std::string Json() const {
+    const double b = double(std::max<uint64_t>(1, batches)) / 1e6;
+    return fmt::format(R"({{"get_us": {:.1f}, "copy_us": {:.1f}, "release_us": {:.1f}}})",
+                       get_s / b, copy_s / b, release_s / b);
+  }
+};
+
 // Reads every object of `keys` (batches of kGetBatch keys) from `s`, copies each out and releases
 // it: what a consumer of restored state does. Returns the bytes read, or an error on a miss.
 Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
-                         Family f, std::vector<std::byte>& sink, size_t start = 0) {
+                         Family f, std::vector<std::byte>& sink, size_t start = 0,
+                         ReadSplit* split = nullptr) {
   uint64_t bytes = 0;
   std::vector<uint64_t> pins;
   for (size_t done = 0; done < keys.size();) {
     const size_t i = (start + done) % keys.size();
     const size_t n = std::min<size_t>({kGetBatch, keys.size() - done, keys.size() - i});
+    const auto t0 = Clock::now();
     STRATA_ASSIGN_OR_RETURN(auto views, s.Get(ns, fp, keys.subspan(i, n), FamilyMask{f}));
+    const auto t1 = Clock::now();
     pins.clear();
     for (const ObjectView& v : views) {
       if (!v.found()) return Status::NotFound("bench: an object went missing");
@@ -69,7 +85,14 @@ Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const 
       bytes += v.size;
       pins.push_back(v.pin);
     }
+    const auto t2 = Clock::now();
     s.Release(pins);
+    if (split) {
+      split->get_s += std::chrono::duration<double>(t1 - t0).count();
+      split->copy_s += std::chrono::duration<double>(t2 - t1).count();
+      split->release_s += Seconds(t2);
+      ++split->batches;
+    }
     done += n;
   }
   return bytes;
@@ -189,27 +212,36 @@ struct Bench {
     STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
     std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
     Samples daemon, daemon_in_place, daemon_trusted, peer, peer_sums;
-    auto run = [&](Store& s, Samples& out) -> Status {
+    ReadSplit split_daemon, split_trusted, split_peer;
+    auto run = [&](Store& s, Samples& out, ReadSplit* split) -> Status {
       const auto t = Clock::now();
-      STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink));
+      STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink, 0, split));
       out.Add(double(bytes) / Seconds(t) / 1e9);
       return Status::Ok();
     };
     const std::function<Status()> sides[] = {
-        [&] { return run(*client, daemon); }, [&] { return run(*in_place, daemon_in_place); },
-        [&] { return run(*trusted, daemon_trusted); }, [&] { return run(*local, peer); },
-        [&] { return run(*local_sums, peer_sums); }};
+        [&] { return run(*client, daemon, &split_daemon); },
+        [&] { return run(*in_place, daemon_in_place, nullptr); },
+        [&] { return run(*trusted, daemon_trusted, &split_trusted); },
+        [&] { return run(*local, peer, &split_peer); },
+        [&] { return run(*local_sums, peer_sums, nullptr); }};
     for (size_t k = 0; k < 3; ++k) STRATA_RETURN_IF_ERROR(sides[k]());  // warm-up
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
+    split_daemon = split_trusted = split_peer = ReadSplit{};
     for (uint32_t r = 0; r < o.rounds; ++r)
       for (size_t k = 0; k < 5; ++k) STRATA_RETURN_IF_ERROR(sides[(k + r) % 5]());
     const std::string sizes =
         fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
-    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes));
+    // Per batch of kGetBatch keys, over all rounds: where each side's time went.
+    const std::string split = fmt::format(R"("split": {{"daemon": {}, "in_process": {}}})",
+                                          split_daemon.Json(), split_peer.Json());
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes + ", " + split));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
-    emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer), sizes));
+    emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer),
+              sizes + fmt::format(R"(, "split": {{"daemon": {}, "in_process": {}}})",
+                                  split_trusted.Json(), split_peer.Json())));
     return Drop(ns);
   }
 
@@ -481,6 +513,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   b.copts.fingerprint = b.fp;
   b.copts.block_tokens = o.layout.block_size();
   b.copts.defer_release_acks = true;  // a consumer's Get + Release: one round trip
+  b.copts.coalesce_releases = true;   // ... and one write: the RELEASE goes with the next GET
   STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
   ClientOptions in_place_opts = b.copts;
   in_place_opts.tenant = "in_place";

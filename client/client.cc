@@ -94,6 +94,7 @@ class Client::Impl {
   explicit Impl(ClientOptions o) : opts_(std::move(o)) {}
   ~Impl() {
     std::lock_guard l(mu_);
+    (void)SendQueued(Clock::now() + opts_.deadline);  // the releases waiting for a request
     sock_.Close();
     for (auto& [gen, m] : mappings_) m.Unmap();
   }
@@ -207,6 +208,9 @@ class Client::Impl {
   wire::HelloResponse hello_;     // GUARDED_BY(mu_)
   uint64_t next_request_ = 1;     // GUARDED_BY(mu_)
   uint32_t unread_releases_ = 0;  // GUARDED_BY(mu_): RELEASE responses not read yet (deferred)
+  // GUARDED_BY(mu_): RELEASE frames not sent yet (coalesce_releases); counted in unread_releases_.
+  std::vector<std::byte> queued_;
+  Status SendQueued(Deadline d);
   std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
   std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
   uint64_t next_handle_ = 1;                      // GUARDED_BY(mu_)
@@ -298,6 +302,7 @@ Status Client::Impl::EnsureConnected(Deadline d) {
 
 void Client::Impl::Drop() {
   unread_releases_ = 0;  // they went with the connection
+  queued_.clear();
   if (!sock_.connected()) return;
   sock_.Close();
   drops_.fetch_add(1, std::memory_order_relaxed);
@@ -308,7 +313,16 @@ void Client::Impl::Drop() {
   }
 }
 
+Status Client::Impl::SendQueued(Deadline d) {
+  if (queued_.empty() || !sock_.connected()) return Status::Ok();
+  Status s = sock_.SendAll(queued_, d);
+  queued_.clear();
+  if (!s.ok()) Drop();
+  return s;
+}
+
 Status Client::Impl::ReadDeferredReleases(Deadline d) {
+  STRATA_RETURN_IF_ERROR(SendQueued(d).WithContext("release"));
   while (unread_releases_ > 0) {
     auto f = sock_.RecvFrame(d, wire::kMaxBody, nullptr);
     if (!f.ok()) {
@@ -338,6 +352,7 @@ Result<Client::Impl::Response> Client::Impl::Call(Verb verb, Reconnect reconnect
   }
   const uint64_t id = next_request_++;
   std::vector<std::byte> frame;
+  if (!queued_.empty()) frame.swap(queued_);  // the RELEASEs waiting for this request go first
   encode(id, frame);
   if (Status s = sock_.SendAll(frame, d); !s.ok()) {
     Drop();
@@ -542,6 +557,11 @@ void Client::Impl::ReleaseLocked(std::span<const uint64_t> pins, HandleKind kind
       continue;
     }
     const Deadline d = Clock::now() + opts_.deadline;
+    if (opts_.coalesce_releases) {
+      wire::EncodeIds(next_request_++, Verb::kRelease, ids, queued_);  // appends
+      if (++unread_releases_ >= 16) (void)ReadDeferredReleases(d);     // sends them first
+      continue;
+    }
     std::vector<std::byte> frame;
     wire::EncodeIds(next_request_++, Verb::kRelease, ids, frame);
     if (!sock_.SendAll(frame, d).ok()) {

@@ -41,6 +41,11 @@ struct ClientOptions {
   // action) are read with the next call, at most 16 outstanding: a Get + Release cycle costs one
   // round trip instead of two. A failure then shows in that next call (the connection dropped).
   bool defer_release_acks = false;
+  // With defer_release_acks: RELEASE frames wait in the client and go out in one write with the
+  // next request (at most 16 wait; Flush, Ping and closing the client send them too), so a
+  // Get + Release cycle wakes the server once. Until then the server still holds those leases
+  // (their objects stay pinned): for a client that keeps calling, as a serving loop does.
+  bool coalesce_releases = false;
 };
 
 class Client final : public Store {
