@@ -111,10 +111,10 @@ Status Socket::SendAll(std::span<const std::byte> bytes, Deadline deadline) {
   return Status::Ok();
 }
 
-Status Socket::RecvExact(std::span<std::byte> out, Deadline deadline, std::vector<UniqueFd>* fds) {
-  size_t done = 0;
-  while (done < out.size()) {
-    iovec iov{out.data() + done, out.size() - done};
+Result<size_t> Socket::RecvSome(std::span<std::byte> into, Deadline deadline,
+                                std::vector<UniqueFd>* fds) {
+  for (;;) {
+    iovec iov{into.data(), into.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -141,7 +141,27 @@ Status Socket::RecvExact(std::span<std::byte> out, Deadline deadline, std::vecto
     }
     if (msg.msg_flags & MSG_CTRUNC) return Status::IoError("receive: descriptors truncated");
     if (n == 0) return Status::IoError("receive: the server closed the connection");
-    done += size_t(n);
+    return size_t(n);
+  }
+}
+
+Status Socket::RecvExact(std::span<std::byte> out, Deadline deadline, std::vector<UniqueFd>* fds) {
+  size_t done = 0;
+  while (done < out.size()) {
+    if (rpos_ < rend_) {  // what an earlier read brought along
+      const size_t n = std::min(rend_ - rpos_, out.size() - done);
+      std::memcpy(out.data() + done, rbuf_.data() + rpos_, n);
+      rpos_ += n, done += n;
+      continue;
+    }
+    rpos_ = rend_ = 0;
+    if (out.size() - done >= kBufferBytes) {  // large: straight into place
+      STRATA_ASSIGN_OR_RETURN(size_t n, RecvSome(out.subspan(done), deadline, fds));
+      done += n;
+      continue;
+    }
+    if (rbuf_.empty()) rbuf_.resize(kBufferBytes);
+    STRATA_ASSIGN_OR_RETURN(rend_, RecvSome(rbuf_, deadline, fds));
   }
   return Status::Ok();
 }
@@ -161,7 +181,7 @@ Result<Frame> Socket::RecvFrame(Deadline deadline, uint32_t max_body, std::vecto
 }
 
 bool Socket::Stale() const {
-  if (!connected()) return true;
+  if (!connected() || rpos_ < rend_) return true;
   pollfd p{fd_.get(), POLLIN, 0};
   int n;
   do {

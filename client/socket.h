@@ -56,7 +56,10 @@ class Socket {
   Socket(Socket&&) = default;
   Socket& operator=(Socket&&) = default;
   bool connected() const { return fd_.get() >= 0; }
-  void Close() { fd_.reset(); }
+  void Close() {
+    fd_.reset();
+    rpos_ = rend_ = 0;
+  }
 
   // Writes every byte of `bytes` (MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE).
   Status SendAll(std::span<const std::byte> bytes, Deadline deadline);
@@ -64,16 +67,23 @@ class Socket {
   // The body may be at most `max_body` bytes.
   Result<Frame> RecvFrame(Deadline deadline, uint32_t max_body, std::vector<UniqueFd>* fds);
   // True when the idle connection cannot carry a request: the peer closed it, reset it, or sent
-  // bytes nobody asked for. One poll with no wait.
+  // bytes nobody asked for (also bytes already received and not yet read). One poll with no wait.
   bool Stale() const;
 
  private:
   explicit Socket(UniqueFd fd) : fd_(std::move(fd)) {}
   Status RecvExact(std::span<std::byte> out, Deadline deadline, std::vector<UniqueFd>* fds);
+  // One recvmsg into `into` (waiting first when nothing has arrived); the bytes it got.
+  Result<size_t> RecvSome(std::span<std::byte> into, Deadline deadline, std::vector<UniqueFd>* fds);
   // Waits until the socket is ready for `events`; IoError on timeout or a poll error.
   Status Wait(short events, Deadline deadline, const char* what) const;
 
   UniqueFd fd_;
+  // Bytes received and not yet read (rbuf_[rpos_, rend_)): a small response's header and body
+  // come in one recvmsg instead of two; bodies larger than the buffer are read in place.
+  static constexpr size_t kBufferBytes = 64 << 10;
+  std::vector<std::byte> rbuf_;
+  size_t rpos_ = 0, rend_ = 0;
 };
 
 }  // namespace strata::client_internal

@@ -114,21 +114,39 @@ void Connection::Shutdown() {
 
 void Connection::ReadHeader() {
   if (closed_) return;
-  asio::async_read(socket_, asio::buffer(header_buf_),
-                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                     if (ec) return self->Shutdown();  // EOF, reset, or closed by Stop
-                     // DecodeHeader refuses unknown verbs, set flags and bodies over kMaxBody.
-                     auto h = wire::DecodeHeader(self->header_buf_);
-                     if (!h.ok())
-                       return self->FrameError(WireStatus::kFrame, h.status().message(), 0, 0);
-                     self->header_ = *h;
-                     self->ReadBody();
-                   });
+  if (in_end_ - in_pos_ >= wire::kHeaderSize) {
+    // DecodeHeader refuses unknown verbs, set flags and bodies over kMaxBody.
+    auto h = wire::DecodeHeader(
+        std::span<const std::byte, wire::kHeaderSize>(in_.data() + in_pos_, wire::kHeaderSize));
+    if (!h.ok()) return FrameError(WireStatus::kFrame, h.status().message(), 0, 0);
+    in_pos_ += wire::kHeaderSize;
+    header_ = *h;
+    return ReadBody();
+  }
+  // Keep the partial header, read more behind it.
+  if (in_.empty()) in_.resize(kInBytes);
+  std::memmove(in_.data(), in_.data() + in_pos_, in_end_ - in_pos_);
+  in_end_ -= in_pos_;
+  in_pos_ = 0;
+  socket_.async_read_some(
+      asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+        if (ec) return self->Shutdown();  // EOF, reset, or closed by Stop
+        self->in_end_ += n;
+        self->ReadHeader();
+      });
 }
 
 void Connection::ReadBody() {
   body_.resize(header_.body_len);
-  asio::async_read(socket_, asio::buffer(body_),
+  const size_t have = std::min<size_t>(in_end_ - in_pos_, body_.size());
+  if (have) std::memcpy(body_.data(), in_.data() + in_pos_, have);
+  in_pos_ += have;
+  if (have == body_.size()) {
+    started_ = Clock::now();
+    return Dispatch();
+  }
+  asio::async_read(socket_, asio::buffer(body_.data() + have, body_.size() - have),
                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                      if (ec) return self->Shutdown();  // a truncated frame: nothing to answer
                      self->started_ = Clock::now();

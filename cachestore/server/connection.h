@@ -104,7 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerShared& shared_;
   UnixSocket socket_;
   boost::asio::steady_timer lease_timer_;
-  std::array<std::byte, wire::kHeaderSize> header_buf_{};
+  // Bytes received and not yet parsed (in_[in_pos_, in_end_)): one read brings a small frame's
+  // header and body, and frames a client sent together (a RELEASE with the next GET), at once.
+  static constexpr size_t kInBytes = 64 << 10;
+  std::vector<std::byte> in_;
+  size_t in_pos_ = 0, in_end_ = 0;
   wire::FrameHeader header_;
   std::vector<std::byte> body_;
   std::vector<std::byte> out_;
