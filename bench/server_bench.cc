@@ -484,16 +484,20 @@ Status RunServerBench(const ServerBenchOptions& o,
 
   // Through the daemon's own config parser, so its defaults and shares apply as in a deployment.
   const std::string json = fmt::format(
-      R"({{"socket": "{}", "data_dir": "{}", "io_threads": {}, "metrics_port": 0,
+      R"({{"socket": "{}", "data_dir": "{}", "io_threads": {}, "io_spin_us": {}, "metrics_port": 0,
           "host": {{"capacity": {}, "prefault": true}}, "nvme": null,
           "tenants": [{{"name": "default", "staging_bytes": {}}},
                       {{"name": "in_place", "client_writes": "in_place"}},
                       {{"name": "trusted", "verify_host_copies": false}}]}})",
       (fs::absolute(o.dir) / "bench.sock").string(), (fs::absolute(o.dir) / "data").string(),
-      o.io_threads, 3 * host, staging);
+      o.io_threads, o.io_spin_us, 3 * host, staging);
   STRATA_ASSIGN_OR_RETURN(server::ServerConfig sc, server::ParseServerConfig(json, "bench"));
   sc.store.nvme.data_dir.clear();  // DRAM only: the figures compare the data plane, not disks
   Progress(fmt::format("daemon and in-process store with {} MiB of DRAM each", host >> 20));
+  emit(fmt::format(
+      R"({{"figure": "server.setup", "io_threads": {}, "io_spin_us": {}, "client_spin_us": {}, )"
+      R"("get_batch": {}, "coalesce_releases": true}})",
+      o.io_threads, o.io_spin_us, o.client_spin_us, kGetBatch));
   STRATA_ASSIGN_OR_RETURN(auto daemon, server::Server::Start(sc));
 
   StoreConfig lc;
@@ -514,6 +518,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   b.copts.block_tokens = o.layout.block_size();
   b.copts.defer_release_acks = true;  // a consumer's Get + Release: one round trip
   b.copts.coalesce_releases = true;   // ... and one write: the RELEASE goes with the next GET
+  b.copts.spin_us = o.client_spin_us;
   STRATA_ASSIGN_OR_RETURN(b.client, Client::Connect(b.copts));
   ClientOptions in_place_opts = b.copts;
   in_place_opts.tenant = "in_place";

@@ -37,7 +37,10 @@ struct ServerBenchOptions {
   std::vector<int> clients = {1, 2, 4, 8};
   double clients_seconds = 1.0;  // per round and side of the clients figure
   uint32_t io_threads = 4;       // the daemon's
-  std::string only;              // run only figures whose name starts with this
+  // The daemon's io_spin_us and the clients' spin_us (ServerConfig, ClientOptions): polling
+  // instead of sleeping between requests; 0 and 0: both sleep at once.
+  uint32_t io_spin_us = 500, client_spin_us = 100;
+  std::string only;  // run only figures whose name starts with this
 };
 
 Status RunServerBench(const ServerBenchOptions& options,

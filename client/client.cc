@@ -231,6 +231,7 @@ Status Client::Impl::EnsureConnected(Deadline d) {
   if (sock_.connected()) Drop();
   const std::string& path = opts_.socket_path;
   STRATA_ASSIGN_OR_RETURN(Socket s, Socket::Connect(path, d));
+  s.set_spin(std::chrono::microseconds(opts_.spin_us));
   wire::HelloRequest req;
   req.flags = opts_.read_only ? wire::kHelloReadOnly : 0;
   req.fingerprint = opts_.fingerprint;

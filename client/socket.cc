@@ -113,6 +113,7 @@ Status Socket::SendAll(std::span<const std::byte> bytes, Deadline deadline) {
 
 Result<size_t> Socket::RecvSome(std::span<std::byte> into, Deadline deadline,
                                 std::vector<UniqueFd>* fds) {
+  const Deadline spin_until = spin_.count() ? Clock::now() + spin_ : Deadline{};
   for (;;) {
     iovec iov{into.data(), into.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
@@ -124,6 +125,7 @@ Result<size_t> Socket::RecvSome(std::span<std::byte> into, Deadline deadline,
     const ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (Clock::now() < spin_until) continue;  // spinning: try again without sleeping
       STRATA_RETURN_IF_ERROR(Wait(POLLIN, deadline, "receive"));
       continue;
     }

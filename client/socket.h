@@ -56,6 +56,9 @@ class Socket {
   Socket(Socket&&) = default;
   Socket& operator=(Socket&&) = default;
   bool connected() const { return fd_.get() >= 0; }
+  // Before sleeping in poll for a response, keep trying to read for this long: a response that
+  // comes within it is read without the wake-up of a sleeping thread (0: sleep at once).
+  void set_spin(std::chrono::microseconds spin) { spin_ = spin; }
   void Close() {
     fd_.reset();
     rpos_ = rend_ = 0;
@@ -81,6 +84,7 @@ class Socket {
   UniqueFd fd_;
   // Bytes received and not yet read (rbuf_[rpos_, rend_)): a small response's header and body
   // come in one recvmsg instead of two; bodies larger than the buffer are read in place.
+  std::chrono::microseconds spin_{0};
   static constexpr size_t kBufferBytes = 64 << 10;
   std::vector<std::byte> rbuf_;
   size_t rpos_ = 0, rend_ = 0;

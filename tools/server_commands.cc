@@ -270,6 +270,10 @@ int CmdBenchServer(std::vector<std::string> args) {
       "clients-seconds", "seconds per round and side of the many-clients figure",
       cxxopts::value<double>()->default_value("1"))("io-threads", "the daemon's io threads",
                                                     cxxopts::value<uint32_t>()->default_value("4"))(
+      "io-spin-us", "the daemon's io_spin_us (polling after a request before sleeping; 0: off)",
+      cxxopts::value<uint32_t>()->default_value("500"))(
+      "client-spin-us", "the clients' spin_us (polling for a response before sleeping; 0: off)",
+      cxxopts::value<uint32_t>()->default_value("100"))(
       "only", "run only figures whose name starts with this (server.get, server.lookup64, ...)",
       cxxopts::value<std::string>()->default_value(""))(
       "quick", "small sizes and few samples (a smoke run)");
@@ -292,6 +296,8 @@ int CmdBenchServer(std::vector<std::string> args) {
   o.latency_samples = (*r)["latency-samples"].as<uint32_t>();
   o.clients_seconds = (*r)["clients-seconds"].as<double>();
   o.io_threads = (*r)["io-threads"].as<uint32_t>();
+  o.io_spin_us = (*r)["io-spin-us"].as<uint32_t>();
+  o.client_spin_us = (*r)["client-spin-us"].as<uint32_t>();
   o.only = (*r)["only"].as<std::string>();
   o.clients.clear();
   const std::string list = (*r)["clients"].as<std::string>();

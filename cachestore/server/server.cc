@@ -62,6 +62,30 @@ struct Server::Impl {
   void Accept();
 };
 
+namespace {
+
+// An io thread: runs its context's handlers; with `spin`, after each one it keeps polling (a
+// non-blocking epoll, then yielding the core) until `spin` has passed without work, and only
+// then sleeps in epoll (ServerConfig::io_spin_us).
+void RunIoThread(asio::io_context& ioc, std::chrono::microseconds spin) {
+  if (spin.count() == 0) {
+    ioc.run();
+    return;
+  }
+  using C = std::chrono::steady_clock;
+  while (ioc.run_one() > 0) {
+    auto last = C::now();
+    while (!ioc.stopped() && C::now() - last < spin) {
+      if (ioc.poll() > 0)
+        last = C::now();
+      else
+        std::this_thread::yield();  // a runnable thread (a client on this core) goes first
+    }
+  }
+}
+
+}  // namespace
+
 void Server::Impl::Accept() {
   acceptor.async_accept(
       asio::make_strand(*iocs[next_ioc++ % iocs.size()]),
@@ -175,7 +199,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
 
   impl->Accept();
   const size_t n = impl->iocs.size();
-  for (auto& ioc : impl->iocs) impl->threads.emplace_back([ioc = ioc.get()] { ioc->run(); });
+  const std::chrono::microseconds spin(impl->config.io_spin_us);
+  for (auto& ioc : impl->iocs)
+    impl->threads.emplace_back([ioc = ioc.get(), spin] { RunIoThread(*ioc, spin); });
   spdlog::info("strata-server: {} tenants, {} io threads, {} blocking threads", c.tenants.size(), n,
                c.blocking_threads);
   return std::unique_ptr<Server>(new Server(std::move(impl)));

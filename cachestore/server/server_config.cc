@@ -23,6 +23,7 @@ constexpr const char* kTopKeys[] = {"socket",
                                     "socket_mode",
                                     "data_dir",
                                     "io_threads",
+                                    "io_spin_us",
                                     "blocking_threads",
                                     "metrics_port",
                                     "default_lease_ms",
@@ -210,6 +211,7 @@ Result<ServerConfig> ParseUnchecked(std::string_view text, const std::string& na
     }
   }
   if (j.contains("io_threads")) c.io_threads = j["io_threads"].get<uint32_t>();
+  if (j.contains("io_spin_us")) c.io_spin_us = j["io_spin_us"].get<uint32_t>();
   if (j.contains("blocking_threads")) c.blocking_threads = j["blocking_threads"].get<uint32_t>();
   if (j.contains("metrics_port")) c.metrics_port = j["metrics_port"].get<uint16_t>();
   if (j.contains("default_lease_ms")) c.default_lease_ms = j["default_lease_ms"].get<uint32_t>();
@@ -311,6 +313,8 @@ Status ServerConfig::Validate() const {
                                    "' is longer than a Unix socket address allows (107)");
   if (data_dir.empty()) return Status::InvalidArgument("data_dir must not be empty");
   if (io_threads > 1024) return Status::InvalidArgument("io_threads must be at most 1024");
+  if (io_spin_us > 100000)
+    return Status::InvalidArgument("io_spin_us must be at most 100000 (0.1 s)");
   if (blocking_threads == 0 || blocking_threads > 256)
     return Status::InvalidArgument("blocking_threads must be in 1..256");
   if (!cluster.seeds.empty()) {
@@ -373,10 +377,11 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 
 std::string DescribeServerConfig(const ServerConfig& c) {
   std::string out = fmt::format(
-      "socket {} (mode {:04o}), data_dir {}, io_threads {}, blocking_threads {}, metrics_port {}, "
-      "default_lease_ms {}, hello_timeout_ms {}, max_leases_per_connection {}; store template: {}",
-      c.socket_path, c.socket_mode, c.data_dir, c.io_threads, c.blocking_threads, c.metrics_port,
-      c.default_lease_ms, c.hello_timeout_ms, c.max_leases_per_connection,
+      "socket {} (mode {:04o}), data_dir {}, io_threads {}, io_spin_us {}, blocking_threads {}, "
+      "metrics_port {}, default_lease_ms {}, hello_timeout_ms {}, max_leases_per_connection {}; "
+      "store template: {}",
+      c.socket_path, c.socket_mode, c.data_dir, c.io_threads, c.io_spin_us, c.blocking_threads,
+      c.metrics_port, c.default_lease_ms, c.hello_timeout_ms, c.max_leases_per_connection,
       tools::DescribeStoreConfig(c.store));
   for (const TenantConfig& t : c.tenants) {
     std::string auth;

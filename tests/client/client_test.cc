@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstring>
@@ -304,6 +305,35 @@ TEST_F(ClientTest, CoalescedReleasesGoOutWithTheNextRequest) {
     after = held();
   }
   EXPECT_EQ(after, 0u);
+}
+
+// Polling on both sides (io_spin_us on a server of its own, spin_us in the client) serves
+// every byte as sleeping does, and the polling server still stops cleanly on SIGTERM.
+TEST(ClientSpinTest, PollingServerAndClientServeTheSameBytesAndStop) {
+  testing::ServerProcess server(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "io_spin_us": 2000,
+  "blocking_threads": 1, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default" } ]
+})");
+  Status started = server.Start();
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << server.Log();
+  EXPECT_NE(server.Log().find("io_spin_us 2000"), std::string::npos) << server.Log();
+  ClientOptions o;
+  o.socket_path = server.socket_path();
+  o.fingerprint = kFp;
+  o.block_tokens = 256;
+  o.spin_us = 500;
+  o.defer_release_acks = o.coalesce_releases = true;
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const auto objs = MakeObjects(11, 6);
+  for (const Obj& ob : objs) ASSERT_TRUE((*c)->Put(ob.key, kFp, ob.bytes).ok());
+  for (int round = 0; round < 20; ++round) ASSERT_NO_FATAL_FAILURE(ExpectReadBack(**c, objs));
+  c->reset();
+  const int st = server.Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(st)) << server.Log();
+  EXPECT_EQ(WEXITSTATUS(st), 0) << server.Log();
 }
 
 TEST_F(ClientTest, AbortLeavesNothing) {

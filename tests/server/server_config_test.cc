@@ -34,8 +34,10 @@ TEST(ServerConfigTest, DefaultsAndWeightedShares) {
   EXPECT_EQ(s.host.capacity_bytes, 20ull << 20);
   EXPECT_EQ(s.nvme.data_dir, "/tmp/x/tenants/b");
   EXPECT_EQ(s.nvme.capacity_bytes, 14ull << 20);
+  EXPECT_EQ(c->io_spin_us, 0u);  // sleeping at once unless asked to poll
   const std::string text = DescribeServerConfig(*c);
   EXPECT_NE(text.find("tenant c"), std::string::npos);
+  EXPECT_NE(text.find("io_spin_us 0"), std::string::npos) << text;
 }
 
 // How clients write: staged by default; "in_place" verifies host copies unless
@@ -88,6 +90,7 @@ TEST(ServerConfigTest, ErrorsNameTheBadKey) {
   expect_error(R"({"max_leases_per_connection": 0, "tenants": [{"name": "a"}]})",
                "max_leases_per_connection");
   expect_error(R"({"tenants": [{"name": "a", "staging_bytes": "64KiB"}]})", "staging_bytes");
+  expect_error(R"({"io_spin_us": 200000, "tenants": [{"name": "a"}]})", "io_spin_us");
 }
 
 TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
