@@ -99,11 +99,16 @@ Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const 
 }
 
 // A bare Unix-socket request/response peer: a thread answers every `req` bytes with `resp`
-// bytes; the client side writes and reads with plain blocking calls.
+// bytes; the client side writes and reads with plain calls. Each side polls as the daemon and
+// its clients are set to (io_spin_us, client_spin_us: non-blocking reads, yielding the core,
+// until that long has passed without data, then a blocking read), so that it stays their floor.
 class EchoPeer {
  public:
-  static Result<std::unique_ptr<EchoPeer>> Start(const std::string& path, size_t req, size_t resp) {
+  static Result<std::unique_ptr<EchoPeer>> Start(const std::string& path, size_t req, size_t resp,
+                                                 uint32_t server_spin_us, uint32_t client_spin_us) {
     auto p = std::unique_ptr<EchoPeer>(new EchoPeer(req, resp));
+    p->server_spin_ = std::chrono::microseconds(server_spin_us);
+    p->client_spin_ = std::chrono::microseconds(client_spin_us);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     if (path.size() >= sizeof a.sun_path) return Status::InvalidArgument("echo: path too long");
@@ -129,25 +134,36 @@ class EchoPeer {
     ::close(server_);
   }
   // One request/response round trip.
-  bool RoundTrip() { return Xfer(client_, req_, true) && Xfer(client_, resp_, false); }
+  bool RoundTrip() {
+    return Xfer(client_, req_, true, client_spin_) && Xfer(client_, resp_, false, client_spin_);
+  }
 
  private:
   EchoPeer(size_t req, size_t resp) : req_(req), resp_(resp) {}
-  static bool Xfer(int fd, std::vector<std::byte>& buf, bool send) {
+  static bool Xfer(int fd, std::vector<std::byte>& buf, bool send, std::chrono::microseconds spin) {
     size_t done = 0;
+    auto spin_until = Clock::now() + spin;
     while (done < buf.size()) {
-      const ssize_t n = send ? ::send(fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL)
-                             : ::recv(fd, buf.data() + done, buf.size() - done, 0);
+      const bool poll = !send && Clock::now() < spin_until;
+      const ssize_t n =
+          send ? ::send(fd, buf.data() + done, buf.size() - done, MSG_NOSIGNAL)
+               : ::recv(fd, buf.data() + done, buf.size() - done, poll ? MSG_DONTWAIT : 0);
+      if (n < 0 && poll && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        std::this_thread::yield();
+        continue;
+      }
       if (n <= 0) return false;
       done += size_t(n);
+      spin_until = Clock::now() + spin;
     }
     return true;
   }
   void Serve() {
     std::vector<std::byte> in(req_.size()), out(resp_.size());
-    while (Xfer(server_, in, false) && Xfer(server_, out, true)) {
+    while (Xfer(server_, in, false, server_spin_) && Xfer(server_, out, true, server_spin_)) {
     }
   }
+  std::chrono::microseconds server_spin_{0}, client_spin_{0};
   std::vector<std::byte> req_, resp_;
   int client_ = -1, server_ = -1;
   std::thread thread_;
@@ -334,8 +350,8 @@ struct Bench {
   // p50 and p99 in microseconds of `op` against the echo peer of the same frame sizes.
   Status LatencyFigure(const std::string& name, size_t req_bytes, size_t resp_bytes,
                        const std::function<Result<double>()>& op) {
-    STRATA_ASSIGN_OR_RETURN(auto echo,
-                            EchoPeer::Start(o.dir + "/echo.sock", req_bytes, resp_bytes));
+    STRATA_ASSIGN_OR_RETURN(auto echo, EchoPeer::Start(o.dir + "/echo.sock", req_bytes, resp_bytes,
+                                                       o.io_spin_us, o.client_spin_us));
     Samples d50, d99, e50, e99;
     auto run_daemon = [&]() -> Status {
       std::vector<double> us;
