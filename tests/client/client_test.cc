@@ -102,11 +102,15 @@ class ClientTest : public ::testing::Test {
     Status s = server_.Start();
     ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << server_.Log();
   }
-  std::unique_ptr<Client> Connect(int deadline_ms = 5000) {
+  ClientOptions Options() const {
     ClientOptions o;
     o.socket_path = server_.socket_path();
     o.fingerprint = kFp;
     o.block_tokens = 256;
+    return o;
+  }
+  std::unique_ptr<Client> Connect(int deadline_ms = 5000) {
+    ClientOptions o = Options();
     o.deadline = std::chrono::milliseconds(deadline_ms);
     auto c = Client::Connect(o);
     EXPECT_TRUE(c.ok()) << c.status().ToString() << "\n" << server_.Log();
@@ -123,6 +127,25 @@ class ClientTest : public ::testing::Test {
     for (uint64_t i = 0; i < 24; ++i)
       ASSERT_TRUE(
           c.Put({kNs + 1, BlockKey{99, i}, Family::kCsa}, kFp, SeededBytes(i, 1 << 20)).ok());
+  }
+
+  // 40 Get + Release cycles over `objs`, byte-exact; then the client is still on its first
+  // connection and holds no lease.
+  static void GetReleaseCycles(Client& c, const std::vector<Obj>& objs) {
+    for (int round = 0; round < 40; ++round) {
+      const Obj& ob = objs[size_t(round) % objs.size()];
+      auto v = c.Get(kNs, kFp, std::span(&ob.key.block, 1), FamilyMask{ob.key.family});
+      ASSERT_TRUE(v.ok());
+      ASSERT_TRUE(SameBytes((*v)[0], ob.bytes)) << round;
+      c.Release(std::span(&(*v)[0].pin, 1));
+    }
+    uint64_t connects = 0, held = 99;
+    c.VisitCounters([&](std::string_view n, uint64_t x) {
+      if (n == "client.connects") connects = x;
+      if (n == "connection.leases_held") held = x;
+    });
+    EXPECT_EQ(connects, 1u);
+    EXPECT_EQ(held, 0u);
   }
 
   testing::ServerProcess server_;
@@ -223,39 +246,20 @@ TEST_F(ClientTest, ReserveManyAndCommitManyGiveOneResultPerItem) {
 // Deferred RELEASE responses are read with later calls: no reconnect (the socket is readable
 // while they wait), no lease left behind, over the bound of 16 outstanding.
 TEST_F(ClientTest, DeferredReleaseAcksAreReadLaterWithoutLosingTheConnection) {
-  ClientOptions o;
-  o.socket_path = server_.socket_path();
-  o.fingerprint = kFp;
-  o.block_tokens = 256;
+  ClientOptions o = Options();
   o.defer_release_acks = true;
   auto c = Client::Connect(o);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const auto objs = MakeObjects(7, 4);
   ASSERT_NO_FATAL_FAILURE(PutAll(**c, objs));
-  for (int round = 0; round < 40; ++round) {
-    const Obj& ob = objs[size_t(round) % objs.size()];
-    auto v = (*c)->Get(kNs, kFp, std::span(&ob.key.block, 1), FamilyMask{ob.key.family});
-    ASSERT_TRUE(v.ok());
-    ASSERT_TRUE(SameBytes((*v)[0], ob.bytes)) << round;
-    (*c)->Release(std::span(&(*v)[0].pin, 1));
-  }
-  uint64_t connects = 0, held = 99;
-  (*c)->VisitCounters([&](std::string_view n, uint64_t x) {
-    if (n == "client.connects") connects = x;
-    if (n == "connection.leases_held") held = x;
-  });
-  EXPECT_EQ(connects, 1u);
-  EXPECT_EQ(held, 0u);
+  ASSERT_NO_FATAL_FAILURE(GetReleaseCycles(**c, objs));
 }
 
 // Coalesced RELEASEs wait in the client and go out with its next request: the server holds the
 // lease until then (another connection sees it), and not after; many cycles stay on one
 // connection and leave no lease behind.
 TEST_F(ClientTest, CoalescedReleasesGoOutWithTheNextRequest) {
-  ClientOptions o;
-  o.socket_path = server_.socket_path();
-  o.fingerprint = kFp;
-  o.block_tokens = 256;
+  ClientOptions o = Options();
   o.defer_release_acks = true;
   o.coalesce_releases = true;
   auto c = Client::Connect(o);
@@ -279,20 +283,7 @@ TEST_F(ClientTest, CoalescedReleasesGoOutWithTheNextRequest) {
   EXPECT_EQ(held(), 1u) << "the RELEASE went out before a request";
   ASSERT_TRUE((*c)->Ping().ok());
   EXPECT_EQ(held(), 0u) << "the RELEASE did not go out with the PING";
-  for (int round = 0; round < 40; ++round) {
-    const Obj& ob = objs[size_t(round) % objs.size()];
-    auto w = (*c)->Get(kNs, kFp, std::span(&ob.key.block, 1), FamilyMask{ob.key.family});
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(SameBytes((*w)[0], ob.bytes)) << round;
-    (*c)->Release(std::span(&(*w)[0].pin, 1));
-  }
-  uint64_t connects = 0, own = 99;
-  (*c)->VisitCounters([&](std::string_view n, uint64_t x) {
-    if (n == "client.connects") connects = x;
-    if (n == "connection.leases_held") own = x;
-  });
-  EXPECT_EQ(connects, 1u);
-  EXPECT_EQ(own, 0u);
+  ASSERT_NO_FATAL_FAILURE(GetReleaseCycles(**c, objs));
   // Closing the client sends what still waits (the server would free it with the connection
   // anyway; this checks the close does not hang or fail on a queued frame).
   auto w = (*c)->Get(kNs, kFp, std::span(&first.key.block, 1), FamilyMask{first.key.family});
