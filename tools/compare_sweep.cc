@@ -1,5 +1,6 @@
 #include "tools/compare_sweep.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -40,6 +41,12 @@ Result<std::unique_ptr<Sweep>> Sweep::Make(const SweepOptions& o) {
   if (o.affinity_tokens < 1) return Status::InvalidArgument("--affinity-tokens: at least 1");
   if (o.codecs.empty()) return Status::InvalidArgument("--codec: give at least one codec");
   if (o.decode_threads < 1) return Status::InvalidArgument("--decode-threads: at least 1");
+  const bool any_codec = std::any_of(o.codecs.begin(), o.codecs.end(),
+                                     [](CodecKind k) { return k != CodecKind::kNone; });
+  const bool any_nvme = std::any_of(o.nvme.begin(), o.nvme.end(), [](uint64_t b) { return b > 0; });
+  if (any_codec && !any_nvme)
+    return Status::InvalidArgument(
+        "--codec: a record codec applies to the NVMe tier; give --nvme a size above 0");
   STRATA_ASSIGN_OR_RETURN(Hardware hw, LoadHardware(o.hardware_path));
   for (uint64_t c : o.clusters)
     if (c > 0 && !hw.has_cluster())

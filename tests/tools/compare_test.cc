@@ -398,6 +398,13 @@ TEST(CompareCliTest, CodecsAreConfigurationsOfTheirOwn) {
   const CliRun bad = Cli(base + " --codec gzip", dir.path());
   EXPECT_EQ(bad.rc, 1);
   EXPECT_NE(bad.err.find("--codec"), std::string::npos) << bad.err;
+  // A codec without an NVMe tier would replay nothing: an error, not an empty table.
+  const CliRun no_nvme = Cli("compare --trace " + trace +
+                                 " --policies auto --dram 2GB --nvme 0 --codec zstd --model " +
+                                 STRATA_SOURCE_DIR "/configs/models/v4-flash.json",
+                             dir.path());
+  EXPECT_EQ(no_nvme.rc, 1);
+  EXPECT_NE(no_nvme.err.find("--nvme"), std::string::npos) << no_nvme.err;
 }
 
 TEST(CompareCliTest, ClearErrors) {
