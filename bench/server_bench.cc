@@ -250,15 +250,16 @@ struct Bench {
     const std::string sizes =
         fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
     // Per batch of kGetBatch keys, over all rounds: where each side's time went.
-    const std::string split = fmt::format(R"("split": {{"daemon": {}, "in_process": {}}})",
-                                          split_daemon.Json(), split_peer.Json());
-    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes + ", " + split));
+    auto split = [&](const ReadSplit& d) {
+      return fmt::format(R"(, "split": {{"daemon": {}, "in_process": {}}})", d.Json(),
+                         split_peer.Json());
+    };
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes + split(split_daemon)));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
     emit(With(FigureJson(name + ".trusted", daemon_trusted, "GB/s", "in_process", peer),
-              sizes + fmt::format(R"(, "split": {{"daemon": {}, "in_process": {}}})",
-                                  split_trusted.Json(), split_peer.Json())));
+              sizes + split(split_trusted)));
     return Drop(ns);
   }
 

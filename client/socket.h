@@ -82,9 +82,9 @@ class Socket {
   Status Wait(short events, Deadline deadline, const char* what) const;
 
   UniqueFd fd_;
+  std::chrono::microseconds spin_{0};  // see set_spin
   // Bytes received and not yet read (rbuf_[rpos_, rend_)): a small response's header and body
   // come in one recvmsg instead of two; bodies larger than the buffer are read in place.
-  std::chrono::microseconds spin_{0};
   static constexpr size_t kBufferBytes = 64 << 10;
   std::vector<std::byte> rbuf_;
   size_t rpos_ = 0, rend_ = 0;

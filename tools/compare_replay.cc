@@ -537,16 +537,12 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
     if (const uint64_t raw = read[size_t(Tier::kNvme)]) {
       // The drive reads the stored bytes, the link carries raw ones, decoders turn one into
       // the other: the slowest of the three, pipelined.
+      // Without a codec the stored bytes are the raw ones: raw / min(link, drive), as before.
       double nvme_s =
-          std::max(double(raw) / std::min(hw.pcie_bytes_per_s, hw.nvme_read_bytes_per_s),
-                   nvme_stored / hw.nvme_read_bytes_per_s);
-      if (codec) {
-        nvme_s =
-            std::max(double(raw) / hw.pcie_bytes_per_s, nvme_stored / hw.nvme_read_bytes_per_s);
-        if (codec->decode_bytes_per_s > 0)
-          nvme_s = std::max(
-              nvme_s, double(raw) / (codec->decode_bytes_per_s * double(setup.decode_threads)));
-      }
+          std::max(double(raw) / hw.pcie_bytes_per_s, nvme_stored / hw.nvme_read_bytes_per_s);
+      if (codec && codec->decode_bytes_per_s > 0)
+        nvme_s = std::max(nvme_s,
+                          double(raw) / (codec->decode_bytes_per_s * double(setup.decode_threads)));
       nvme_s += hw.nvme_latency_s;
       restore += nvme_s;
       nvme_restore_s += nvme_s;

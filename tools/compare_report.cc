@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 namespace strata::tools {
 namespace {
@@ -16,6 +17,20 @@ json TierArray(const std::array<uint64_t, kNumTiers>& a) {
   json j = json::object();
   for (Tier t : kAllTiers) j[std::string(TierName(t))] = a[size_t(t)];
   return j;
+}
+
+// A capacity as the tables print it: 0, whole TiB as "4T", else GiB as "256G".
+std::string Cap(uint64_t b) {
+  if (b == 0) return "0";
+  if (b % (1ull << 40) == 0) return fmt::format("{}T", b >> 40);
+  return fmt::format("{}G", b >> 30);
+}
+
+// The NVMe tier's restore rate into a GPU, raw and with `e`'s codec (raw bytes/s).
+std::pair<double, double> NvmeRestoreRates(const CompareSetup& s, const CodecEstimate& e) {
+  const Hardware& h = s.hardware;
+  return {std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s),
+          e.RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads)};
 }
 
 json Pct(const Percentiles& p) {
@@ -124,18 +139,13 @@ std::string TableHeader(TableColumns columns) {
 std::string TableRow(const CompareResult& r, TableColumns columns) {
   const CompareConfig& c = r.config;
   auto gb = [](uint64_t b) { return fmt::format("{:.0f}G", double(b) / kGB); };
-  auto cap = [](uint64_t b) {
-    if (b == 0) return std::string("0");
-    if (b % (1ull << 40) == 0) return fmt::format("{}T", b >> 40);
-    return fmt::format("{}G", b >> 30);
-  };
   if (columns == TableColumns::kCluster)
     return fmt::format(
         "{:<15} {:>7} {:>7} {:>6} {:<6} {:>5} {:<11} {:>7} {:>6.2f} {:>6.2f} {:>6.2f} {:>5.2f} "
         "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",
-        c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), cap(c.hbm_bytes), c.eviction,
+        c.policy.ToString(), Cap(c.dram_bytes), Cap(c.nvme_bytes), Cap(c.hbm_bytes), c.eviction,
         c.nodes, c.nodes > 1 ? std::string(NodeAssignName(c.assign)) : std::string("-"),
-        cap(c.cluster_bytes), 100 * r.hit_rate(), 100 * r.cluster_hit_rate(), 100 * r.saved_rate(),
+        Cap(c.cluster_bytes), 100 * r.hit_rate(), 100 * r.cluster_hit_rate(), 100 * r.saved_rate(),
         r.amplification(), gb(r.bytes_read[size_t(Tier::kHost)]),
         gb(r.bytes_read[size_t(Tier::kNvme)]), gb(r.bytes_read[size_t(Tier::kCluster)]),
         gb(r.bytes_written[size_t(Tier::kHost)]), gb(r.bytes_written[size_t(Tier::kNvme)]),
@@ -143,7 +153,7 @@ std::string TableRow(const CompareResult& r, TableColumns columns) {
   return fmt::format(
       "{:<15} {:>7} {:>7} {:>6} {:<6} {:>6.2f} {:>6.2f} {:>5.2f} {:>9} {:>9} {:>9} {:>9} {:>8.0f} "
       "{:>8.1f} {:>8.1f} {:>9} {:>7.3f} {:>7.3f} {:>7.3f}\n",
-      c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), cap(c.hbm_bytes), c.eviction,
+      c.policy.ToString(), Cap(c.dram_bytes), Cap(c.nvme_bytes), Cap(c.hbm_bytes), c.eviction,
       100 * r.hit_rate(), 100 * r.saved_rate(), r.amplification(),
       gb(r.bytes_read[size_t(Tier::kHost)]), gb(r.bytes_read[size_t(Tier::kNvme)]),
       gb(r.bytes_written[size_t(Tier::kHost)]), gb(r.bytes_written[size_t(Tier::kNvme)]),
@@ -161,24 +171,20 @@ std::string CodecJson(const CompareSetup& s, const CodecEstimate& e) {
                                         {"encode_bytes_per_s", x.encode_bytes_per_s()},
                                         {"decode_bytes_per_s", x.decode_bytes_per_s()}};
   }
-  const Hardware& h = s.hardware;
+  const auto [raw, with] = NvmeRestoreRates(s, e);
   json j = {{"kind", "codec"},
             {"model", s.model},
             {"codec", std::string(CodecKindName(e.codec))},
             {"families", fams},
             {"decode_threads", s.decode_threads},
-            {"nvme_read_bytes_per_s", h.nvme_read_bytes_per_s},
-            {"restore_bytes_per_s_raw", std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s)},
-            {"restore_bytes_per_s_codec",
-             e.RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads)}};
+            {"nvme_read_bytes_per_s", s.hardware.nvme_read_bytes_per_s},
+            {"restore_bytes_per_s_raw", raw},
+            {"restore_bytes_per_s_codec", with}};
   return j.dump();
 }
 
 std::string CodecTable(const CompareSetup& s, const CodecEstimate& e) {
-  const Hardware& h = s.hardware;
-  const double raw = std::min(h.pcie_bytes_per_s, h.nvme_read_bytes_per_s);
-  const double with =
-      e.RestoreBytesPerS(h.nvme_read_bytes_per_s, h.pcie_bytes_per_s, s.decode_threads);
+  const auto [raw, with] = NvmeRestoreRates(s, e);
   std::string out =
       fmt::format("codec {} on {}'s NVMe records (V4-shaped objects, measured on this machine):\n",
                   CodecKindName(e.codec), s.model);
@@ -187,7 +193,7 @@ std::string CodecTable(const CompareSetup& s, const CodecEstimate& e) {
       "  restore from NVMe: {:.2f} GB/s raw, {:.2f} GB/s with it ({} decode threads at {:.0f} "
       "MB/s, drive {:.2f} GB/s){}\n",
       raw / kGB, with / kGB, s.decode_threads, e.decode_bytes_per_s / 1e6,
-      h.nvme_read_bytes_per_s / kGB,
+      s.hardware.nvme_read_bytes_per_s / kGB,
       with < raw ? ": slower than the drive, the store's codec rule would keep it raw" : "");
   return out;
 }
@@ -200,17 +206,12 @@ std::string NvmeTableHeader() {
 
 std::string NvmeTableRow(const CompareResult& r) {
   const CompareConfig& c = r.config;
-  auto cap = [](uint64_t b) {
-    if (b == 0) return std::string("0");
-    if (b % (1ull << 40) == 0) return fmt::format("{}T", b >> 40);
-    return fmt::format("{}G", b >> 30);
-  };
   const double ratio =
       r.nvme_stored_bytes ? double(r.nvme_raw_bytes) / double(r.nvme_stored_bytes) : 0.0;
   return fmt::format(
       "{:<15} {:>7} {:>7} {:<6} {:<6} {:>9.1f} {:>9.1f} {:>8.0f}G {:>8.0f}G {:>8.3f} {:>12.2f} "
       "{:>6.2f}\n",
-      c.policy.ToString(), cap(c.dram_bytes), cap(c.nvme_bytes), c.eviction, CodecKindName(c.codec),
+      c.policy.ToString(), Cap(c.dram_bytes), Cap(c.nvme_bytes), c.eviction, CodecKindName(c.codec),
       r.nvme_tokens_per_tb / 1e6, r.nvme_tokens_per_tb_used / 1e6, double(r.nvme_raw_bytes) / kGB,
       double(r.nvme_stored_bytes) / kGB, ratio, r.nvme_restore_bytes_per_s / kGB,
       100 * r.hit_rate());
