@@ -66,6 +66,19 @@ struct ReadSplit {
   }
 };
 
+// Where a writer's time went, per batch of kGetBatch objects: the daemon's RESERVE round trip,
+// the client's writes into what it reserved, its COMMIT round trip; for the in-process Put
+// producer, "reserve" stays 0, "write" is building the batch and "commit" the Puts.
+struct WriteSplit {
+  double reserve_s = 0, write_s = 0, commit_s = 0;
+  uint64_t batches = 0;
+  std::string Json() const {
+    const double b = double(std::max<uint64_t>(1, batches)) / 1e6;
+    return fmt::format(R"({{"reserve_us": {:.1f}, "write_us": {:.1f}, "commit_us": {:.1f}}})",
+                       reserve_s / b, write_s / b, commit_s / b);
+  }
+};
+
 // Reads every object of `keys` (batches of kGetBatch keys) from `s`, copies each out and releases
 // it: what a consumer of restored state does. Returns the bytes read, or an error on a miss.
 Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
@@ -276,7 +289,8 @@ struct Bench {
     // The client reserves and commits kGetBatch objects per round trip (ReserveMany,
     // CommitMany), as a frontend offloading a prefill's blocks would; the in-process store has no
     // round trips.
-    auto run_daemon = [&](Client& c, Samples& out) -> Status {
+    WriteSplit split_daemon, split_put;
+    auto run_daemon = [&](Client& c, Samples& out, WriteSplit* split) -> Status {
       const auto t = Clock::now();
       std::vector<Client::ReserveSpec> specs;
       std::vector<Client::Reservation> rs;
@@ -284,12 +298,22 @@ struct Bench {
         const size_t m = std::min<size_t>(kGetBatch, n - i);
         specs.clear(), rs.clear();
         for (size_t j = i; j < i + m; ++j) specs.push_back({{ns, BlockKey{ns, j}, f}, size, {}});
-        for (auto& r : c.ReserveMany(fp, specs)) {
+        const auto t0 = Clock::now();
+        auto reserved = c.ReserveMany(fp, specs);
+        const auto t1 = Clock::now();
+        for (auto& r : reserved) {
           STRATA_RETURN_IF_ERROR(r.status());
           std::memcpy(r->data, src.data(), size);
           rs.push_back(*r);
         }
+        const auto t2 = Clock::now();
         for (const Status& st : c.CommitMany(rs)) STRATA_RETURN_IF_ERROR(st);
+        if (split) {
+          split->reserve_s += std::chrono::duration<double>(t1 - t0).count();
+          split->write_s += std::chrono::duration<double>(t2 - t1).count();
+          split->commit_s += Seconds(t2);
+          split->batches++;
+        }
         i += m;
       }
       out.Add(double(n * size) / Seconds(t) / 1e9);
@@ -315,10 +339,15 @@ struct Bench {
       const auto t = Clock::now();
       for (size_t i = 0; i < n;) {
         const size_t m = std::min<size_t>(kGetBatch, n - i);
+        const auto t0 = Clock::now();
         for (size_t j = 0; j < m; ++j) std::memcpy(produced.data() + j * size, src.data(), size);
+        const auto t1 = Clock::now();
         for (size_t j = 0; j < m; ++j)
           STRATA_RETURN_IF_ERROR(s.Put({ns, BlockKey{ns, i + j}, f}, fp,
                                        std::span(produced).subspan(j * size, size), {}));
+        split_put.write_s += std::chrono::duration<double>(t1 - t0).count();
+        split_put.commit_s += Seconds(t1);
+        split_put.batches++;
         i += m;
       }
       out.Add(double(n * size) / Seconds(t) / 1e9);
@@ -326,9 +355,9 @@ struct Bench {
     };
     auto all = [&](uint32_t round) -> Status {
       const std::function<Status()> sides[] = {
-          [&] { return run_daemon(*client, daemon); },
-          [&] { return run_daemon(*in_place, daemon_in_place); },
-          [&] { return run_daemon(*trusted, daemon_trusted); },
+          [&] { return run_daemon(*client, daemon, &split_daemon); },
+          [&] { return run_daemon(*in_place, daemon_in_place, nullptr); },
+          [&] { return run_daemon(*trusted, daemon_trusted, nullptr); },
           [&] { return run_local(*local, peer); },
           [&] { return run_local(*local_sums, peer_sums); },
           [&] { return run_local_put(*local, peer_put); }};
@@ -338,9 +367,12 @@ struct Bench {
     STRATA_RETURN_IF_ERROR(all(0));  // warm-up: the objects exist from here on
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
     peer.v.clear(), peer_sums.v.clear(), peer_put.v.clear();
+    split_daemon = split_put = WriteSplit{};
     for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r));
     const std::string sizes = fmt::format(R"("object_bytes": {}, "objects": {})", size, n);
-    emit(With(FigureJson(name, daemon, "GB/s", "in_process_put", peer_put), sizes));
+    emit(With(FigureJson(name, daemon, "GB/s", "in_process_put", peer_put),
+              sizes + fmt::format(R"(, "split": {{"daemon": {}, "in_process_put": {}}})",
+                                  split_daemon.Json(), split_put.Json())));
     emit(With(FigureJson(name + ".vs_in_place_commit", daemon, "GB/s", "in_process", peer), sizes));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),

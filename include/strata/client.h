@@ -48,7 +48,9 @@ struct ClientOptions {
   bool coalesce_releases = false;
   // Before sleeping for a response, keep trying to read it for this long (microseconds): a
   // response that comes within it is read without the wake-up of a sleeping thread, which on a
-  // VM costs tens of microseconds. The calling thread waits anyway; 0 sleeps at once.
+  // VM costs tens of microseconds. The calling thread waits anyway; 0 sleeps at once. A COMMIT of
+  // staged writes is answered after the server's copy of their bytes (about 0.5 ms per 4 MiB):
+  // when spin_us > 0 it polls that much longer too (their bytes at 4 GB/s, at most 2 ms).
   uint32_t spin_us = 0;
 };
 
