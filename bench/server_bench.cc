@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -53,29 +54,29 @@ double Percentile(std::vector<double> v, double q) {
 // blocks are 8,192 tokens at B=256, a short shared prefix.
 constexpr size_t kGetBatch = 32;
 
-// Where a consumer's time goes, summed over batches: the Get call, copying the bytes out, the
-// Release call.
-struct ReadSplit {
-  double get_s = 0, copy_s = 0, release_s = 0;
+// Where a side's time went, per batch of kGetBatch objects, in three steps. A consumer's
+// (kReadSteps): the Get call, copying the bytes out, the Release call. A writer's (kWriteSteps):
+// the daemon's RESERVE round trip, the client's writes into what it reserved, its COMMIT round
+// trip; for the in-process Put producer, "reserve" stays 0, "write" is building the batch and
+// "commit" the Puts.
+using Steps = std::array<const char*, 3>;
+constexpr Steps kReadSteps = {"get_us", "copy_us", "release_us"};
+constexpr Steps kWriteSteps = {"reserve_us", "write_us", "commit_us"};
+struct BatchSplit {
+  std::array<double, 3> s{};  // seconds in each step, summed over batches
   uint64_t batches = 0;
-  // {"get_us": .., "copy_us": .., "release_us": ..} per batch.
-  std::string Json() const {
-    const double b = double(std::max<uint64_t>(1, batches)) / 1e6;
-    return fmt::format(R"({{"get_us": {:.1f}, "copy_us": {:.1f}, "release_us": {:.1f}}})",
-                       get_s / b, copy_s / b, release_s / b);
+  // One batch whose steps took [t0, t1), [t1, t2) and [t2, t3).
+  void Add(Clock::time_point t0, Clock::time_point t1, Clock::time_point t2, Clock::time_point t3) {
+    s[0] += std::chrono::duration<double>(t1 - t0).count();
+    s[1] += std::chrono::duration<double>(t2 - t1).count();
+    s[2] += std::chrono::duration<double>(t3 - t2).count();
+    ++batches;
   }
-};
-
-// Where a writer's time went, per batch of kGetBatch objects: the daemon's RESERVE round trip,
-// the client's writes into what it reserved, its COMMIT round trip; for the in-process Put
-// producer, "reserve" stays 0, "write" is building the batch and "commit" the Puts.
-struct WriteSplit {
-  double reserve_s = 0, write_s = 0, commit_s = 0;
-  uint64_t batches = 0;
-  std::string Json() const {
+  // {"<step>": microseconds per batch, ...}.
+  std::string Json(const Steps& steps) const {
     const double b = double(std::max<uint64_t>(1, batches)) / 1e6;
-    return fmt::format(R"({{"reserve_us": {:.1f}, "write_us": {:.1f}, "commit_us": {:.1f}}})",
-                       reserve_s / b, write_s / b, commit_s / b);
+    return fmt::format(R"({{"{}": {:.1f}, "{}": {:.1f}, "{}": {:.1f}}})", steps[0], s[0] / b,
+                       steps[1], s[1] / b, steps[2], s[2] / b);
   }
 };
 
@@ -83,7 +84,7 @@ struct WriteSplit {
 // it: what a consumer of restored state does. Returns the bytes read, or an error on a miss.
 Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const BlockKey> keys,
                          Family f, std::vector<std::byte>& sink, size_t start = 0,
-                         ReadSplit* split = nullptr) {
+                         BatchSplit* split = nullptr) {
   uint64_t bytes = 0;
   std::vector<uint64_t> pins;
   for (size_t done = 0; done < keys.size();) {
@@ -101,12 +102,7 @@ Result<uint64_t> ReadAll(Store& s, NamespaceId ns, uint64_t fp, std::span<const 
     }
     const auto t2 = Clock::now();
     s.Release(pins);
-    if (split) {
-      split->get_s += std::chrono::duration<double>(t1 - t0).count();
-      split->copy_s += std::chrono::duration<double>(t2 - t1).count();
-      split->release_s += Seconds(t2);
-      ++split->batches;
-    }
+    if (split) split->Add(t0, t1, t2, Clock::now());
     done += n;
   }
   return bytes;
@@ -242,8 +238,8 @@ struct Bench {
     STRATA_ASSIGN_OR_RETURN(auto keys, Fill(ns, f, n));
     std::vector<std::byte> sink(o.layout.FamilyBlockBytes(f));
     Samples daemon, daemon_in_place, daemon_trusted, peer, peer_sums;
-    ReadSplit split_daemon, split_trusted, split_peer;
-    auto run = [&](Store& s, Samples& out, ReadSplit* split) -> Status {
+    BatchSplit split_daemon, split_trusted, split_peer;
+    auto run = [&](Store& s, Samples& out, BatchSplit* split) -> Status {
       const auto t = Clock::now();
       STRATA_ASSIGN_OR_RETURN(uint64_t bytes, ReadAll(s, ns, fp, keys, f, sink, 0, split));
       out.Add(double(bytes) / Seconds(t) / 1e9);
@@ -257,15 +253,15 @@ struct Bench {
         [&] { return run(*local_sums, peer_sums, nullptr); }};
     for (size_t k = 0; k < 3; ++k) STRATA_RETURN_IF_ERROR(sides[k]());  // warm-up
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
-    split_daemon = split_trusted = split_peer = ReadSplit{};
+    split_daemon = split_trusted = split_peer = BatchSplit{};
     for (uint32_t r = 0; r < o.rounds; ++r)
       for (size_t k = 0; k < 5; ++k) STRATA_RETURN_IF_ERROR(sides[(k + r) % 5]());
     const std::string sizes =
         fmt::format(R"("object_bytes": {}, "objects": {})", o.layout.FamilyBlockBytes(f), n);
     // Per batch of kGetBatch keys, over all rounds: where each side's time went.
-    auto split = [&](const ReadSplit& d) {
-      return fmt::format(R"(, "split": {{"daemon": {}, "in_process": {}}})", d.Json(),
-                         split_peer.Json());
+    auto split = [&](const BatchSplit& d) {
+      return fmt::format(R"(, "split": {{"daemon": {}, "in_process": {}}})", d.Json(kReadSteps),
+                         split_peer.Json(kReadSteps));
     };
     emit(With(FigureJson(name, daemon, "GB/s", "in_process", peer), sizes + split(split_daemon)));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
@@ -289,8 +285,8 @@ struct Bench {
     // The client reserves and commits kGetBatch objects per round trip (ReserveMany,
     // CommitMany), as a frontend offloading a prefill's blocks would; the in-process store has no
     // round trips.
-    WriteSplit split_daemon, split_put;
-    auto run_daemon = [&](Client& c, Samples& out, WriteSplit* split) -> Status {
+    BatchSplit split_daemon, split_put;
+    auto run_daemon = [&](Client& c, Samples& out, BatchSplit* split) -> Status {
       const auto t = Clock::now();
       std::vector<Client::ReserveSpec> specs;
       std::vector<Client::Reservation> rs;
@@ -308,12 +304,7 @@ struct Bench {
         }
         const auto t2 = Clock::now();
         for (const Status& st : c.CommitMany(rs)) STRATA_RETURN_IF_ERROR(st);
-        if (split) {
-          split->reserve_s += std::chrono::duration<double>(t1 - t0).count();
-          split->write_s += std::chrono::duration<double>(t2 - t1).count();
-          split->commit_s += Seconds(t2);
-          split->batches++;
-        }
+        if (split) split->Add(t0, t1, t2, Clock::now());
         i += m;
       }
       out.Add(double(n * size) / Seconds(t) / 1e9);
@@ -345,9 +336,7 @@ struct Bench {
         for (size_t j = 0; j < m; ++j)
           STRATA_RETURN_IF_ERROR(s.Put({ns, BlockKey{ns, i + j}, f}, fp,
                                        std::span(produced).subspan(j * size, size), {}));
-        split_put.write_s += std::chrono::duration<double>(t1 - t0).count();
-        split_put.commit_s += Seconds(t1);
-        split_put.batches++;
+        split_put.Add(t0, t0, t1, Clock::now());
         i += m;
       }
       out.Add(double(n * size) / Seconds(t) / 1e9);
@@ -367,12 +356,12 @@ struct Bench {
     STRATA_RETURN_IF_ERROR(all(0));  // warm-up: the objects exist from here on
     daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
     peer.v.clear(), peer_sums.v.clear(), peer_put.v.clear();
-    split_daemon = split_put = WriteSplit{};
+    split_daemon = split_put = BatchSplit{};
     for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r));
     const std::string sizes = fmt::format(R"("object_bytes": {}, "objects": {})", size, n);
     emit(With(FigureJson(name, daemon, "GB/s", "in_process_put", peer_put),
               sizes + fmt::format(R"(, "split": {{"daemon": {}, "in_process_put": {}}})",
-                                  split_daemon.Json(), split_put.Json())));
+                                  split_daemon.Json(kWriteSteps), split_put.Json(kWriteSteps))));
     emit(With(FigureJson(name + ".vs_in_place_commit", daemon, "GB/s", "in_process", peer), sizes));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),

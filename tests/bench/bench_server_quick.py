@@ -5,11 +5,11 @@ per-batch split for both sides.
 
 usage: bench_server_quick.py STRATA_BINARY SCRATCH_DIR
 """
-import json
 import os
-import signal
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quick_bench  # noqa: E402
 
 FAMILIES = ("csa", "csa_index", "hca", "swa", "checkpoint")
 SPLIT_FIELDS = {
@@ -24,32 +24,16 @@ EXPECTED = [f"server.{verb}.{fam}{side}" for verb in SPLIT_FIELDS for fam in FAM
 
 def main() -> int:
     strata, scratch = sys.argv[1], sys.argv[2]
-    os.makedirs(scratch, exist_ok=True)
-    # Its own process group: nothing it starts outlives the test.
-    p = subprocess.Popen([strata, "bench", "server", "--quick", "--dir", scratch],
-                         stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=170)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    if p.returncode != 0:
-        print(f"strata bench server --quick exited {p.returncode}:\n{out}")
+    rc, out, figures = quick_bench.run(strata, "server", scratch, timeout=170)
+    if rc != 0:
+        print(f"strata bench server --quick exited {rc}:\n{out}")
         return 1
-    figures = {}
-    for line in out.splitlines():
-        j = json.loads(line)  # every stdout line is one JSON object
-        figures[j["figure"]] = j
-    missing = [f for f in EXPECTED + ["server.setup"] if f not in figures]
-    if missing:
-        print(f"missing figures: {missing}\n{out}")
+    problem = quick_bench.missing_or_unmeasured(figures, EXPECTED)
+    if problem is None and "server.setup" not in figures:
+        problem = "missing figures: ['server.setup']"
+    if problem:
+        print(f"{problem}\n{out}")
         return 1
-    for name in EXPECTED:
-        j = figures[name]
-        if not (j["value"] > 0 and j["baseline_value"] > 0 and j["rounds"] >= 1):
-            print(f"{name}: a side was not measured: {j}")
-            return 1
     for verb, fields in SPLIT_FIELDS.items():
         for fam in FAMILIES:
             j = figures[f"server.{verb}.{fam}"]

@@ -4,12 +4,12 @@ expected figures are there, each with both sides measured. Skips (77) without re
 
 usage: bench_cluster_quick.py STRATA_BINARY SCRATCH_DIR
 """
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+import quick_bench  # noqa: E402
 
 EXPECTED = [f"cluster.{op}.{fam}" for fam in ("csa", "csa_index", "hca", "checkpoint")
             for op in ("put", "get")] + ["cluster.restore.vs_cold", "cluster.restore.vs_nvme"]
@@ -21,34 +21,16 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"skipped: {tool} not found")
             return 77
-    os.makedirs(scratch, exist_ok=True)
-    # Its own process group: the bench, redis-benchmark and the cluster's nodes go together.
-    p = subprocess.Popen([strata, "bench", "cluster", "--quick", "--dir", scratch],
-                         stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=280)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    if p.returncode == 77:
+    rc, out, figures = quick_bench.run(strata, "cluster", scratch, timeout=280)
+    if rc == 77:
         return 77
-    if p.returncode != 0:
-        print(f"strata bench cluster --quick exited {p.returncode}:\n{out}")
+    if rc != 0:
+        print(f"strata bench cluster --quick exited {rc}:\n{out}")
         return 1
-    figures = {}
-    for line in out.splitlines():
-        j = json.loads(line)  # every stdout line is one JSON object
-        figures[j["figure"]] = j
-    missing = [f for f in EXPECTED if f not in figures]
-    if missing:
-        print(f"missing figures: {missing}\n{out}")
+    problem = quick_bench.missing_or_unmeasured(figures, EXPECTED)
+    if problem:
+        print(f"{problem}\n{out}")
         return 1
-    for name in EXPECTED:
-        j = figures[name]
-        if not (j["value"] > 0 and j["baseline_value"] > 0 and j["rounds"] >= 1):
-            print(f"{name}: a side was not measured: {j}")
-            return 1
     for name in EXPECTED[:8]:
         j = figures[name]
         if "redis-benchmark --cluster" not in j["redis_benchmark"] or j["value_bytes"] != \
