@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <xxh_x86dispatch.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -241,7 +242,7 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     const uint64_t wb = w.begin, we = w.begin + w.len;
     auto feed = [&](OpenRecord& r) {
       const uint64_t b = std::max(r.payload_begin, wb), e = std::min(r.payload_end, we);
-      if (b < e) XXH3_64bits_update(r.state.get(), w.data + (b - wb), e - b);
+      if (b < e) XXH3_64bits_update_dispatch(r.state.get(), w.data + (b - wb), e - b);
     };
     for (OpenRecord& r : open) feed(r);
     for (uint64_t at = wb; at < we; at += kRecordAlign) {

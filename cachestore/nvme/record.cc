@@ -1,5 +1,6 @@
 #include "cachestore/nvme/record.h"
 
+#include <xxh_x86dispatch.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -21,7 +22,9 @@ T Load(const std::byte* p) {
 }  // namespace
 
 uint64_t PayloadChecksum(std::span<const std::byte> payload) {
-  return XXH3_64bits(payload.data(), payload.size());
+  // xxhash's run-time dispatch (Debian's libxxhash exports it): the AVX2 or AVX-512 variant where
+  // the CPU has it, about twice the SSE2 build's speed on payloads, with the same hash values.
+  return XXH3_64bits_dispatch(payload.data(), payload.size());
 }
 
 void EncodeRecordHeader(const RecordHeader& h, std::span<std::byte, kRecordHeaderSize> out) {

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
@@ -564,7 +563,7 @@ bool PlacementCore::AdmitToHost(const ObjectKey& key, uint64_t size, const PutHi
 }
 
 uint64_t PlacementCore::HostSum(const Extent& ext, uint64_t size) const {
-  return XXH3_64bits(opt_.host_base + ext.offset + kRecordHeaderSize, size);
+  return PayloadChecksum({opt_.host_base + ext.offset + kRecordHeaderSize, size});
 }
 
 void PlacementCore::InsertResident(const ObjectKey& key, uint64_t fingerprint, uint64_t size,
@@ -872,7 +871,7 @@ Result<std::vector<ObjectView>> PlacementCore::Get(NamespaceId ns, uint64_t fing
     std::vector<Check> bad;
     for (const Check& c : verify) {
       const ObjectView& v = views[c.view];
-      if (XXH3_64bits(v.data, v.size) != c.sum) bad.push_back(c);
+      if (PayloadChecksum({v.data, v.size}) != c.sum) bad.push_back(c);
     }
     lk.lock();
     for (const Check& c : bad) {
