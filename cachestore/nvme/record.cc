@@ -1,7 +1,9 @@
 #include "cachestore/nvme/record.h"
 
-#include <xxh_x86dispatch.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include <cstring>
 
@@ -22,9 +24,13 @@ T Load(const std::byte* p) {
 }  // namespace
 
 uint64_t PayloadChecksum(std::span<const std::byte> payload) {
+#if defined(__x86_64__)
   // xxhash's run-time dispatch (Debian's libxxhash exports it): the AVX2 or AVX-512 variant where
   // the CPU has it, about twice the SSE2 build's speed on payloads, with the same hash values.
   return XXH3_64bits_dispatch(payload.data(), payload.size());
+#else
+  return XXH3_64bits(payload.data(), payload.size());
+#endif
 }
 
 void EncodeRecordHeader(const RecordHeader& h, std::span<std::byte, kRecordHeaderSize> out) {
