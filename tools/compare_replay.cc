@@ -536,8 +536,8 @@ Result<CompareResult> Replay(const Trace& trace, const TraceSummary& summary,
         restore += double(read[size_t(t)]) / cost[t];
     if (const uint64_t raw = read[size_t(Tier::kNvme)]) {
       // The drive reads the stored bytes, the link carries raw ones, decoders turn one into
-      // the other: the slowest of the three, pipelined.
-      // Without a codec the stored bytes are the raw ones: raw / min(link, drive), as before.
+      // the other: the slowest of the three, pipelined. Without a codec the stored bytes are the
+      // raw ones: raw / min(link, drive).
       double nvme_s =
           std::max(double(raw) / hw.pcie_bytes_per_s, nvme_stored / hw.nvme_read_bytes_per_s);
       if (codec && codec->decode_bytes_per_s > 0)

@@ -4,9 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <xxhash.h>
-#if defined(__x86_64__)
-#include <xxh_x86dispatch.h>
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -244,12 +241,7 @@ Result<RebuildStats> RebuildIndex(const RebuildOptions& o) {
     const uint64_t wb = w.begin, we = w.begin + w.len;
     auto feed = [&](OpenRecord& r) {
       const uint64_t b = std::max(r.payload_begin, wb), e = std::min(r.payload_end, we);
-#if defined(__x86_64__)
-      // The same run-time dispatch as PayloadChecksum (record.cc).
-      if (b < e) XXH3_64bits_update_dispatch(r.state.get(), w.data + (b - wb), e - b);
-#else
-      if (b < e) XXH3_64bits_update(r.state.get(), w.data + (b - wb), e - b);
-#endif
+      if (b < e) PayloadChecksumUpdate(r.state.get(), {w.data + (b - wb), e - b});
     };
     for (OpenRecord& r : open) feed(r);
     for (uint64_t at = wb; at < we; at += kRecordAlign) {

@@ -31,6 +31,8 @@
 #include "strata/status.h"
 #include "strata/store.h"
 
+struct XXH3_state_s;  // xxhash.h
+
 namespace strata::cachestore {
 
 inline constexpr uint32_t kRecordMagic = 0x52525453;  // "STRR" little-endian
@@ -56,6 +58,9 @@ inline uint64_t RecordSpan(uint64_t stored_size) {
 }
 
 uint64_t PayloadChecksum(std::span<const std::byte> payload);
+// The same hash fed in pieces: `state` is an XXH3 state after XXH3_64bits_reset; its
+// XXH3_64bits_digest then equals PayloadChecksum of all the pieces in order.
+void PayloadChecksumUpdate(XXH3_state_s* state, std::span<const std::byte> piece);
 
 void EncodeRecordHeader(const RecordHeader& h, std::span<std::byte, kRecordHeaderSize> out);
 
