@@ -109,6 +109,7 @@ struct Bench {
     // would turn a busy 2-core machine's slow batch into misses, which is not what is measured.
     t.deadline = std::chrono::seconds(20);
     t.io_threads = o.io_threads;
+    t.redis.spin = std::chrono::microseconds(o.spin_us);
     return t;
   }
 
@@ -239,9 +240,9 @@ struct Bench {
       }
     }
     const std::string fields = fmt::format(
-        R"x("payload_bytes": {}, "value_bytes": {}, "header_bytes": {}, "pipeline": {}, "conns": {}, "ops": {}, "keys": {}, "masters": {}, "in_flight": {}, "io_threads": {}, "redis_benchmark": "{}", "redis_benchmark_d_is": "payload + 128-byte record header (the value our side stores)", "payload_gbps_ours": {:.3f})x",
+        R"x("payload_bytes": {}, "value_bytes": {}, "header_bytes": {}, "pipeline": {}, "conns": {}, "ops": {}, "keys": {}, "masters": {}, "in_flight": {}, "io_threads": {}, "spin_us": {}, "redis_benchmark": "{}", "redis_benchmark_d_is": "payload + 128-byte record header (the value our side stores)", "payload_gbps_ours": {:.3f})x",
         payload, value, cachestore::kRecordHeaderSize, o.pipeline, o.conns, ops, keys, masters,
-        o.pipeline * o.conns, o.io_threads, rb,
+        o.pipeline * o.conns, o.io_threads, o.spin_us, rb,
         put_ours.Median() * double(payload) / double(value));
     auto note = [&](const Samples& us, const Samples& them, const Samples& upper) {
       const double up = upper.Median();

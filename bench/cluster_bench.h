@@ -38,6 +38,9 @@ struct ClusterBenchOptions {
   // thread per master; with io_threads = masters and conns = io_threads x masters both sides
   // have as many threads and connections.
   uint32_t io_threads = 1;
+  // The adapters' polling (RedisClusterOptions::spin): their I/O threads and our caller threads
+  // poll this long before they sleep.
+  uint32_t spin_us = 0;
   uint32_t rounds = 5;
   // The restore figures.
   std::string model_path;  // engine model config (v4-tiny by default, tools/)

@@ -33,6 +33,10 @@ int CmdBenchCluster(std::vector<std::string> args) {
       cxxopts::value<uint32_t>()->default_value("16"))(
       "io-threads", "the tier's adapters, each an I/O thread with a connection per master",
       cxxopts::value<uint32_t>()->default_value("1"))(
+      "spin-us",
+      "the adapters' I/O threads and the caller threads poll this long before they sleep "
+      "(RedisClusterOptions::spin; 0: they sleep at once)",
+      cxxopts::value<uint32_t>()->default_value("0"))(
       "conns", "connections in total (redis-benchmark -c; our caller threads)",
       cxxopts::value<uint32_t>()->default_value("3"))(
       "rounds", "rounds of the tier figures", cxxopts::value<uint32_t>()->default_value("5"))(
@@ -68,6 +72,7 @@ int CmdBenchCluster(std::vector<std::string> args) {
   o.pipeline = (*r)["pipeline"].as<uint32_t>();
   o.conns = (*r)["conns"].as<uint32_t>();
   o.io_threads = (*r)["io-threads"].as<uint32_t>();
+  o.spin_us = (*r)["spin-us"].as<uint32_t>();
   o.rounds = (*r)["rounds"].as<uint32_t>();
   o.model_path = (*r)["model"].as<std::string>();
   o.policy = (*r)["policy"].as<std::string>();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tools/commands.h"
+#include "tools/malloc_tuning.h"
 
 namespace {
 
@@ -45,6 +46,7 @@ commands:
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::tools::TuneMalloc();
   spdlog::set_pattern("[%H:%M:%S.%e] [%l] %v");
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {

@@ -15,6 +15,7 @@
 #include "cachestore/server/server.h"
 #include "cachestore/server/server_config.h"
 #include "tools/data_paths.h"
+#include "tools/malloc_tuning.h"
 
 namespace {
 
@@ -34,6 +35,7 @@ void UseLog(const std::string& path, spdlog::level::level_enum level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::tools::TuneMalloc();
   cxxopts::Options opts("strata-server", "strata's cache daemon on a local Unix socket");
   opts.add_options()("config", "server config (JSON)",
                      cxxopts::value<std::string>()->default_value(""))(

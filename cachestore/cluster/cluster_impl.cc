@@ -13,7 +13,7 @@ constexpr auto kTickInterval = std::chrono::milliseconds(20);
 constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 // A node whose connection failed is not reconnected to before this.
 constexpr auto kNodeBackoff = std::chrono::milliseconds(50);
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kDirectReadMinBytes = 4 * 1024;  // smaller remainders come with what follows
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
@@ -59,7 +59,7 @@ RedisCluster::Impl::Impl(RedisClusterOptions options)
       tick_timer_(io_),
       refresh_timer_(io_),
       connect_timer_(io_) {
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { RunIoThread(io_, options_.spin); });
 }
 
 RedisCluster::Impl::~Impl() {
@@ -406,7 +406,8 @@ void RedisCluster::Impl::Complete(Op* op, Result<RedisReply> result) {
 void RedisCluster::Impl::FinishBatch(Batch* b) {
   active_.erase(b);
   ArmDeadlineTimer();
-  b->done.set_value();  // last: the caller may free the batch from here on
+  b->done.set_value();
+  b->finished.store(true, std::memory_order_release);  // last: the caller may free the batch
 }
 
 void RedisCluster::Impl::ArmDeadlineTimer() {
@@ -657,8 +658,16 @@ std::vector<Result<RedisReply>> RedisCluster::Impl::Execute(std::span<const Redi
                                                             Clock::time_point deadline) {
   if (commands.empty()) return {};
   Batch batch(commands.size());
-  Start(&batch, commands, deadline).wait();
+  auto done = Start(&batch, commands, deadline);
+  Await(&batch, done);
   return std::move(batch.results);
+}
+
+void RedisCluster::Impl::Await(Batch* batch, std::future<void>& done) {
+  const auto finished = [batch] { return batch->finished.load(std::memory_order_acquire); };
+  if (SpinUntil(finished, options_.spin)) return;
+  done.wait();
+  while (!finished()) std::this_thread::yield();  // set_value has returned; the store is next
 }
 
 }  // namespace strata::cachestore::cluster

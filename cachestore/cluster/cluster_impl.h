@@ -34,6 +34,7 @@
 
 #include "cachestore/cluster/redis_cluster.h"
 #include "cachestore/cluster/resp.h"
+#include "cachestore/io_spin.h"
 
 namespace strata::cachestore::cluster {
 
@@ -65,6 +66,9 @@ struct Batch {
   size_t remaining = 0;
   Clock::time_point deadline;
   std::promise<void> done;
+  // Set after `done`, the I/O thread's last touch of the batch: a caller that polls for it
+  // (RedisClusterOptions::spin) or has waited on `done` frees the batch only once it is set.
+  std::atomic<bool> finished{false};
 };
 
 // One request on a connection: a user command (op) or an internal one (args + callback; the
@@ -112,6 +116,9 @@ struct RedisCluster::Impl {
   std::vector<Result<RedisReply>> Execute(std::span<const RedisCommand> commands,
                                           Clock::time_point deadline);
   // Sets up `batch` (sized for the commands) and posts it; the future is ready when it is done.
+  // Waits until the I/O thread is done with `batch` (polling for RedisClusterOptions::spin
+  // first); `done` is Start's future.
+  void Await(Batch* batch, std::future<void>& done);
   std::future<void> Start(Batch* batch, std::span<const RedisCommand> commands,
                           Clock::time_point deadline);
 

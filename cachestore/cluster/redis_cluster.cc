@@ -46,6 +46,8 @@ Status RedisClusterOptions::Validate() const {
     return Status::InvalidArgument("redis cluster: connect_timeout must be positive");
   if (max_redirects < 0)
     return Status::InvalidArgument("redis cluster: max_redirects must be >= 0");
+  if (spin.count() < 0 || spin > std::chrono::milliseconds(100))
+    return Status::InvalidArgument("redis cluster: spin must be 0 to 100000 us (0.1 s)");
   return Status::Ok();
 }
 
@@ -78,10 +80,11 @@ std::vector<Result<RedisReply>> RedisCluster::Execute(
 
 class RedisCluster::Pending {
  public:
-  explicit Pending(size_t n) : batch(n) {}
+  Pending(Impl* i, size_t n) : impl(i), batch(n) {}
   ~Pending() {
-    if (done.valid()) done.wait();  // the I/O thread refers to `batch` until it is done
+    if (done.valid()) impl->Await(&batch, done);  // the I/O thread uses `batch` until then
   }
+  Impl* impl;
   Batch batch;
   std::future<void> done;
 };
@@ -90,13 +93,13 @@ void RedisCluster::PendingDeleter::operator()(Pending* p) const { delete p; }
 
 RedisCluster::PendingPtr RedisCluster::Start(std::span<const RedisCommand> commands,
                                              std::chrono::steady_clock::time_point deadline) {
-  PendingPtr p(new Pending(commands.size()));
+  PendingPtr p(new Pending(impl_.get(), commands.size()));
   if (!commands.empty()) p->done = impl_->Start(&p->batch, commands, deadline);
   return p;
 }
 
 std::vector<Result<RedisReply>> RedisCluster::Wait(PendingPtr pending) {
-  if (pending->done.valid()) pending->done.get();
+  if (pending->done.valid()) pending->impl->Await(&pending->batch, pending->done);
   return std::move(pending->batch.results);
 }
 

@@ -42,6 +42,12 @@ struct RedisClusterOptions {
   std::string password;
   std::chrono::milliseconds connect_timeout{500};  // Connect's own deadline (slot map read)
   int max_redirects = 5;                           // MOVED/ASK hops per command before it fails
+  // Polling instead of sleeping: after each piece of work the I/O thread keeps polling its
+  // sockets this long (yielding the core) before it sleeps in epoll, and a caller polls this
+  // long for its batch's replies before it sleeps on them. 0: both sleep at once. On a VM a
+  // wake-up costs 50-150 us, a pipelined batch of 36 KB values about 300; the price is a core
+  // kept busy (but yielded to any runnable thread) for up to `spin` after each batch.
+  std::chrono::microseconds spin{0};
   Status Validate() const;
 };
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cachestore/cluster/cluster_tier.h"
+#include "cachestore/io_spin.h"
 #include "cachestore/server/connection.h"
 #include "cachestore/store/tiered_store.h"
 
@@ -61,30 +62,6 @@ struct Server::Impl {
 
   void Accept();
 };
-
-namespace {
-
-// An io thread: runs its context's handlers; with `spin`, after each one it keeps polling (a
-// non-blocking epoll, then yielding the core) until `spin` has passed without work, and only
-// then sleeps in epoll (ServerConfig::io_spin_us).
-void RunIoThread(asio::io_context& ioc, std::chrono::microseconds spin) {
-  if (spin.count() == 0) {
-    ioc.run();
-    return;
-  }
-  using C = std::chrono::steady_clock;
-  while (ioc.run_one() > 0) {
-    auto last = C::now();
-    while (!ioc.stopped() && C::now() - last < spin) {
-      if (ioc.poll() > 0)
-        last = C::now();
-      else
-        std::this_thread::yield();  // a runnable thread (a client on this core) goes first
-    }
-  }
-}
-
-}  // namespace
 
 void Server::Impl::Accept() {
   acceptor.async_accept(
@@ -135,6 +112,7 @@ Result<std::shared_ptr<cachestore::SharedTier>> OpenClusterTier(const ClusterCon
   o.redis.user = t.cluster_user;
   o.redis.password = t.cluster_password;
   o.redis.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
+  o.redis.spin = std::chrono::microseconds(c.spin_us);
   o.prefix = t.cluster_prefix;
   o.deadline = std::chrono::milliseconds(c.deadline_ms);
   o.io_threads = c.io_threads;
@@ -201,7 +179,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   const size_t n = impl->iocs.size();
   const std::chrono::microseconds spin(impl->config.io_spin_us);
   for (auto& ioc : impl->iocs)
-    impl->threads.emplace_back([ioc = ioc.get(), spin] { RunIoThread(*ioc, spin); });
+    impl->threads.emplace_back([ioc = ioc.get(), spin] { cachestore::RunIoThread(*ioc, spin); });
   spdlog::info("strata-server: {} tenants, {} io threads, {} blocking threads", c.tenants.size(), n,
                c.blocking_threads);
   return std::unique_ptr<Server>(new Server(std::move(impl)));

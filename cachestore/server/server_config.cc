@@ -50,8 +50,8 @@ constexpr const char* kTenantKeys[] = {"name",
                                        "verify_host_copies",
                                        "client_writes",
                                        "staging_bytes"};
-constexpr const char* kClusterKeys[] = {"seeds", "deadline_ms", "connect_timeout_ms", "io_threads",
-                                        "share"};
+constexpr const char* kClusterKeys[] = {"seeds",      "deadline_ms", "connect_timeout_ms",
+                                        "io_threads", "spin_us",     "share"};
 constexpr const char* kShareKeys[] = {"min_uses", "checkpoints", "full_swa"};
 
 Status UnknownKeys(const json& j, std::span<const char* const> allowed, const std::string& where) {
@@ -171,6 +171,7 @@ Result<ClusterConfig> ParseCluster(const json& j) {
   if (j.contains("connect_timeout_ms"))
     c.connect_timeout_ms = j["connect_timeout_ms"].get<uint32_t>();
   if (j.contains("io_threads")) c.io_threads = j["io_threads"].get<uint32_t>();
+  if (j.contains("spin_us")) c.spin_us = j["spin_us"].get<uint32_t>();
   if (j.contains("share")) {
     const json& s = j["share"];
     if (!s.is_object()) return Status::InvalidArgument("cluster.share must be an object");
@@ -323,6 +324,8 @@ Status ServerConfig::Validate() const {
     if (cluster.io_threads < 1 || cluster.io_threads > cachestore::cluster::kMaxIoThreads)
       return Status::InvalidArgument(
           fmt::format("cluster.io_threads must be in 1..{}", cachestore::cluster::kMaxIoThreads));
+    if (cluster.spin_us > 100000)
+      return Status::InvalidArgument("cluster.spin_us must be at most 100000 (0.1 s)");
     STRATA_RETURN_IF_ERROR(cluster.share.Validate());
   }
   std::set<std::string> names;
@@ -409,10 +412,10 @@ std::string DescribeServerConfig(const ServerConfig& c) {
   if (!c.cluster.seeds.empty())
     out += fmt::format(
         "\n  cluster tier: seeds [{}], deadline {} ms, connect timeout {} ms, {} I/O thread(s), "
-        "share: compressed at use {}, checkpoints {}, full swa {}",
+        "spin {} us, share: compressed at use {}, checkpoints {}, full swa {}",
         fmt::join(c.cluster.seeds, ","), c.cluster.deadline_ms, c.cluster.connect_timeout_ms,
-        c.cluster.io_threads, c.cluster.share.min_uses, c.cluster.share.checkpoints,
-        c.cluster.share.full_swa);
+        c.cluster.io_threads, c.cluster.spin_us, c.cluster.share.min_uses,
+        c.cluster.share.checkpoints, c.cluster.share.full_swa);
   return out;
 }
 

@@ -61,6 +61,7 @@ struct ClusterConfig {
   uint32_t deadline_ms = 100;      // per batch of cluster calls: slower is a miss
   uint32_t connect_timeout_ms = 500;
   uint32_t io_threads = 1;  // adapters per tenant, each an I/O thread and a connection per node
+  uint32_t spin_us = 0;     // the adapters poll this long before they sleep (RedisClusterOptions)
   cachestore::ClusterSharePolicy share;  // what goes there (enabled with seeds)
 };
 

@@ -96,6 +96,13 @@ TEST(RedisEndpointTest, ParsesAndValidates) {
   EXPECT_TRUE(o.Validate().ok());
   o.max_redirects = -1;
   EXPECT_FALSE(o.Validate().ok());
+  o.max_redirects = 5;
+  o.spin = std::chrono::milliseconds(100);
+  EXPECT_TRUE(o.Validate().ok());
+  o.spin = std::chrono::microseconds(100001);
+  EXPECT_FALSE(o.Validate().ok());  // polling is for microseconds, not a busy core
+  o.spin = std::chrono::microseconds(-1);
+  EXPECT_FALSE(o.Validate().ok());
 }
 
 TEST(RespTest, EncodesAndReadsBinary) {
@@ -313,11 +320,13 @@ class RedisClusterTest : public ::testing::Test {
   }
 
   std::unique_ptr<RedisCluster> Connect(const std::string& user = "",
-                                        const std::string& password = "") {
+                                        const std::string& password = "",
+                                        std::chrono::microseconds spin = {}) {
     RedisClusterOptions o;
     o.seeds = {cluster_->Seeds()[0]};
     o.user = user;
     o.password = password;
+    o.spin = spin;
     auto c = RedisCluster::Connect(o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(c).value() : nullptr;
@@ -465,6 +474,80 @@ TEST_F(RedisClusterTest, RoundTripsBinaryValuesAndPipelines) {
   EXPECT_GT(s.bytes_received, 3u << 20);
   EXPECT_EQ(s.timeouts, 0u);
   EXPECT_EQ(s.moved, 0u);
+}
+
+// With polling (RedisClusterOptions::spin) the I/O thread and the callers poll before they
+// sleep: the same replies, from threads at once and through Start/Wait, and a paused master's
+// commands still fail at their deadline while the others are served.
+TEST_F(RedisClusterTest, PollingServesTheSameRepliesAndKeepsDeadlines) {
+  START_CLUSTER(Spec(3, 0));
+  auto c = Connect("", "", std::chrono::microseconds(300));
+  ASSERT_NE(c, nullptr);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0}, failures{0};
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<std::string> ks, vs;
+        for (int i = 0; i < 16; ++i) {
+          ks.push_back("spin:" + std::to_string(t) + ":" + std::to_string(round * 16 + i));
+          vs.push_back(RandomBytes(static_cast<size_t>(1 + (i * 4099) % (48 << 10)),
+                                   t * 100000 + round * 100 + i));
+        }
+        std::vector<RedisCommand> sets, gets;
+        for (int i = 0; i < 16; ++i) {
+          sets.push_back({{"SET", ks[i], vs[i]}});
+          gets.push_back({{"GET", ks[i]}});
+        }
+        for (auto& r : c->Execute(sets, Clock::now() + 10s))
+          if (!r.ok() || r->str != "OK") ++failures;
+        // Every other round through Start/Wait, the other through Execute.
+        std::vector<Result<RedisReply>> replies;
+        if (round % 2 == 0)
+          replies = RedisCluster::Wait(c->Start(gets, Clock::now() + 10s));
+        else
+          replies = c->Execute(gets, Clock::now() + 10s);
+        for (int i = 0; i < 16; ++i) {
+          if (!replies[i].ok()) {
+            ++failures;
+            continue;
+          }
+          if (replies[i]->str != vs[i]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+
+  const auto keys = KeysOnMasters("spinpause:", 2);
+  std::vector<RedisCommand> sets, gets;
+  std::vector<std::string> key_list, expected;  // RedisCommand keeps views: the strings stay
+  std::vector<size_t> owner;
+  for (const auto& [m, ks] : keys)
+    for (const std::string& k : ks)
+      key_list.push_back(k), expected.push_back("v-" + k), owner.push_back(m);
+  for (size_t i = 0; i < key_list.size(); ++i) {
+    sets.push_back({{"SET", key_list[i], expected[i]}});
+    gets.push_back({{"GET", key_list[i]}});
+  }
+  for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
+  const size_t paused = keys.begin()->first;
+  cluster_->Pause(paused);
+  const auto t0 = Clock::now();
+  auto replies = c->Execute(gets, t0 + 100ms);
+  const auto took = Clock::now() - t0;
+  cluster_->Resume(paused);
+  EXPECT_LT(took, 100ms + 150ms);
+  for (size_t i = 0; i < gets.size(); ++i) {
+    if (owner[i] == paused) {
+      EXPECT_FALSE(replies[i].ok());
+    } else {
+      ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
+      EXPECT_EQ(replies[i]->str, expected[i]);
+    }
+  }
 }
 
 // Moves the slot of `key` from master `from` to master `to` as `redis-cli --cluster reshard`
