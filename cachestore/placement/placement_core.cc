@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "cachestore/host/arena_copy.h"
 #include "cachestore/nvme/record.h"
 
 namespace strata::cachestore {
@@ -682,7 +683,11 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   if (opt_.host_base) {
     lk.unlock();
     std::byte* dst = opt_.host_base + ext.offset;
-    std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
+    // Streaming stores unless the checksum reads the payload straight back (host/arena_copy.h).
+    if (opt_.host_checksums)
+      std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
+    else
+      ArenaCopy(dst + kRecordHeaderSize, bytes.data(), size);
     std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
     if (opt_.host_checksums) sum = HostSum(ext, size);
     lk.lock();

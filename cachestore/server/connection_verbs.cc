@@ -270,8 +270,7 @@ void Connection::OnIds(Verb verb) {
       if (r.staged) {
         // The one copy of a staged write: from then on no client can reach these bytes.
         if (verb == Verb::kCommit)
-          std::memcpy(store.arena_base() + res.payload_offset, staging_->base() + r.staged->offset,
-                      res.size);
+          store.CopyIntoReservation(res, staging_->base() + r.staged->offset);
         staging_->Free(*r.staged);
       }
       if (verb == Verb::kAbort) {

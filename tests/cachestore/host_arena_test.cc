@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <vector>
+
+#include "cachestore/host/arena_copy.h"
 
 namespace strata::cachestore {
 namespace {
@@ -106,6 +109,29 @@ TEST(HostArenaTest, SealedArenaMapsOnlyReadOnly) {
   munmap(ro, 1 << 20);
   (*a)->base()[e->offset] = std::byte{'S'};
   EXPECT_EQ(char((*a)->base()[e->offset]), 'S');
+}
+
+// ArenaCopy is memcpy: every size around the streaming threshold and the 64-byte lines, at every
+// alignment of source and destination, copies exactly the bytes asked for and not one more.
+TEST(ArenaCopyTest, CopiesExactlyTheBytesAtAnySizeAndAlignment) {
+  std::mt19937_64 rng(42);
+  const size_t sizes[] = {0,     1,     63,    64,     65,     4095,           65535,
+                          65536, 65537, 65599, 130560, 130561, (1u << 20) + 13};
+  const size_t max = (1u << 20) + 13 + 256;
+  std::vector<unsigned char> src(max), dst(max);
+  for (auto& b : src) b = static_cast<unsigned char>(rng());
+  for (size_t n : sizes) {
+    for (size_t src_off : {0, 1, 17, 64}) {
+      for (size_t dst_off : {0, 3, 32, 63, 64}) {
+        std::fill(dst.begin(), dst.end(), 0xA5);
+        ArenaCopy(dst.data() + dst_off, src.data() + src_off, n);
+        ASSERT_EQ(std::memcmp(dst.data() + dst_off, src.data() + src_off, n), 0)
+            << n << " bytes, source +" << src_off << ", destination +" << dst_off;
+        for (size_t i = 0; i < dst_off; ++i) ASSERT_EQ(dst[i], 0xA5) << "before, " << n;
+        for (size_t i = dst_off + n; i < max; ++i) ASSERT_EQ(dst[i], 0xA5) << "after, " << n;
+      }
+    }
+  }
 }
 
 }  // namespace
