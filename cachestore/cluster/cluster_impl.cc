@@ -15,6 +15,9 @@ constexpr auto kRefreshInterval = std::chrono::milliseconds(100);
 constexpr auto kNodeBackoff = std::chrono::milliseconds(50);
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kDirectReadMinBytes = 4 * 1024;  // smaller remainders come with what follows
+// Read with a value's remainder: enough for the next reply's header and small replies; what
+// more arrives of the next value is copied from there into its string.
+constexpr size_t kReadAfterWindow = 512;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -230,13 +233,19 @@ void RedisCluster::Impl::MaybeWrite(Node* n) {
 }
 
 void RedisCluster::Impl::StartRead(Node* n) {
-  // The rest of a large value arriving: receive it where the reply keeps it, with no copy.
+  // The rest of a large value arriving: receive it where the reply keeps it, with no copy, and
+  // in the same call what follows it (the next reply's header) into the read buffer: one
+  // receive per value instead of two.
   const std::span<char> window = n->reader.BulkWindow();
   const bool direct = window.size() >= kDirectReadMinBytes;
-  if (!direct && n->rbuf.size() != kReadChunk) n->rbuf.resize(kReadChunk);
+  if (n->rbuf.size() != kReadChunk) n->rbuf.resize(kReadChunk);
+  n->rbufs = {asio::buffer(n->rbuf), asio::mutable_buffer()};
+  if (direct)
+    n->rbufs = {asio::buffer(window.data(), window.size()),
+                asio::buffer(n->rbuf.data(), kReadAfterWindow)};
   n->socket.async_read_some(
-      direct ? asio::buffer(window.data(), window.size()) : asio::buffer(n->rbuf),
-      [this, n, direct, gen = n->generation](const boost::system::error_code& ec, size_t got) {
+      n->rbufs, [this, n, window_size = direct ? window.size() : 0, gen = n->generation](
+                    const boost::system::error_code& ec, size_t got) {
         if (n->generation != gen) return;
         if (ec) {
           return FailNode(n,
@@ -245,10 +254,11 @@ void RedisCluster::Impl::StartRead(Node* n) {
                           CloseReason::kError);
         }
         stats_.bytes_received.fetch_add(got, std::memory_order_relaxed);
-        if (direct) {
-          n->reader.Filled(got);
-        } else if (Status s = n->reader.Feed(n->rbuf.data(), got); !s.ok()) {
-          return FailNode(n, s, CloseReason::kError);
+        const size_t into_window = std::min(got, window_size);
+        if (into_window > 0) n->reader.Filled(into_window);
+        if (got > into_window) {
+          if (Status s = n->reader.Feed(n->rbuf.data(), got - into_window); !s.ok())
+            return FailNode(n, s, CloseReason::kError);
         }
         for (;;) {
           auto next = n->reader.Next();

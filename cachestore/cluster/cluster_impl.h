@@ -99,6 +99,7 @@ struct Node {
   std::vector<ExternalPiece> wext;  // and the large arguments sent from the caller's memory
   std::vector<asio::const_buffer> wbufs;
   std::vector<char> rbuf;
+  std::array<boost::asio::mutable_buffer, 2> rbufs;  // the read in flight: window, then rbuf
   ReplyReader reader;
 };
 
