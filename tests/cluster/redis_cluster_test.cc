@@ -349,6 +349,37 @@ class RedisClusterTest : public ::testing::Test {
     return out;
   }
 
+  // Two keys per master set to "v-<key>", then all read in one batch with the first master
+  // paused (SIGSTOP) and a 100 ms deadline; resumed afterwards.
+  struct PausedRun {
+    std::vector<std::string> keys, expected;  // RedisCommand keeps views: these stay
+    std::vector<size_t> owner;
+    std::vector<RedisCommand> gets;
+    size_t paused = 0;
+    std::vector<Result<RedisReply>> replies;
+    Clock::duration took{};
+  };
+  void ReadWithOneMasterPaused(RedisCluster& c, const std::string& prefix, PausedRun& run) {
+    for (const auto& [m, ks] : KeysOnMasters(prefix, 2))
+      for (const std::string& k : ks) {
+        run.keys.push_back(k);
+        run.expected.push_back("v-" + k);
+        run.owner.push_back(m);
+      }
+    std::vector<RedisCommand> sets;
+    for (size_t i = 0; i < run.keys.size(); ++i) {
+      sets.push_back({{"SET", run.keys[i], run.expected[i]}});
+      run.gets.push_back({{"GET", run.keys[i]}});
+    }
+    for (auto& r : c.Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
+    run.paused = run.owner.front();
+    cluster_->Pause(run.paused);
+    const auto t0 = Clock::now();
+    run.replies = c.Execute(run.gets, t0 + 100ms);
+    run.took = Clock::now() - t0;
+    cluster_->Resume(run.paused);
+  }
+
   std::unique_ptr<RedisClusterProcess> cluster_;
 };
 
@@ -521,31 +552,16 @@ TEST_F(RedisClusterTest, PollingServesTheSameRepliesAndKeepsDeadlines) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(mismatches.load(), 0);
 
-  const auto keys = KeysOnMasters("spinpause:", 2);
-  std::vector<RedisCommand> sets, gets;
-  std::vector<std::string> key_list, expected;  // RedisCommand keeps views: the strings stay
-  std::vector<size_t> owner;
-  for (const auto& [m, ks] : keys)
-    for (const std::string& k : ks)
-      key_list.push_back(k), expected.push_back("v-" + k), owner.push_back(m);
-  for (size_t i = 0; i < key_list.size(); ++i) {
-    sets.push_back({{"SET", key_list[i], expected[i]}});
-    gets.push_back({{"GET", key_list[i]}});
-  }
-  for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
-  const size_t paused = keys.begin()->first;
-  cluster_->Pause(paused);
-  const auto t0 = Clock::now();
-  auto replies = c->Execute(gets, t0 + 100ms);
-  const auto took = Clock::now() - t0;
-  cluster_->Resume(paused);
-  EXPECT_LT(took, 100ms + 150ms);
-  for (size_t i = 0; i < gets.size(); ++i) {
-    if (owner[i] == paused) {
-      EXPECT_FALSE(replies[i].ok());
+  PausedRun run;
+  ReadWithOneMasterPaused(*c, "spinpause:", run);
+  if (HasFatalFailure()) return;
+  EXPECT_LT(run.took, 100ms + 150ms);
+  for (size_t i = 0; i < run.gets.size(); ++i) {
+    if (run.owner[i] == run.paused) {
+      EXPECT_FALSE(run.replies[i].ok());
     } else {
-      ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
-      EXPECT_EQ(replies[i]->str, expected[i]);
+      ASSERT_TRUE(run.replies[i].ok()) << run.replies[i].status().ToString();
+      EXPECT_EQ(run.replies[i]->str, run.expected[i]);
     }
   }
 }
@@ -653,49 +669,30 @@ TEST_F(RedisClusterTest, PausedMasterTimesOutOnlyItsCommands) {
   START_CLUSTER(Spec(3, 0));
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  const auto keys = KeysOnMasters("pause:", 2);
-  std::vector<std::string> key_list, expected;
-  std::vector<size_t> owner;
-  for (const auto& [m, ks] : keys)
-    for (const std::string& k : ks) {
-      key_list.push_back(k);
-      expected.push_back("v-" + k);
-      owner.push_back(m);
-    }
-  std::vector<RedisCommand> sets, gets;
-  for (size_t i = 0; i < key_list.size(); ++i) {
-    sets.push_back({{"SET", key_list[i], expected[i]}});
-    gets.push_back({{"GET", key_list[i]}});
-  }
-  for (auto& r : c->Execute(sets, Clock::now() + 2s)) ASSERT_TRUE(r.ok());
-
-  const size_t paused = keys.begin()->first;
-  cluster_->Pause(paused);
-  const auto t0 = Clock::now();
-  auto replies = c->Execute(gets, t0 + 100ms);
-  const auto took = Clock::now() - t0;
-  cluster_->Resume(paused);
-  EXPECT_LT(took, 100ms + 150ms) << "Execute returned "
-                                 << std::chrono::duration<double, std::milli>(took).count()
-                                 << " ms after a 100 ms deadline";
-  for (size_t i = 0; i < gets.size(); ++i) {
-    if (owner[i] == paused) {
-      ASSERT_FALSE(replies[i].ok());
-      EXPECT_EQ(replies[i].status().code(), StatusCode::kIoError);
-      EXPECT_EQ(replies[i].status().message().rfind("deadline", 0), 0u)
-          << replies[i].status().ToString();
+  PausedRun run;
+  ReadWithOneMasterPaused(*c, "pause:", run);
+  if (HasFatalFailure()) return;
+  EXPECT_LT(run.took, 100ms + 150ms)
+      << "Execute returned " << std::chrono::duration<double, std::milli>(run.took).count()
+      << " ms after a 100 ms deadline";
+  for (size_t i = 0; i < run.gets.size(); ++i) {
+    if (run.owner[i] == run.paused) {
+      ASSERT_FALSE(run.replies[i].ok());
+      EXPECT_EQ(run.replies[i].status().code(), StatusCode::kIoError);
+      EXPECT_EQ(run.replies[i].status().message().rfind("deadline", 0), 0u)
+          << run.replies[i].status().ToString();
     } else {
-      ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
-      EXPECT_EQ(replies[i]->str, expected[i]);
+      ASSERT_TRUE(run.replies[i].ok()) << run.replies[i].status().ToString();
+      EXPECT_EQ(run.replies[i]->str, run.expected[i]);
     }
   }
   EXPECT_GE(c->stats().timeouts, 2u);
 
   // Resumed: the node answers again on a new connection, with nothing misaligned.
-  replies = c->Execute(gets, Clock::now() + 2s);
-  for (size_t i = 0; i < gets.size(); ++i) {
+  auto replies = c->Execute(run.gets, Clock::now() + 2s);
+  for (size_t i = 0; i < run.gets.size(); ++i) {
     ASSERT_TRUE(replies[i].ok()) << replies[i].status().ToString();
-    EXPECT_EQ(replies[i]->str, expected[i]);
+    EXPECT_EQ(replies[i]->str, run.expected[i]);
   }
 }
 

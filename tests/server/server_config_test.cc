@@ -100,7 +100,7 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   EXPECT_FALSE(none->cluster.share.enabled);
   auto c = Parse(R"({
     "cluster": { "seeds": ["10.0.0.1:7000", "10.0.0.2:7000"], "deadline_ms": 50,
-                 "io_threads": 3, "share": { "min_uses": 3, "full_swa": true } },
+                 "io_threads": 3, "spin_us": 80, "share": { "min_uses": 3, "full_swa": true } },
     "tenants": [ { "name": "a", "cluster_user": "strata-a", "cluster_password": "pw" },
                  { "name": "b", "cluster_prefix": "bee" } ]
   })");
@@ -109,6 +109,8 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   EXPECT_EQ(c->cluster.deadline_ms, 50u);
   EXPECT_EQ(c->cluster.connect_timeout_ms, 500u);
   EXPECT_EQ(c->cluster.io_threads, 3u);
+  EXPECT_EQ(c->cluster.spin_us, 80u);
+  EXPECT_EQ(none->cluster.spin_us, 0u);  // sleeping at once by default
   EXPECT_TRUE(c->cluster.share.enabled);
   EXPECT_EQ(c->cluster.share.min_uses, 3u);
   EXPECT_TRUE(c->cluster.share.checkpoints);
@@ -118,6 +120,7 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
   EXPECT_EQ(c->tenants[1].cluster_prefix, "bee");
   const std::string text = DescribeServerConfig(*c);
   EXPECT_NE(text.find("cluster tier: seeds [10.0.0.1:7000,10.0.0.2:7000]"), std::string::npos);
+  EXPECT_NE(text.find("spin 80 us"), std::string::npos);
   EXPECT_EQ(text.find("pw"), std::string::npos);  // no password in the log
   // The shipped example parses.
   auto example = LoadServerConfig(STRATA_SOURCE_DIR "/configs/server/cluster.json");
@@ -133,6 +136,7 @@ TEST(ServerConfigTest, ClusterSectionSharesAndPerTenantAclUsers) {
              "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"], "io_threads": 0 }, "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"], "io_threads": 17 }, "tenants": [ { "name": "a" } ] })",
+       R"({ "cluster": { "seeds": ["x:1"], "spin_us": 100001 }, "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"], "share": { "often": 1 } },
              "tenants": [ { "name": "a" } ] })",
        R"({ "cluster": { "seeds": ["x:1"] }, "tenants": [ { "name": "a", "cluster_prefix": "a:b" } ] })"}) {
