@@ -217,6 +217,10 @@ void Connection::OnReserve() {
       std::optional<cachestore::Extent> staged;
       if (res.ok() && staging_) {
         staged = staging_->Allocate(std::max<uint64_t>(it.size, 1));
+        if (!staged && !cooling_.empty()) {  // room before alternation
+          ReleaseCooling();
+          staged = staging_->Allocate(std::max<uint64_t>(it.size, 1));
+        }
         if (!staged) {
           tenant_->store->Abort(*res);
           res = Status::ResourceExhausted("the connection's staging region is full");
@@ -251,6 +255,8 @@ void Connection::OnIds(Verb verb) {
   wire::StatusList resp;
   resp.statuses.reserve(r->ids.size());
   std::vector<uint64_t> pins;
+  std::vector<cachestore::Extent> copied;  // staging space this COMMIT reads: cooling next
+  if (verb == Verb::kCommit) ReleaseCooling();
   for (uint64_t x : r->ids) {
     WireStatus s = WireStatus::kNotYours;
     if (verb == Verb::kRelease) {
@@ -269,9 +275,12 @@ void Connection::OnIds(Verb verb) {
       m.reservations_held.fetch_sub(1, std::memory_order_relaxed);
       if (r.staged) {
         // The one copy of a staged write: from then on no client can reach these bytes.
-        if (verb == Verb::kCommit)
+        if (verb == Verb::kCommit) {
           store.CopyIntoReservation(res, staging_->base() + r.staged->offset);
-        staging_->Free(*r.staged);
+          copied.push_back(*r.staged);
+        } else {
+          staging_->Free(*r.staged);
+        }
       }
       if (verb == Verb::kAbort) {
         store.Abort(res);
@@ -292,6 +301,7 @@ void Connection::OnIds(Verb verb) {
     }
     resp.statuses.push_back(s);
   }
+  cooling_.insert(cooling_.end(), copied.begin(), copied.end());
   if (!pins.empty()) {
     store.Release(pins);
     m.leases_released.fetch_add(pins.size(), std::memory_order_relaxed);
@@ -299,6 +309,11 @@ void Connection::OnIds(Verb verb) {
   }
   wire::EncodeStatusList(id, verb, resp, out_);
   Finish(verb, false);
+}
+
+void Connection::ReleaseCooling() {
+  for (const cachestore::Extent& e : cooling_) staging_->Free(e);
+  cooling_.clear();
 }
 
 void Connection::Blocking(Verb verb, std::function<Status()> work) {

@@ -763,6 +763,50 @@ TEST_F(ServerTest, TrustedTenantServesWithoutVerifyingHostCopies) {
   }
 }
 
+// Consecutive staged batches alternate between two areas of the staging region: the space a
+// COMMIT copied from comes back at the next COMMIT, so the next batch is not written into lines
+// the server has just read; and it comes back at once when a RESERVE would not fit otherwise.
+TEST_F(ServerTest, StagedBatchesAlternateAndCooledSpaceComesBackWhenNeeded) {
+  StartServer(R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default", "staging_bytes": "1MiB" } ]
+})");
+  auto s = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(s, nullptr);
+  ASSERT_NE(s->staging, nullptr);
+  std::vector<uint64_t> offsets;
+  for (int batch = 0; batch < 4; ++batch) {
+    wire::ReserveItem it;
+    it.ns = kNs, it.key = Key(100 + batch), it.fingerprint = kFp, it.size = 256 << 10;
+    it.family = uint8_t(Family::kCsa);
+    auto r = s->Reserve({it});
+    ASSERT_EQ(r[0].status, WireStatus::kOk) << batch;
+    offsets.push_back(r[0].offset);
+    const auto bytes = Pattern(it.size, batch);
+    std::memcpy(s->staging + r[0].offset, bytes.data(), bytes.size());
+    ASSERT_EQ(s->Ids(Verb::kCommit, {r[0].reservation})[0], WireStatus::kOk);
+    auto items = s->Get({Key(100 + batch)}, FamilyMask{Family::kCsa}.bits());
+    ASSERT_EQ(items[0].status, WireStatus::kOk);
+    EXPECT_EQ(s->Bytes(items[0]), bytes) << batch;
+    s->Ids(Verb::kRelease, {items[0].lease});
+  }
+  EXPECT_NE(offsets[0], offsets[1]);
+  EXPECT_EQ(offsets[2], offsets[0]);
+  EXPECT_EQ(offsets[3], offsets[1]);
+  // Cooling space is used, not counted against a reservation that needs it: with 256 KiB of
+  // the 1 MiB cooling, 1 MiB can still be reserved.
+  EXPECT_EQ(s->Stats()["connection.staging_used"], 256u << 10);
+  wire::ReserveItem whole;
+  whole.ns = kNs, whole.key = Key(200), whole.fingerprint = kFp, whole.size = 1 << 20;
+  whole.family = uint8_t(Family::kCsa);
+  auto r = s->Reserve({whole});
+  ASSERT_EQ(r[0].status, WireStatus::kOk);
+  EXPECT_EQ(s->Stats()["connection.staging_used"], 1u << 20);
+  ASSERT_EQ(s->Ids(Verb::kAbort, {r[0].reservation})[0], WireStatus::kOk);
+  EXPECT_EQ(s->Stats()["connection.staging_used"], 0u);
+}
+
 // Staged writes (the default): the arena maps only read-only, a writer gets a staging region of
 // its own, and COMMIT copies from there. Nothing a client does after COMMIT reaches the bytes
 // GET serves, so they are served without verification and never reported corrupt.
