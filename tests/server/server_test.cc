@@ -367,6 +367,13 @@ std::string TwoTenantConfig() {
 })";
 }
 
+// One tenant with staged writes (the default) and 1 MiB of staging per connection.
+constexpr const char* kStagingServer = R"({
+  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
+  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
+  "tenants": [ { "name": "default", "staging_bytes": "1MiB" } ]
+})";
+
 class ServerTest : public ::testing::Test {
  protected:
   void StartServer(std::string config) {
@@ -767,11 +774,7 @@ TEST_F(ServerTest, TrustedTenantServesWithoutVerifyingHostCopies) {
 // COMMIT copied from comes back at the next COMMIT, so the next batch is not written into lines
 // the server has just read; and it comes back at once when a RESERVE would not fit otherwise.
 TEST_F(ServerTest, StagedBatchesAlternateAndCooledSpaceComesBackWhenNeeded) {
-  StartServer(R"({
-  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
-  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
-  "tenants": [ { "name": "default", "staging_bytes": "1MiB" } ]
-})");
+  StartServer(kStagingServer);
   auto s = Hello(server_->socket_path(), "default", "");
   ASSERT_NE(s, nullptr);
   ASSERT_NE(s->staging, nullptr);
@@ -811,11 +814,7 @@ TEST_F(ServerTest, StagedBatchesAlternateAndCooledSpaceComesBackWhenNeeded) {
 // its own, and COMMIT copies from there. Nothing a client does after COMMIT reaches the bytes
 // GET serves, so they are served without verification and never reported corrupt.
 TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
-  StartServer(R"({
-  "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 2, "metrics_port": 0,
-  "host": { "capacity": "16MiB", "prefault": false }, "nvme": null,
-  "tenants": [ { "name": "default", "staging_bytes": "1MiB" } ]
-})");
+  StartServer(kStagingServer);
   auto s = Hello(server_->socket_path(), "default", "");
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->hello.capabilities & wire::kCapStaging);
