@@ -239,10 +239,9 @@ void RedisCluster::Impl::StartRead(Node* n) {
   const std::span<char> window = n->reader.BulkWindow();
   const bool direct = window.size() >= kDirectReadMinBytes;
   if (n->rbuf.size() != kReadChunk) n->rbuf.resize(kReadChunk);
-  n->rbufs = {asio::buffer(n->rbuf), asio::mutable_buffer()};
-  if (direct)
-    n->rbufs = {asio::buffer(window.data(), window.size()),
-                asio::buffer(n->rbuf.data(), kReadAfterWindow)};
+  n->rbufs = direct ? decltype(n->rbufs){asio::buffer(window.data(), window.size()),
+                                         asio::buffer(n->rbuf.data(), kReadAfterWindow)}
+                    : decltype(n->rbufs){asio::buffer(n->rbuf), asio::mutable_buffer()};
   n->socket.async_read_some(
       n->rbufs, [this, n, window_size = direct ? window.size() : 0, gen = n->generation](
                     const boost::system::error_code& ec, size_t got) {

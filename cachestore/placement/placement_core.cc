@@ -683,17 +683,21 @@ Status PlacementCore::Put(const ObjectKey& key, uint64_t fingerprint, uint64_t s
   if (opt_.host_base) {
     lk.unlock();
     std::byte* dst = opt_.host_base + ext.offset;
-    // Streaming stores unless the checksum reads the payload straight back (host/arena_copy.h).
-    if (opt_.host_checksums)
-      std::memcpy(dst + kRecordHeaderSize, bytes.data(), size);
-    else
-      ArenaCopy(dst + kRecordHeaderSize, bytes.data(), size);
+    CopyPayload(ext, bytes.data(), size);
     std::memset(dst + kRecordHeaderSize + size, 0, need - kRecordHeaderSize - size);
     if (opt_.host_checksums) sum = HostSum(ext, size);
     lk.lock();
   }
   InsertResident(key, fingerprint, size, ext, hints, sum, origin);
   return Status::Ok();
+}
+
+void PlacementCore::CopyPayload(const Extent& ext, const std::byte* src, uint64_t size) const {
+  std::byte* dst = opt_.host_base + ext.offset + kRecordHeaderSize;
+  if (opt_.host_checksums)
+    std::memcpy(dst, src, size);  // HostSum reads it straight back: keep it in the cache
+  else
+    ArenaCopy(dst, src, size);
 }
 
 Result<Extent> PlacementCore::Reserve(NamespaceId ns, uint64_t size) {

@@ -101,6 +101,9 @@ class PlacementCore {
   // written there an object (Ok(false): the host tier's admission declined it and the extent
   // is freed), or Abort frees the extent. Between the two the extent is nobody's object.
   Result<Extent> Reserve(NamespaceId ns, uint64_t size);
+  // A writer's copy of `size` payload bytes into a reserved extent (as Put copies): streaming
+  // stores (host/arena_copy.h) unless host checksums read the payload straight back.
+  void CopyPayload(const Extent& ext, const std::byte* src, uint64_t size) const;
   Result<bool> Commit(const ObjectKey& key, uint64_t fingerprint, uint64_t size, const Extent& ext,
                       const PutHints& hints);
   void Abort(const Extent& ext);

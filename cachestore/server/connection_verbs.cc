@@ -255,8 +255,7 @@ void Connection::OnIds(Verb verb) {
   wire::StatusList resp;
   resp.statuses.reserve(r->ids.size());
   std::vector<uint64_t> pins;
-  std::vector<cachestore::Extent> copied;  // staging space this COMMIT reads: cooling next
-  if (verb == Verb::kCommit) ReleaseCooling();
+  if (verb == Verb::kCommit) ReleaseCooling();  // what this COMMIT reads cools instead
   for (uint64_t x : r->ids) {
     WireStatus s = WireStatus::kNotYours;
     if (verb == Verb::kRelease) {
@@ -277,7 +276,7 @@ void Connection::OnIds(Verb verb) {
         // The one copy of a staged write: from then on no client can reach these bytes.
         if (verb == Verb::kCommit) {
           store.CopyIntoReservation(res, staging_->base() + r.staged->offset);
-          copied.push_back(*r.staged);
+          cooling_.push_back(*r.staged);
         } else {
           staging_->Free(*r.staged);
         }
@@ -301,7 +300,6 @@ void Connection::OnIds(Verb verb) {
     }
     resp.statuses.push_back(s);
   }
-  cooling_.insert(cooling_.end(), copied.begin(), copied.end());
   if (!pins.empty()) {
     store.Release(pins);
     m.leases_released.fetch_add(pins.size(), std::memory_order_relaxed);

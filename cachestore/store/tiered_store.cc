@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <optional>
 
-#include "cachestore/host/arena_copy.h"
 #include "cachestore/nvme/drives.h"
 #include "cachestore/nvme/rebuild.h"
 #include "cachestore/nvme/record.h"
@@ -47,7 +46,6 @@ Status TieredStore::OpenCore(TieredStoreOptions& options) {
   po.log = options.decision_log;
   po.layouts = std::move(options.layouts);
   po.host_checksums = options.host_checksums;
-  host_checksums_ = options.host_checksums;
   po.retired_segments = retired_segments_;
   po.share = options.share;
   po.share.enabled = options.shared != nullptr;
@@ -314,11 +312,7 @@ Result<bool> TieredStore::Commit(const Reservation& r) {
 void TieredStore::Abort(const Reservation& r) { core_->Abort(r.ext); }
 
 void TieredStore::CopyIntoReservation(const Reservation& r, const std::byte* src) {
-  std::byte* dst = arena_->base() + r.payload_offset;
-  if (host_checksums_)
-    std::memcpy(dst, src, r.size);
-  else
-    ArenaCopy(dst, src, r.size);
+  core_->CopyPayload(r.ext, src, r.size);
 }
 
 Result<std::vector<ObjectView>> TieredStore::Get(NamespaceId ns, uint64_t fingerprint,

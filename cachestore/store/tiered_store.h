@@ -104,8 +104,7 @@ class TieredStore final : public Store {
   Result<bool> Commit(const Reservation& r);
   void Abort(const Reservation& r);
   // The writer's copy into a reservation's payload (the daemon's staged writes, its one copy):
-  // `r.size` bytes from `src`, with streaming stores (host/arena_copy.h) unless Commit will
-  // checksum the payload (TieredStoreOptions::host_checksums), which reads it straight back.
+  // `r.size` bytes from `src`, copied as Put copies (PlacementCore::CopyPayload).
   void CopyIntoReservation(const Reservation& r, const std::byte* src);
 
  private:
@@ -173,7 +172,6 @@ class TieredStore final : public Store {
   // Nodes share checkpoints (ClusterSharePolicy::checkpoints, the same on every node): a Lookup
   // looks for a later one in the shared tier than it holds (FetchLaterSharedCheckpoint).
   bool share_checkpoints_ = true;
-  bool host_checksums_ = false;
   std::thread uploader_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> shared_uploads_{0}, shared_upload_errors_{0}, shared_skipped_corrupt_{0},
