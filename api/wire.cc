@@ -158,11 +158,13 @@ std::string_view VerbName(Verb v) {
       return "prefetch";
     case Verb::kPing:
       return "ping";
+    case Verb::kPut:
+      return "put";
   }
   return "unknown";
 }
 
-bool IsKnownVerb(uint16_t v) { return v >= uint16_t(Verb::kHello) && v <= uint16_t(Verb::kPing); }
+bool IsKnownVerb(uint16_t v) { return v >= uint16_t(Verb::kHello) && v <= uint16_t(Verb::kPut); }
 
 std::string_view WireStatusName(WireStatus s) {
   switch (s) {
@@ -250,24 +252,41 @@ void EncodeGet(uint64_t id, Verb verb, const GetRequest& r, std::vector<std::byt
   End(out, at, uint16_t(verb), id);
 }
 
+namespace {
+// RESERVE's 72-byte item, also PUT's first 72 bytes.
+void PutReserveItem(Writer& w, const ReserveItem& i) {
+  w.Put(i.ns);
+  w.Key(i.key);
+  w.Put(i.fingerprint);
+  w.Put(i.size);
+  w.Put(i.family);
+  w.Put(uint8_t(i.has_parent ? 1 : 0));
+  w.Zeros(2);
+  w.Put(i.depth);
+  w.Key(i.parent);
+  w.Put(i.value_per_byte);
+}
+}  // namespace
+
 void EncodeReserve(uint64_t id, const ReserveRequest& r, std::vector<std::byte>& out) {
   const size_t at = Begin(out);
   Writer w(out);
   w.Put(uint32_t(r.items.size()));
   w.Zeros(4);
-  for (const ReserveItem& i : r.items) {
-    w.Put(i.ns);
-    w.Key(i.key);
-    w.Put(i.fingerprint);
-    w.Put(i.size);
-    w.Put(i.family);
-    w.Put(uint8_t(i.has_parent ? 1 : 0));
-    w.Zeros(2);
-    w.Put(i.depth);
-    w.Key(i.parent);
-    w.Put(i.value_per_byte);
-  }
+  for (const ReserveItem& i : r.items) PutReserveItem(w, i);
   End(out, at, uint16_t(Verb::kReserve), id);
+}
+
+void EncodePut(uint64_t id, const PutRequest& r, std::vector<std::byte>& out) {
+  const size_t at = Begin(out);
+  Writer w(out);
+  w.Put(uint32_t(r.items.size()));
+  w.Zeros(4);
+  for (const PutItem& i : r.items) {
+    PutReserveItem(w, i.item);
+    w.Put(i.offset);
+  }
+  End(out, at, uint16_t(Verb::kPut), id);
 }
 
 void EncodeIds(uint64_t id, Verb verb, const IdList& r, std::vector<std::byte>& out) {
@@ -458,6 +477,20 @@ Result<GetRequest> DecodeGet(std::span<const std::byte> body) {
   return q;
 }
 
+namespace {
+// RESERVE's 72-byte item, also PUT's first 72 bytes; `what` names the verb in the error.
+Status GetReserveItem(Reader& r, ReserveItem& i, const std::string& what) {
+  uint8_t hp = 0;
+  if (!r.Get(i.ns) || !r.Key(i.key) || !r.Get(i.fingerprint) || !r.Get(i.size) ||
+      !r.Get(i.family) || !r.Get(hp) || !r.Zeros(2) || !r.Get(i.depth) || !r.Key(i.parent) ||
+      !r.Get(i.value_per_byte))
+    return Bad(what + " (item)");
+  if (hp > 1) return Bad(what + " (has_parent)");
+  i.has_parent = hp == 1;
+  return Status::Ok();
+}
+}  // namespace
+
 Result<ReserveRequest> DecodeReserve(std::span<const std::byte> body) {
   Reader r(body);
   ReserveRequest q;
@@ -465,14 +498,20 @@ Result<ReserveRequest> DecodeReserve(std::span<const std::byte> body) {
   if (!r.Get(n) || !r.Zeros(4)) return Bad("reserve");
   if (!CountFits(n, 72, r.left())) return Bad("reserve (item count)");
   q.items.resize(n);
-  for (ReserveItem& i : q.items) {
-    uint8_t hp = 0;
-    if (!r.Get(i.ns) || !r.Key(i.key) || !r.Get(i.fingerprint) || !r.Get(i.size) ||
-        !r.Get(i.family) || !r.Get(hp) || !r.Zeros(2) || !r.Get(i.depth) || !r.Key(i.parent) ||
-        !r.Get(i.value_per_byte))
-      return Bad("reserve (item)");
-    if (hp > 1) return Bad("reserve (has_parent)");
-    i.has_parent = hp == 1;
+  for (ReserveItem& i : q.items) STRATA_RETURN_IF_ERROR(GetReserveItem(r, i, "reserve"));
+  return q;
+}
+
+Result<PutRequest> DecodePut(std::span<const std::byte> body) {
+  Reader r(body);
+  PutRequest q;
+  uint32_t n = 0;
+  if (!r.Get(n) || !r.Zeros(4)) return Bad("put");
+  if (!CountFits(n, 80, r.left())) return Bad("put (item count)");
+  q.items.resize(n);
+  for (PutItem& i : q.items) {
+    STRATA_RETURN_IF_ERROR(GetReserveItem(r, i.item, "put"));
+    if (!r.Get(i.offset)) return Bad("put (item)");
   }
   return q;
 }
@@ -638,6 +677,9 @@ Result<Verb> DecodeRequestFrame(std::span<const std::byte> frame) {
     case Verb::kAbort:
     case Verb::kRelease:
       STRATA_RETURN_IF_ERROR(DecodeIds(body).status());
+      break;
+    case Verb::kPut:
+      STRATA_RETURN_IF_ERROR(DecodePut(body).status());
       break;
     case Verb::kDelete:
       STRATA_RETURN_IF_ERROR(DecodeDelete(body).status());

@@ -195,6 +195,9 @@ struct Bench {
   // A client of the tenant that writes in place and trusts its clients (verify_host_copies
   // false): no checksums, one copy less per Commit than staging.
   std::unique_ptr<Client> trusted;
+  // A second connection of the default tenant for PutMany: a staging region of its own, so the
+  // PUT side and the RESERVE/COMMIT side do not warm each other's.
+  std::unique_ptr<Client> putter;
   ClientOptions copts;
   uint64_t fp = 0;
 
@@ -274,7 +277,8 @@ struct Bench {
 
   Status ReserveCommitFigure(Family f) {
     const std::string name = fmt::format("server.reserve_commit.{}", FamilyName(f));
-    if (!Want(name)) return Status::Ok();
+    const std::string put_name = fmt::format("server.put.{}", FamilyName(f));
+    if (!Want(name) && !Want(put_name)) return Status::Ok();
     const NamespaceId ns = 20 + uint64_t(f);
     const uint64_t size = o.layout.FamilyBlockBytes(f);
     const size_t n = Count(f);
@@ -305,6 +309,22 @@ struct Bench {
         const auto t2 = Clock::now();
         for (const Status& st : c.CommitMany(rs)) STRATA_RETURN_IF_ERROR(st);
         if (split) split->Add(t0, t1, t2, Clock::now());
+        i += m;
+      }
+      out.Add(double(n * size) / Seconds(t) / 1e9);
+      return Status::Ok();
+    };
+    // The one-round-trip write: PutMany copies each batch into the staging region at places of
+    // its own and sends one PUT (wire::kCapPut), so no RESERVE round trip.
+    Samples daemon_put;
+    auto run_daemon_put = [&](Client& c, Samples& out) -> Status {
+      const auto t = Clock::now();
+      std::vector<Client::PutSpec> specs;
+      for (size_t i = 0; i < n;) {
+        const size_t m = std::min<size_t>(kGetBatch, n - i);
+        specs.clear();
+        for (size_t j = i; j < i + m; ++j) specs.push_back({{ns, BlockKey{ns, j}, f}, src, {}});
+        for (const Status& st : c.PutMany(fp, specs)) STRATA_RETURN_IF_ERROR(st);
         i += m;
       }
       out.Add(double(n * size) / Seconds(t) / 1e9);
@@ -349,12 +369,13 @@ struct Bench {
           [&] { return run_daemon(*trusted, daemon_trusted, nullptr); },
           [&] { return run_local(*local, peer); },
           [&] { return run_local(*local_sums, peer_sums); },
-          [&] { return run_local_put(*local, peer_put); }};
-      for (size_t k = 0; k < 6; ++k) STRATA_RETURN_IF_ERROR(sides[(k + round) % 6]());
+          [&] { return run_local_put(*local, peer_put); },
+          [&] { return run_daemon_put(*putter, daemon_put); }};
+      for (size_t k = 0; k < 7; ++k) STRATA_RETURN_IF_ERROR(sides[(k + round) % 7]());
       return Status::Ok();
     };
     STRATA_RETURN_IF_ERROR(all(0));  // warm-up: the objects exist from here on
-    daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear();
+    daemon.v.clear(), daemon_in_place.v.clear(), daemon_trusted.v.clear(), daemon_put.v.clear();
     peer.v.clear(), peer_sums.v.clear(), peer_put.v.clear();
     split_daemon = split_put = BatchSplit{};
     for (uint32_t r = 0; r < o.rounds; ++r) STRATA_RETURN_IF_ERROR(all(r));
@@ -363,6 +384,7 @@ struct Bench {
               sizes + fmt::format(R"(, "split": {{"daemon": {}, "in_process_put": {}}})",
                                   split_daemon.Json(kWriteSteps), split_put.Json(kWriteSteps))));
     emit(With(FigureJson(name + ".vs_in_place_commit", daemon, "GB/s", "in_process", peer), sizes));
+    emit(With(FigureJson(put_name, daemon_put, "GB/s", "in_process_put", peer_put), sizes));
     emit(With(FigureJson(name + ".in_place", daemon_in_place, "GB/s", "in_process_host_checksums",
                          peer_sums),
               sizes));
@@ -554,7 +576,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   sums.host_checksums = true;
   STRATA_ASSIGN_OR_RETURN(auto local_sums, cachestore::OpenTieredStore(lc, std::move(sums)));
 
-  Bench b{o, emit, nullptr, nullptr, nullptr, nullptr, nullptr, ClientOptions{}, 0};
+  Bench b{o, emit, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, ClientOptions{}, 0};
   b.local = static_cast<cachestore::TieredStore*>(local.get());
   b.local_sums = static_cast<cachestore::TieredStore*>(local_sums.get());
   b.fp = o.layout.fingerprint();
@@ -571,6 +593,7 @@ Status RunServerBench(const ServerBenchOptions& o,
   ClientOptions trusted_opts = b.copts;
   trusted_opts.tenant = "trusted";
   STRATA_ASSIGN_OR_RETURN(b.trusted, Client::Connect(trusted_opts));
+  STRATA_ASSIGN_OR_RETURN(b.putter, Client::Connect(b.copts));
 
   Status s;
   for (Family f : kAllFamilies) {

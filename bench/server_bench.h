@@ -6,8 +6,11 @@
 //                            objects; the consumer copies the bytes out in both cases.
 //   server.get.<family>.vs_checksummed  the same against the in-process store with the host
 //                            checksums the daemon verifies before serving (the socket's share).
-//   server.reserve_commit.<family>  Reserve + copy in + Commit, GB/s, against TieredStore's own
-//                            Reserve/Commit.
+//   server.reserve_commit.<family>  Reserve + copy in + Commit, GB/s, against the in-process
+//                            store's Put of each batch written into a buffer (and
+//                            .vs_in_place_commit against TieredStore's own Reserve/Commit).
+//   server.put.<family>      Client::PutMany (copy into the staging region + one PUT frame per
+//                            batch) against the same in-process Put.
 //   server.lookup64.p50|p99  Lookup of a 64-block chain, microseconds, against a bare Unix-socket
 //                            request/response of the same frame sizes (an echo thread).
 //   server.release.p50|p99   Release of one lease, likewise.

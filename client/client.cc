@@ -18,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "client/socket.h"
@@ -120,6 +121,10 @@ class Client::Impl {
   }
   Status Put(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
              const PutHints& hints);
+  std::vector<Status> PutMany(uint64_t fp, std::span<const PutSpec> items) {
+    std::lock_guard l(mu_);
+    return PutManyLocked(fp, items);
+  }
   Result<Reservation> Reserve(const ObjectKey& key, uint64_t fp, uint64_t size,
                               const PutHints& hints) {
     std::lock_guard l(mu_);
@@ -171,6 +176,9 @@ class Client::Impl {
     uint64_t generation = 0;
     uint64_t server_id = 0;  // lease or reservation on that connection
     HandleKind kind = HandleKind::kLease;
+    // A reservation in the staging region: [staged_at, staged_at + staged_size), which PUT
+    // leaves alone.
+    uint64_t staged_at = 0, staged_size = 0;
   };
   struct Response {
     std::vector<std::byte> body;
@@ -202,6 +210,12 @@ class Client::Impl {
                                                      std::span<const ReserveSpec> specs);
   Status FinishLocked(const Reservation& r, Verb verb);
   std::vector<Status> FinishManyLocked(std::span<const Reservation> rs, Verb verb);
+  Status PutOneReserved(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
+                        const PutHints& hints);
+  std::vector<Status> PutManyLocked(uint64_t fp, std::span<const PutSpec> items);
+  // One PUT frame of items[i..], as many as fit (in the staging region at once, in a frame);
+  // sets their statuses in `out` and returns the index after the last one it took.
+  size_t PutFrame(uint64_t fp, std::span<const PutSpec> items, size_t i, std::vector<Status>& out);
   // The arena span [offset, offset + size) of the current mapping, or null when it is outside;
   // InStaging: the same in its staging region, or in the arena without one (in-place writes).
   std::byte* InArena(uint64_t offset, uint64_t size) const;
@@ -219,7 +233,14 @@ class Client::Impl {
   Status SendQueued(Deadline d);
   std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
   std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
-  uint64_t next_handle_ = 1;                      // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): where PUT frames write in the staging region. They alternate between two
+  // areas, from offset 0 and from where the last frame ended, so a batch is written neither
+  // into lines the server has just read (its core would first have to give them back) nor
+  // into lines long out of the caches (a ring through the whole region measured 5.0 against
+  // 7.9 GB/s for 4.2 MB batches).
+  uint64_t put_last_end_ = 0;
+  bool put_from_zero_ = true;
+  uint64_t next_handle_ = 1;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> connects_{0}, drops_{0}, bad_items_{0};
 };
 
@@ -637,8 +658,12 @@ std::vector<Result<Client::Reservation>> Client::Impl::ReserveManyLocked(
         out.emplace_back(Status::IoError("reserve: the server gave an offset outside the region"));
         continue;
       }
-      out.emplace_back(
-          Reservation{data, NewHandle(r.reservation, HandleKind::kReservation), specs[i + j].size});
+      const uint64_t h = NewHandle(r.reservation, HandleKind::kReservation);
+      if (mappings_[generation_].staging) {
+        handles_[h].staged_at = r.offset;
+        handles_[h].staged_size = specs[i + j].size;
+      }
+      out.emplace_back(Reservation{data, h, specs[i + j].size});
     }
     GiveBack(Verb::kAbort, std::move(refused));
     i += n;
@@ -717,6 +742,134 @@ std::vector<Status> Client::Impl::FinishManyLocked(std::span<const Reservation> 
 Status Client::Impl::Put(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
                          const PutHints& hints) {
   std::lock_guard l(mu_);
+  const PutSpec spec{key, bytes, hints};
+  return PutManyLocked(fp, std::span(&spec, 1))[0];
+}
+
+std::vector<Status> Client::Impl::PutManyLocked(uint64_t fp, std::span<const PutSpec> items) {
+  std::vector<Status> out(items.size(), Status::Ok());
+  if (opts_.read_only) {
+    for (Status& s : out) s = Status::FailedPrecondition("put: the client is read-only");
+    return out;
+  }
+  for (size_t i = 0; i < items.size();) {
+    if (Status c = EnsureConnected(Clock::now() + opts_.deadline); !c.ok()) {
+      for (; i < items.size(); ++i) out[i] = c.WithContext("put");
+      break;
+    }
+    const auto m = mappings_.find(generation_);
+    if (m == mappings_.end() || !m->second.staging || !(hello_.capabilities & wire::kCapPut)) {
+      // A server without PUT: reserve, copy and commit, one object at a time.
+      out[i] = PutOneReserved(items[i].key, fp, items[i].bytes, items[i].hints);
+      ++i;
+      continue;
+    }
+    i = PutFrame(fp, items, i, out);
+  }
+  return out;
+}
+
+namespace {
+
+// The first offset at or after `at` (64-byte aligned) where [offset, offset + size) ends at or
+// before `limit` and overlaps none of `busy` ([begin, end) ranges sorted by begin); nullopt
+// when there is none.
+std::optional<uint64_t> FitFrom(uint64_t at, uint64_t size, uint64_t limit,
+                                const std::vector<std::pair<uint64_t, uint64_t>>& busy) {
+  for (;;) {
+    at = (at + 4095) & ~uint64_t(4095);
+    if (at > limit || size > limit - at) return std::nullopt;
+    bool moved = false;
+    for (const auto& [b, e] : busy) {
+      if (b >= at + size) break;
+      if (e > at) {
+        at = e, moved = true;
+        break;
+      }
+    }
+    if (!moved) return at;
+  }
+}
+
+}  // namespace
+
+size_t Client::Impl::PutFrame(uint64_t fp, std::span<const PutSpec> items, size_t i,
+                              std::vector<Status>& out) {
+  const Mapping& m = mappings_.at(generation_);
+  const uint64_t cap = m.staging_bytes;
+  // This connection's reservations are being written in the staging region: not there.
+  std::vector<std::pair<uint64_t, uint64_t>> busy;
+  for (const auto& [h, x] : handles_)
+    if (x.generation == generation_ && x.kind == HandleKind::kReservation && x.staged_size > 0)
+      busy.emplace_back(x.staged_at, x.staged_at + x.staged_size);
+  std::sort(busy.begin(), busy.end());
+  const size_t chunk = ChunkItems(hello_.max_body, hello_.max_batch, 8, 80, 8, 1);
+  wire::PutRequest req;
+  std::vector<size_t> sent;  // indexes of `items` in the frame
+  uint64_t bytes = 0;
+  // The frame's items go one after the other from `begin`, wrapping around once, never reaching
+  // where the frame began.
+  const uint64_t begin = !put_from_zero_ && put_last_end_ < cap ? put_last_end_ : 0;
+  uint64_t cursor = begin;
+  bool wrapped = false;
+  for (; i < items.size() && req.items.size() < chunk; ++i) {
+    const PutSpec& it = items[i];
+    const uint64_t size = it.bytes.size();
+    auto at = FitFrom(cursor, size, wrapped ? begin : cap, busy);
+    if (!at && !wrapped) {
+      wrapped = true;
+      at = FitFrom(0, size, begin, busy);
+    }
+    if (!at && req.items.empty()) at = FitFrom(0, size, cap, busy);  // alone, anywhere
+    if (!at) {
+      if (!req.items.empty()) break;  // the next frame has the whole region again
+      out[i] = Status::NoSpace("put: no room for it in the connection's staging region");
+      continue;
+    }
+    if (size > 0) std::memcpy(m.staging + *at, it.bytes.data(), size);
+    cursor = *at + size;
+    wire::PutItem p;
+    p.item.ns = it.key.ns, p.item.key = it.key.block, p.item.fingerprint = fp, p.item.size = size;
+    p.item.family = uint8_t(it.key.family), p.item.has_parent = it.hints.has_parent;
+    p.item.depth = it.hints.depth, p.item.parent = it.hints.parent;
+    p.item.value_per_byte = it.hints.value_per_byte;
+    p.offset = *at;
+    req.items.push_back(p);
+    sent.push_back(i);
+    bytes += size;
+  }
+  if (req.items.empty()) return i;
+  put_last_end_ = cursor;
+  put_from_zero_ = begin != 0;
+  // The server answers after copying the bytes into the arena: with polling on, poll through
+  // that copy too (as for a staged COMMIT).
+  if (opts_.spin_us > 0)
+    sock_.set_spin(std::chrono::microseconds(
+        opts_.spin_us + std::min<uint64_t>(bytes / kStagedCopyBytesPerUs, kMaxCopySpinUs)));
+  auto resp =
+      Call(Verb::kPut, Reconnect::kNo, [&](uint64_t id, auto& f) { wire::EncodePut(id, req, f); });
+  sock_.set_spin(std::chrono::microseconds(opts_.spin_us));
+  auto sl =
+      resp.ok() ? wire::DecodeStatusList(resp->payload()) : Result<wire::StatusList>(resp.status());
+  if (resp.ok() && (!sl.ok() || sl->statuses.size() != sent.size())) {
+    bad_items_.fetch_add(1, std::memory_order_relaxed);
+    Drop();
+    sl = Status::IoError("put: malformed response");
+  }
+  for (size_t j = 0; j < sent.size(); ++j) {
+    Status& s = out[sent[j]];
+    if (!sl.ok()) {
+      s = sl.status();
+    } else if (sl->statuses[j] != WireStatus::kNotAdmitted) {
+      // As through RESERVE and COMMIT: an object the store declines is no error.
+      s = StatusFromWire(sl->statuses[j], "put");
+    }
+  }
+  return i;
+}
+
+Status Client::Impl::PutOneReserved(const ObjectKey& key, uint64_t fp,
+                                    std::span<const std::byte> bytes, const PutHints& hints) {
   auto r = ReserveLocked(key, fp, bytes.size(), hints);
   if (!r.ok()) {
     if (r.status().code() == StatusCode::kResourceExhausted) return Status::Ok();  // declined
@@ -800,6 +953,9 @@ Result<LookupResult> Client::Lookup(NamespaceId ns, uint64_t fingerprint,
 Status Client::Put(const ObjectKey& key, uint64_t fingerprint, std::span<const std::byte> bytes,
                    const PutHints& hints) {
   return impl_->Put(key, fingerprint, bytes, hints);
+}
+std::vector<Status> Client::PutMany(uint64_t fingerprint, std::span<const PutSpec> items) {
+  return impl_->PutMany(fingerprint, items);
 }
 
 Result<std::vector<ObjectView>> Client::Get(NamespaceId ns, uint64_t fingerprint,

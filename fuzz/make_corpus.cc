@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
     reserve.items.push_back(it);
   }
   Frame("req-reserve", [&](Bytes& b) { w::EncodeReserve(4, reserve, b); });
+  w::PutRequest put;
+  for (const w::ReserveItem& it : reserve.items) put.items.push_back({it, 4096 * it.depth});
+  Frame("req-put", [&](Bytes& b) { w::EncodePut(13, put, b); });
 
   w::IdList ids{{11, 12, 13}};
   Frame("req-commit", [&](Bytes& b) { w::EncodeIds(5, w::Verb::kCommit, ids, b); });
@@ -137,6 +140,7 @@ int main(int argc, char** argv) {
                     w::WireStatus::kOk, w::WireStatus::kOk, w::WireStatus::kOk, w::WireStatus::kOk,
                     w::WireStatus::kOk, w::WireStatus::kPending}};
   Frame("resp-prefetch", [&](Bytes& b) { w::EncodeStatusList(11, w::Verb::kPrefetch, pf, b); });
+  Frame("resp-put", [&](Bytes& b) { w::EncodeStatusList(13, w::Verb::kPut, sl, b); });
 
   w::StatsResponse st;
   st.counters = {{"host.csa.objects", 12}, {"gets", 99}, {"", 0}};

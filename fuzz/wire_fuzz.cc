@@ -51,16 +51,22 @@ bool Eq(const w::GetRequest& a, const w::GetRequest& b) {
   return a.ns == b.ns && a.fingerprint == b.fingerprint && a.families == b.families &&
          a.lease_ms == b.lease_ms && a.keys == b.keys;
 }
+bool Eq(const w::ReserveItem& x, const w::ReserveItem& y) {
+  return x.ns == y.ns && Eq(x.key, y.key) && x.fingerprint == y.fingerprint && x.size == y.size &&
+         x.family == y.family && x.has_parent == y.has_parent && x.depth == y.depth &&
+         Eq(x.parent, y.parent) && Eq(x.value_per_byte, y.value_per_byte);
+}
 bool Eq(const w::ReserveRequest& a, const w::ReserveRequest& b) {
   if (a.items.size() != b.items.size()) return false;
-  for (size_t i = 0; i < a.items.size(); ++i) {
-    const w::ReserveItem& x = a.items[i];
-    const w::ReserveItem& y = b.items[i];
-    if (!(x.ns == y.ns && Eq(x.key, y.key) && x.fingerprint == y.fingerprint && x.size == y.size &&
-          x.family == y.family && x.has_parent == y.has_parent && x.depth == y.depth &&
-          Eq(x.parent, y.parent) && Eq(x.value_per_byte, y.value_per_byte)))
+  for (size_t i = 0; i < a.items.size(); ++i)
+    if (!Eq(a.items[i], b.items[i])) return false;
+  return true;
+}
+bool Eq(const w::PutRequest& a, const w::PutRequest& b) {
+  if (a.items.size() != b.items.size()) return false;
+  for (size_t i = 0; i < a.items.size(); ++i)
+    if (!Eq(a.items[i].item, b.items[i].item) || a.items[i].offset != b.items[i].offset)
       return false;
-  }
   return true;
 }
 bool Eq(const w::IdList& a, const w::IdList& b) { return a.ids == b.ids; }
@@ -188,6 +194,10 @@ void Requests(View body) {
     RoundTrip(
         *r, body, [](const auto& v, Bytes& o) { w::EncodeReserve(7, v, o); }, Body(Verb::kReserve),
         w::DecodeReserve, "reserve");
+  if (auto r = w::DecodePut(body); r.ok())
+    RoundTrip(
+        *r, body, [](const auto& v, Bytes& o) { w::EncodePut(7, v, o); }, Body(Verb::kPut),
+        w::DecodePut, "put");
   if (auto r = w::DecodeIds(body); r.ok())
     for (Verb verb : {Verb::kCommit, Verb::kAbort, Verb::kRelease})
       RoundTrip(
@@ -246,7 +256,7 @@ void Responses(View body) {
         *r, payload, [](const auto& v, Bytes& o) { w::EncodeReserveResponse(7, v, o); },
         Payload(Verb::kReserve), w::DecodeReserveResponse, "reserve response");
   if (auto r = w::DecodeStatusList(payload); r.ok())
-    for (Verb verb : {Verb::kCommit, Verb::kAbort, Verb::kRelease, Verb::kPrefetch})
+    for (Verb verb : {Verb::kCommit, Verb::kAbort, Verb::kRelease, Verb::kPrefetch, Verb::kPut})
       RoundTrip(
           *r, payload, [verb](const auto& v, Bytes& o) { w::EncodeStatusList(7, verb, v, o); },
           Payload(verb), w::DecodeStatusList, "status list");
@@ -293,6 +303,9 @@ void Frame(View in) {
     case w::Verb::kAbort:
     case w::Verb::kRelease:
       ok = w::DecodeIds(body).ok();
+      break;
+    case w::Verb::kPut:
+      ok = w::DecodePut(body).ok();
       break;
     case w::Verb::kDelete:
       ok = w::DecodeDelete(body).ok();

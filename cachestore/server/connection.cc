@@ -213,6 +213,8 @@ void Connection::Dispatch() {
       return OnPrefetch();
     case Verb::kReserve:
       return OnReserve();
+    case Verb::kPut:
+      return OnPut();
     case Verb::kCommit:
     case Verb::kAbort:
     case Verb::kRelease:
@@ -291,7 +293,8 @@ void Connection::OnHello() {
   wire::HelloResponse r;
   const bool staged = t->store->arena_sealed();
   r.capabilities = wire::kCapPrefetch | wire::kCapLeaseTimeout |
-                   (t->has_nvme ? wire::kCapNvme : 0) | (staged ? wire::kCapStaging : 0);
+                   (t->has_nvme ? wire::kCapNvme : 0) | (staged ? wire::kCapStaging : 0) |
+                   (staged && !read_only ? wire::kCapPut : 0);
   r.server_epoch = shared_.epoch;
   r.arena_bytes = t->store->arena_bytes();
   r.root = RootKey(std::as_bytes(std::span(t->config.key_secret)), h->fingerprint);

@@ -186,34 +186,63 @@ void Connection::OnPrefetch() {
   Finish(Verb::kPrefetch, false);
 }
 
+std::optional<WireStatus> Connection::RefuseNewObject(const wire::ReserveItem& it) const {
+  if (it.family >= kNumFamilies) return WireStatus::kInvalid;
+  if (PolicyRefuses(tenant_->config.swa_policy, Family(it.family))) return WireStatus::kNotAdmitted;
+  return std::nullopt;
+}
+
+Result<cachestore::TieredStore::Reservation> Connection::ReserveInStore(
+    const wire::ReserveItem& it) {
+  PutHints hints;
+  hints.depth = it.depth;
+  hints.has_parent = it.has_parent;
+  hints.parent = it.parent;
+  hints.value_per_byte = it.value_per_byte;
+  return tenant_->store->Reserve(ObjectKey{it.ns, it.key, Family(it.family)}, it.fingerprint,
+                                 it.size, hints);
+}
+
+bool Connection::FingerprintsMatch(Verb verb, std::span<const wire::ReserveItem* const> items) {
+  for (const wire::ReserveItem* it : items) {
+    if (it->fingerprint != fingerprint_) {
+      wire::EncodeError(header_.request_id, verb,
+                        {WireStatus::kInvalid, "fingerprint differs from HELLO's"}, out_);
+      Finish(verb, false);
+      return false;
+    }
+  }
+  return true;
+}
+
+WireStatus Connection::CommitToStore(const cachestore::TieredStore::Reservation& res) {
+  TenantMetrics& m = *tenant_->metrics;
+  auto c = tenant_->store->Commit(res);
+  if (!c.ok()) return ToWire(c.status());
+  if (!*c) return WireStatus::kNotAdmitted;
+  m.commits.fetch_add(1, std::memory_order_relaxed);
+  m.bytes_in[int(res.key.family)].fetch_add(res.size, std::memory_order_relaxed);
+  return WireStatus::kOk;
+}
+
 void Connection::OnReserve() {
   const uint64_t id = header_.request_id;
   auto r = wire::DecodeReserve(body_);
   if (!r.ok()) return FrameError(WireStatus::kFrame, r.status().message(), id, header_.opcode);
-  for (const wire::ReserveItem& it : r->items) {
-    if (it.fingerprint != fingerprint_) {
-      wire::EncodeError(id, Verb::kReserve,
-                        {WireStatus::kInvalid, "fingerprint differs from HELLO's"}, out_);
-      return Finish(Verb::kReserve, false);
-    }
+  {
+    std::vector<const wire::ReserveItem*> items;
+    for (const wire::ReserveItem& it : r->items) items.push_back(&it);
+    if (!FingerprintsMatch(Verb::kReserve, items)) return;
   }
   TenantMetrics& m = *tenant_->metrics;
   wire::ReserveResponse resp;
   resp.items.reserve(r->items.size());
   for (const wire::ReserveItem& it : r->items) {
     wire::ReserveResult out;
-    if (it.family >= kNumFamilies) {
-      out.status = WireStatus::kInvalid;
-    } else if (PolicyRefuses(tenant_->config.swa_policy, Family(it.family))) {
-      out.status = WireStatus::kNotAdmitted;
+    if (auto refused = RefuseNewObject(it)) {
+      out.status = *refused;
     } else {
-      PutHints hints;
-      hints.depth = it.depth;
-      hints.has_parent = it.has_parent;
-      hints.parent = it.parent;
-      hints.value_per_byte = it.value_per_byte;
-      auto res = tenant_->store->Reserve(ObjectKey{it.ns, it.key, Family(it.family)},
-                                         it.fingerprint, it.size, hints);
+      auto res = ReserveInStore(it);
       std::optional<cachestore::Extent> staged;
       if (res.ok() && staging_) {
         staged = staging_->Allocate(std::max<uint64_t>(it.size, 1));
@@ -286,16 +315,7 @@ void Connection::OnIds(Verb verb) {
         m.aborts.fetch_add(1, std::memory_order_relaxed);
         s = WireStatus::kOk;
       } else {
-        auto c = store.Commit(res);
-        if (!c.ok()) {
-          s = ToWire(c.status());
-        } else if (!*c) {
-          s = WireStatus::kNotAdmitted;
-        } else {
-          s = WireStatus::kOk;
-          m.commits.fetch_add(1, std::memory_order_relaxed);
-          m.bytes_in[int(res.key.family)].fetch_add(res.size, std::memory_order_relaxed);
-        }
+        s = CommitToStore(res);
       }
     }
     resp.statuses.push_back(s);
@@ -307,6 +327,60 @@ void Connection::OnIds(Verb verb) {
   }
   wire::EncodeStatusList(id, verb, resp, out_);
   Finish(verb, false);
+}
+
+void Connection::OnPut() {
+  const uint64_t id = header_.request_id;
+  auto r = wire::DecodePut(body_);
+  if (!r.ok()) return FrameError(WireStatus::kFrame, r.status().message(), id, header_.opcode);
+  if (!staging_) {
+    wire::EncodeError(id, Verb::kPut,
+                      {WireStatus::kInvalid,
+                       "PUT needs the connection's staging region "
+                       "(kCapPut: a staged tenant, a writing client)"},
+                      out_);
+    return Finish(Verb::kPut, false);
+  }
+  {
+    std::vector<const wire::ReserveItem*> items;
+    for (const wire::PutItem& it : r->items) items.push_back(&it.item);
+    if (!FingerprintsMatch(Verb::kPut, items)) return;
+  }
+  // Where this connection's reservations are being written: a PUT may not read from there.
+  std::vector<std::pair<uint64_t, uint64_t>> held;  // [begin, end), sorted
+  for (const auto& [rid, r] : reservations_)
+    if (r.staged && r.res.size > 0)
+      held.emplace_back(r.staged->offset, r.staged->offset + r.res.size);
+  std::sort(held.begin(), held.end());
+  auto overlaps_held = [&](uint64_t begin, uint64_t end) {
+    auto it = std::lower_bound(held.begin(), held.end(), std::make_pair(end, uint64_t(0)));
+    return it != held.begin() && std::prev(it)->second > begin;  // the last one starting < end
+  };
+  const uint64_t cap = staging_->capacity();
+  wire::StatusList resp;
+  resp.statuses.reserve(r->items.size());
+  for (const wire::PutItem& p : r->items) {
+    const wire::ReserveItem& it = p.item;
+    if (auto refused = RefuseNewObject(it)) {
+      resp.statuses.push_back(*refused);
+      continue;
+    }
+    if (p.offset > cap || it.size > cap - p.offset ||
+        (it.size > 0 && overlaps_held(p.offset, p.offset + it.size))) {
+      resp.statuses.push_back(WireStatus::kInvalid);
+      continue;
+    }
+    auto res = ReserveInStore(it);
+    if (!res.ok()) {
+      resp.statuses.push_back(ToWire(res.status()));
+      continue;
+    }
+    // The one copy: from here on no client can reach the stored bytes.
+    tenant_->store->CopyIntoReservation(*res, staging_->base() + p.offset);
+    resp.statuses.push_back(CommitToStore(*res));
+  }
+  wire::EncodeStatusList(id, Verb::kPut, resp, out_);
+  Finish(Verb::kPut, false);
 }
 
 void Connection::ReleaseCooling() {
@@ -385,7 +459,8 @@ void Connection::OnStats() {
   add("server.leases_reclaimed", load(m.leases_reclaimed));
   add("server.leases_held", uint64_t(std::max<int64_t>(0, m.leases_held.load())));
   add("server.reservations", load(m.reservations));
-  add("server.commits", load(m.commits));
+  add("server.commits", load(m.commits));  // through COMMIT and PUT
+  add("server.put_frames", load(m.requests[int(Verb::kPut)]));
   add("server.aborts", load(m.aborts));
   add("server.reservations_reclaimed", load(m.reservations_reclaimed));
   add("server.reservations_held", uint64_t(std::max<int64_t>(0, m.reservations_held.load())));

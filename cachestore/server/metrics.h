@@ -22,7 +22,7 @@
 
 namespace strata::server {
 
-inline constexpr int kNumVerbs = 13;  // indexed by wire::Verb value (0 unused)
+inline constexpr int kNumVerbs = 14;  // indexed by wire::Verb value (0 unused)
 
 // A latency histogram with fixed buckets (seconds, 5 us .. 10 s, roughly x2.5 apart).
 class Histogram {

@@ -93,6 +93,16 @@ class Client final : public Store {
   std::vector<Result<Reservation>> ReserveMany(uint64_t fingerprint,
                                                std::span<const ReserveSpec> specs);
   std::vector<Status> CommitMany(std::span<const Reservation> reservations);
+  // Stores many objects in one round trip per batch (a Put of each, as Put reports it: an object
+  // the store declines is no error). With a staging region (wire::kCapPut) the client copies the
+  // bytes into it, at places it chooses itself, and sends one PUT frame; against an older server
+  // it reserves and commits.
+  struct PutSpec {
+    ObjectKey key;
+    std::span<const std::byte> bytes;
+    PutHints hints;
+  };
+  std::vector<Status> PutMany(uint64_t fingerprint, std::span<const PutSpec> items);
   // Starts reading NVMe-resident objects into DRAM; returns at once.
   Status Prefetch(NamespaceId ns, uint64_t fingerprint, std::span<const BlockKey> keys,
                   FamilyMask families);

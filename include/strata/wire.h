@@ -68,6 +68,15 @@
 //   -> 0 u32 n  4 u32 zero  8 n x 24: 0 u8 status  1 u8[7] zero  8 u64 offset
 //     16 u64 reservation (0 unless kOk)
 //
+// PUT (13), with kCapPut (a connection with a staging region): new objects the client has
+// already written into its staging region, at offsets of its own choosing, in one round trip (a
+// RESERVE and COMMIT without the RESERVE). The server reads each payload from the staging region
+// while it handles the frame (after the response the space is the client's again), checksums
+// what it copied into the arena and publishes it. An offset range outside the staging region, or
+// one overlapping a reservation this connection holds there, is kInvalid.
+//   0 u32 n  4 u32 zero  8 n x 80: a RESERVE item (72 bytes, as above), then 72 u64 offset
+//   -> 0 u32 n  4 u32 zero  8 n x u8 status, padded with zeros to a multiple of 8 (as COMMIT's).
+//
 // COMMIT (5), ABORT (6), RELEASE (7): 0 u32 n  4 u32 zero  8 n x u64 (reservations; leases)
 //   -> 0 u32 n  4 u32 zero  8 n x u8 status, padded with zeros to a multiple of 8.
 //   A reservation or lease this connection does not hold: kNotYours.
@@ -117,6 +126,7 @@ enum class Verb : uint16_t {
   kStats = 10,
   kPrefetch = 11,
   kPing = 12,
+  kPut = 13,
 };
 std::string_view VerbName(Verb v);
 bool IsKnownVerb(uint16_t v);
@@ -147,6 +157,7 @@ inline constexpr uint32_t kCapPrefetch = 1u << 0;
 inline constexpr uint32_t kCapLeaseTimeout = 1u << 1;
 inline constexpr uint32_t kCapNvme = 1u << 2;
 inline constexpr uint32_t kCapStaging = 1u << 3;  // sealed arena, writes through a staging region
+inline constexpr uint32_t kCapPut = 1u << 4;      // PUT from the staging region
 
 enum class SwaPolicyWire : uint8_t { kFull = 0, kCheckpoint = 1, kRecompute = 2 };
 
@@ -236,6 +247,15 @@ struct ReserveResponse {
   std::vector<ReserveResult> items;
 };
 
+// PUT: a RESERVE item and where its payload is in the staging region.
+struct PutItem {
+  ReserveItem item;
+  uint64_t offset = 0;
+};
+struct PutRequest {
+  std::vector<PutItem> items;
+};
+
 // COMMIT, ABORT and RELEASE: a list of ids; PREFETCH's response and theirs: a status per item.
 struct IdList {
   std::vector<uint64_t> ids;
@@ -265,6 +285,7 @@ void EncodeLookup(uint64_t id, const LookupRequest& r, std::vector<std::byte>& o
 void EncodeGet(uint64_t id, Verb verb, const GetRequest& r, std::vector<std::byte>& out);
 void EncodeReserve(uint64_t id, const ReserveRequest& r, std::vector<std::byte>& out);
 void EncodeIds(uint64_t id, Verb verb, const IdList& r, std::vector<std::byte>& out);
+void EncodePut(uint64_t id, const PutRequest& r, std::vector<std::byte>& out);
 void EncodeDelete(uint64_t id, const DeleteRequest& r, std::vector<std::byte>& out);
 void EncodeEmpty(uint64_t id, Verb verb, std::vector<std::byte>& out);  // FLUSH, STATS, PING
 
@@ -274,7 +295,7 @@ void EncodeHelloResponse(uint64_t id, const HelloResponse& r, std::vector<std::b
 void EncodeLookupResponse(uint64_t id, const LookupResponse& r, std::vector<std::byte>& out);
 void EncodeGetResponse(uint64_t id, const GetResponse& r, std::vector<std::byte>& out);
 void EncodeReserveResponse(uint64_t id, const ReserveResponse& r, std::vector<std::byte>& out);
-// COMMIT, ABORT, RELEASE, PREFETCH.
+// COMMIT, ABORT, RELEASE, PREFETCH, PUT.
 void EncodeStatusList(uint64_t id, Verb verb, const StatusList& r, std::vector<std::byte>& out);
 void EncodeStatsResponse(uint64_t id, const StatsResponse& r, std::vector<std::byte>& out);
 void EncodeOkEmpty(uint64_t id, Verb verb, std::vector<std::byte>& out);  // DELETE, FLUSH, PING
@@ -287,6 +308,7 @@ Result<LookupRequest> DecodeLookup(std::span<const std::byte> body);
 Result<GetRequest> DecodeGet(std::span<const std::byte> body);  // GET and PREFETCH
 Result<ReserveRequest> DecodeReserve(std::span<const std::byte> body);
 Result<IdList> DecodeIds(std::span<const std::byte> body);
+Result<PutRequest> DecodePut(std::span<const std::byte> body);
 Result<DeleteRequest> DecodeDelete(std::span<const std::byte> body);
 Status DecodeEmpty(std::span<const std::byte> body);
 

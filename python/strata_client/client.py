@@ -27,8 +27,9 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import (Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -54,6 +55,31 @@ class _Connection:
     # CAP_STAGING: the connection's staging region, where reservations are written
     staging_mm: Optional[mmap.mmap] = None
     staging: Optional[np.ndarray] = None
+    # Staged ranges (offset, size) of this connection's reservations not yet committed or
+    # aborted, by reservation id: PUT writes around them.
+    reserved: Dict[int, Tuple[int, int]] = field(default_factory=dict)
+    # PUT frames alternate between two areas of the staging region, from offset 0 and from
+    # where the last frame ended (as the C++ client: neither lines the server has just read
+    # nor lines long out of the caches).
+    put_last_end: int = 0
+    put_from_zero: bool = True
+
+
+def _fit_from(at: int, size: int, limit: int, busy: List[Tuple[int, int]]) -> Optional[int]:
+    """The first page-aligned offset >= at where [offset, offset + size) ends by `limit` and
+    overlaps none of `busy` (sorted [begin, end) ranges); None when there is none."""
+    while True:
+        at = (at + 4095) & ~4095
+        if at + size > limit:
+            return None
+        for b, e in busy:
+            if b >= at + size:
+                break
+            if e > at:
+                at = e
+                break
+        else:
+            return at
 
 
 def _as_u8(data) -> np.ndarray:
@@ -440,12 +466,84 @@ class Client:
 
     def _ids_call(self, verb: Verb, ids: List[int]) -> List[Union[WireStatus, int]]:
         self._check_batch(len(ids), verb.name)
+        if verb in (Verb.COMMIT, Verb.ABORT) and self._conn is not None:
+            for i in ids:  # used up whatever the answer: their staging space is PUT's again
+                self._conn.reserved.pop(i, None)
         statuses, _ = self._call(verb, lambda rid: wire.encode_ids(rid, verb, ids),
                                  wire.decode_status_list)
         if len(statuses) != len(ids):
             raise StrataError(WireStatus.FRAME, f"{len(statuses)} statuses for {len(ids)} ids",
                               verb.name)
         return statuses
+
+    def _reserve_item(self, s: ReserveSpec) -> wire.ReserveItem:
+        fm = family_mask(s.family)
+        if fm == 0 or fm & (fm - 1):
+            raise ValueError(f"reserve: one family per item, got mask {fm:#x}")
+        return wire.ReserveItem(
+            s.ns, as_key(s.key), self.fingerprint, int(s.size), fm.bit_length() - 1,
+            s.parent is not None, int(s.depth),
+            as_key(s.parent) if s.parent is not None else (0, 0), float(s.value_per_byte))
+
+    def _can_put(self) -> bool:
+        """PUT is there: a staging region of this connection's and a server that has the verb."""
+        with self._lock:
+            if self.read_only:
+                return False
+            self._hello()
+            return self._conn.staging is not None and bool(
+                self._conn.hello.capabilities & wire.CAP_PUT)
+
+    def _put_staged(self, specs: Sequence[ReserveSpec], srcs: Sequence[np.ndarray]
+                    ) -> List[Union[WireStatus, int]]:
+        """Stores objects in one PUT round trip per frame: each source is copied into the
+        staging region at a place of the client's own, then the server copies it into the
+        arena. A status per item (NO_SPACE for one larger than the free staging space)."""
+        items = [self._reserve_item(s) for s in specs]
+        out: List[Union[WireStatus, int]] = [WireStatus.ERROR] * len(items)
+        i = 0
+        while i < len(items):
+            with self._lock:
+                conn = self._ensure_connected(time.monotonic() + self.timeout)
+                cap = len(conn.staging)
+                limit = min(conn.hello.max_batch, (conn.hello.max_body - 8) // 80, wire.MAX_BATCH)
+                busy = sorted((o, o + n) for o, n in conn.reserved.values() if n > 0)
+                begin = (conn.put_last_end
+                         if not conn.put_from_zero and conn.put_last_end < cap else 0)
+                cursor, wrapped, frame, taken = begin, False, [], []
+                while i < len(items) and len(frame) < limit:
+                    size = int(srcs[i].size)
+                    at = _fit_from(cursor, size, begin if wrapped else cap, busy)
+                    if at is None and not wrapped:
+                        wrapped = True
+                        at = _fit_from(0, size, begin, busy)
+                    if at is None and not frame:
+                        at = _fit_from(0, size, cap, busy)  # alone, anywhere
+                    if at is None:
+                        if frame:
+                            break  # the next frame has the whole region again
+                        out[i] = WireStatus.NO_SPACE
+                        i += 1
+                        continue
+                    conn.staging[at:at + size] = srcs[i]
+                    items[i].size = size
+                    frame.append(wire.PutItem(items[i], at))
+                    taken.append(i)
+                    cursor = at + size
+                    i += 1
+                if not frame:
+                    continue
+                conn.put_last_end, conn.put_from_zero = cursor, begin != 0
+                statuses, used = self._call(Verb.PUT, lambda rid: wire.encode_put(rid, frame),
+                                            wire.decode_status_list)
+                if used is not conn:  # reconnected in between: the bytes went to the old region
+                    raise StrataConnectionError("the connection changed during PUT", "PUT")
+                if len(statuses) != len(frame):
+                    raise StrataError(WireStatus.FRAME,
+                                      f"{len(statuses)} statuses for {len(frame)} items", "PUT")
+                for j, st in zip(taken, statuses):
+                    out[j] = st
+        return out
 
     def reserve(self, items: Iterable[Union[ReserveSpec, tuple]]) -> Reservations:
         """Space for new objects (in the staging region, or the arena with in-place writes):
@@ -455,15 +553,7 @@ class Client:
             raise StrataError(WireStatus.INVALID, "a read-only client cannot reserve",
                               "RESERVE")
         specs = [it if isinstance(it, ReserveSpec) else ReserveSpec(*it) for it in items]
-        wire_items = []
-        for s in specs:
-            fm = family_mask(s.family)
-            if fm == 0 or fm & (fm - 1):
-                raise ValueError(f"reserve: one family per item, got mask {fm:#x}")
-            wire_items.append(wire.ReserveItem(
-                s.ns, as_key(s.key), self.fingerprint, int(s.size), fm.bit_length() - 1,
-                s.parent is not None, int(s.depth),
-                as_key(s.parent) if s.parent is not None else (0, 0), float(s.value_per_byte)))
+        wire_items = [self._reserve_item(s) for s in specs]
         self._check_batch(len(wire_items), "RESERVE")
         results, conn = self._call(Verb.RESERVE,
                                    lambda rid: wire.encode_reserve(rid, wire_items),
@@ -478,6 +568,8 @@ class Client:
             if status == WireStatus.OK and view is None:  # outside the mapping: given back
                 status, rid = WireStatus.INVALID, 0
                 stray.append(r.reservation)
+            if status == WireStatus.OK and conn.staging is not None:
+                conn.reserved[rid] = (r.offset, w.size)
             out.append(ReservedItem(BlockKey(*w.key), Family(w.family), w.ns, w.size, status,
                                     r.offset, rid, view))
         if stray:
@@ -509,11 +601,17 @@ class Client:
 
     def put(self, key: KeyLike, family: FamiliesLike, data, ns: int = 0, *, depth: int = 0,
             parent: Optional[KeyLike] = None, value_per_byte: float = 0.0) -> None:
-        """Stores `data` (a numpy array or bytes-like): reserve, copy it in, commit.
-        Raises StrataError with the item's status when the store refuses it."""
+        """Stores `data` (a numpy array or bytes-like): copied into the staging region and sent
+        with PUT (CAP_PUT), else reserve, copy it in, commit. Raises StrataError with the
+        item's status when the store refuses it."""
         src = _as_u8(data)
-        with self.reserve([ReserveSpec(key, family, src.size, ns, depth, parent,
-                                       value_per_byte)]) as res:
+        spec = ReserveSpec(key, family, src.size, ns, depth, parent, value_per_byte)
+        if self._can_put():  # one round trip
+            status = self._put_staged([spec], [src])[0]
+            if status != WireStatus.OK:
+                raise StrataError(status, f"object {as_key(key)}", "PUT")
+            return
+        with self.reserve([spec]) as res:
             it = res.items[0]
             if not it.ok:
                 raise StrataError(it.status, f"object {it.key} {it.family.wire_name}", "RESERVE")
@@ -601,8 +699,8 @@ class Client:
     def batch_set(self, keys: Sequence[KeyLike], values: Sequence[Mapping[FamiliesLike, object]],
                   ns: int = 0, *, first_depth: int = 0, parent: Optional[KeyLike] = None
                   ) -> List[bool]:
-        """Stores a chain: values[i] is {family: array} for keys[i]. One RESERVE and one COMMIT
-        for the whole batch; each key's parent hint is the key before it (`parent` for the
+        """Stores a chain: values[i] is {family: array} for keys[i]. One PUT for the whole batch
+        (CAP_PUT; else one RESERVE and one COMMIT); each key's parent hint is the key before it (`parent` for the
         first). Per key: True when every family was committed."""
         if len(values) != len(keys):
             raise ValueError(f"{len(keys)} keys, {len(values)} values")
@@ -617,6 +715,11 @@ class Client:
                 owner.append(i)
         ok = [True] * len(ks)
         if not specs:
+            return ok
+        if self._can_put():  # one round trip per frame
+            for j, st in enumerate(self._put_staged(specs, srcs)):
+                if st != WireStatus.OK:
+                    ok[owner[j]] = False
             return ok
         res = self.reserve(specs)
         try:

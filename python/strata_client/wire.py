@@ -31,6 +31,7 @@ CAP_PREFETCH = 1 << 0
 CAP_LEASE_TIMEOUT = 1 << 1
 CAP_NVME = 1 << 2
 CAP_STAGING = 1 << 3  # sealed arena; RESERVE writes go to the connection's staging region
+CAP_PUT = 1 << 4  # PUT: objects the client placed in its staging region, in one round trip
 
 NUM_FAMILIES = 5
 NUM_TIERS = 5
@@ -49,6 +50,7 @@ class Verb(enum.IntEnum):
     STATS = 10
     PREFETCH = 11
     PING = 12
+    PUT = 13
 
 
 class WireStatus(enum.IntEnum):
@@ -203,6 +205,13 @@ class ReserveItem:
 
 
 @dataclass
+class PutItem:
+    """PUT: a RESERVE item and where its payload already is in the staging region."""
+    item: ReserveItem
+    offset: int
+
+
+@dataclass
 class ReserveResult:
     status: int
     offset: int
@@ -285,14 +294,27 @@ def encode_get(request_id: int, verb: Verb, r: GetRequest) -> bytes:
     return _frame(verb, request_id, body + _pack_keys(r.keys))
 
 
+def _pack_reserve_item(it: ReserveItem) -> bytes:
+    return _RESERVE_ITEM.pack(it.ns, it.key[0], it.key[1], it.fingerprint, it.size, it.family,
+                              1 if it.has_parent else 0, it.depth, it.parent[0], it.parent[1],
+                              it.value_per_byte)
+
+
 def encode_reserve(request_id: int, items: Sequence[ReserveItem]) -> bytes:
     _check_count(len(items), "RESERVE")
     parts = [_COUNT.pack(len(items))]
-    for it in items:
-        parts.append(_RESERVE_ITEM.pack(it.ns, it.key[0], it.key[1], it.fingerprint, it.size,
-                                        it.family, 1 if it.has_parent else 0, it.depth,
-                                        it.parent[0], it.parent[1], it.value_per_byte))
+    parts.extend(_pack_reserve_item(it) for it in items)
     return _frame(Verb.RESERVE, request_id, b"".join(parts))
+
+
+def encode_put(request_id: int, items: Sequence[PutItem]) -> bytes:
+    """PUT: each item is RESERVE's 72 bytes, then the u64 offset in the staging region."""
+    _check_count(len(items), "PUT")
+    parts = [_COUNT.pack(len(items))]
+    for p in items:
+        parts.append(_pack_reserve_item(p.item))
+        parts.append(_U64.pack(p.offset))
+    return _frame(Verb.PUT, request_id, b"".join(parts))
 
 
 def encode_ids(request_id: int, verb: Verb, ids: Sequence[int]) -> bytes:

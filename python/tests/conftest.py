@@ -25,7 +25,8 @@ BLOCK_TOKENS = 64
 
 TENANTS = [
     {"name": "alpha", "secret": "alpha-secret", "key_secret": "alpha-keys"},
-    {"name": "beta", "secret": "beta-secret"},
+    # 1 MiB of staging per connection: PUT batches wrap around it.
+    {"name": "beta", "secret": "beta-secret", "staging_bytes": "1MiB"},
     # Clients write this tenant's arena in place (no staging region; host copies verified).
     {"name": "gamma", "secret": "gamma-secret", "client_writes": "in_place"},
 ]

@@ -177,6 +177,42 @@ def test_batch_set_and_batch_get(server):
         assert held_leases(c) == 0
 
 
+def test_put_and_batch_set_take_one_round_trip_around_reservations(server):
+    # CAP_PUT: put and batch_set copy into the staging region (beta's is 1 MiB) and send PUT
+    # frames, no RESERVE; 3 MiB wrap around the region; a reservation being written meanwhile
+    # keeps its bytes; an object larger than the region is refused (NO_SPACE), the rest stored.
+    with connect(server, "beta") as c:
+        assert c.capabilities & wire.CAP_PUT
+        keys = c.block_keys(tokens(24, seed=30))
+        held = payload(31, 200_000)
+        res = c.reserve([ReserveSpec(keys[0], Family.CSA, held.size)])
+        res.items[0].view[:] = held
+        before = c.stats()
+        values = [{Family.CSA_INDEX: payload(400 + i, 130_000 + i)} for i in range(24)]
+        assert c.batch_set(keys, values) == [True] * 24
+        after = c.stats()
+        assert after["server.reservations"] == before["server.reservations"]  # no RESERVE
+        assert after["server.put_frames"] >= before["server.put_frames"] + 3
+        assert res.commit() == [WireStatus.OK]
+        got = c.batch_get(keys, [Family.CSA_INDEX])
+        assert all(np.array_equal(row[Family.CSA_INDEX], want[Family.CSA_INDEX])
+                   for row, want in zip(got, values))
+        assert np.array_equal(c.batch_get(keys[:1], [Family.CSA])[0][Family.CSA], held)
+        one = c.block_keys(tokens(1, seed=32))[0]
+        c.put(one, Family.HCA, payload(33, 5000))
+        with pytest.raises(StrataError) as e:
+            c.put(one, Family.CSA, payload(34, 2 << 20))
+        assert e.value.status == WireStatus.NO_SPACE
+        assert np.array_equal(c.batch_get([one], [Family.HCA])[0][Family.HCA], payload(33, 5000))
+        assert c.stats()["server.reservations"] == before["server.reservations"]
+    # Without a staging region (a tenant writing in place) put reserves and commits.
+    with connect(server, "gamma") as g:
+        assert not g.capabilities & wire.CAP_PUT
+        k = g.block_keys(tokens(1, seed=35))[0]
+        g.put(k, Family.CSA, payload(36, 3000))
+        assert np.array_equal(g.batch_get([k], [Family.CSA])[0][Family.CSA], payload(36, 3000))
+
+
 def test_namespaces_and_delete(server):
     with connect(server) as c:
         k = c.block_keys(tokens(1, seed=10))[0]

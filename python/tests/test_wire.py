@@ -69,6 +69,24 @@ def test_reserve_request():
     assert wire.encode_reserve(1, [item]) == h("50000000 0400 0000 0100000000000000") + body
 
 
+def test_put_request():
+    # RESERVE's 72-byte item, then the staging offset: 80 bytes an item.
+    item = wire.ReserveItem(ns=2, key=KEY_A, fingerprint=0x77, size=4096, family=3,
+                            has_parent=False, depth=0, parent=(0, 0), value_per_byte=0.0)
+    body = h("01000000 00000000 |"  # n, zero
+             "0200000000000000 |"  # ns
+             + KEY_A_LE + "|"  # key.hi, key.lo
+             "7700000000000000 |"  # fingerprint
+             "0010000000000000 |"  # size
+             "03 | 00 | 0000 | 00000000 |"  # family, has_parent, zero, depth
+             "00000000000000000000000000000000 |"  # parent
+             "0000000000000000 |"  # value_per_byte
+             "8877665544332211")  # offset in the staging region
+    assert len(body) == 8 + 80
+    assert (wire.encode_put(9, [wire.PutItem(item, 0x1122334455667788)]) ==
+            h("58000000 0d00 0000 0900000000000000") + body)
+
+
 def test_id_lists_and_delete():
     body = h("02000000 00000000 | 2a00000000000000 | ffffffffffffffff")
     assert wire.encode_ids(3, Verb.COMMIT, [42, 2**64 - 1]) == h(

@@ -216,6 +216,70 @@ TEST(WireTest, RoundTripsEveryResponse) {
   EXPECT_TRUE(rr->items[0].has_parent);
 }
 
+// PUT: RESERVE's 72-byte item, then the u64 staging offset; 80 bytes an item, byte for byte.
+TEST(WireTest, PutItemsAreReserveItemsWithAStagingOffset) {
+  PutRequest q;
+  PutItem a;
+  a.item.ns = 0x0102030405060708ull;
+  a.item.key = BlockKey{9, 10};
+  a.item.fingerprint = 11;
+  a.item.size = 4096;
+  a.item.family = 2;
+  a.item.has_parent = true;
+  a.item.depth = 12;
+  a.item.parent = BlockKey{13, 14};
+  a.item.value_per_byte = 0.25;
+  a.offset = 0x1122334455667788ull;
+  PutItem b;
+  b.item.size = 1;
+  b.offset = 64;
+  q.items = {a, b};
+  std::vector<std::byte> f;
+  EncodePut(7, q, f);
+  ASSERT_EQ(f.size(), kHeaderSize + 8 + 2 * 80);
+  auto h = DecodeHeader(std::span(f).first(kHeaderSize));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->opcode, 13);
+  EXPECT_EQ(h->body_len, 8u + 160u);
+  const std::byte* body = f.data() + kHeaderSize;
+  EXPECT_EQ(body[0], std::byte{2});       // n
+  EXPECT_EQ(body[8], std::byte{0x08});    // the first item's ns, little-endian
+  EXPECT_EQ(body[8 + 40], std::byte{2});  // family
+  EXPECT_EQ(body[8 + 41], std::byte{1});  // has_parent
+  for (int k = 0; k < 8; ++k)             // the offset, little-endian, after the 72-byte item
+    EXPECT_EQ(body[8 + 72 + k], std::byte(0x88 - 0x11 * k)) << k;
+  EXPECT_EQ(body[8 + 80 + 72], std::byte{64});
+  auto d = DecodePut(std::span(f).subspan(kHeaderSize));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->items.size(), 2u);
+  EXPECT_EQ(d->items[0].item.ns, a.item.ns);
+  EXPECT_EQ(d->items[0].item.key, a.item.key);
+  EXPECT_EQ(d->items[0].item.parent, a.item.parent);
+  EXPECT_EQ(d->items[0].item.value_per_byte, 0.25);
+  EXPECT_EQ(d->items[0].offset, a.offset);
+  EXPECT_EQ(d->items[1].offset, 64u);
+  EXPECT_EQ(d->items[1].item.size, 1u);
+  auto v = DecodeRequestFrame(f);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, Verb::kPut);
+  EXPECT_EQ(VerbName(Verb::kPut), "put");
+
+  // A count that disagrees with the length, a truncated item, has_parent 2.
+  auto body_copy = [&] { return std::vector<std::byte>(f.begin() + kHeaderSize, f.end()); };
+  auto x = body_copy();
+  x[0] = std::byte{3};
+  EXPECT_FALSE(DecodePut(x).ok());
+  x = body_copy();
+  x.resize(x.size() - 8);
+  EXPECT_FALSE(DecodePut(x).ok());
+  x = body_copy();
+  x[8 + 41] = std::byte{2};
+  EXPECT_FALSE(DecodePut(x).ok());
+  x = body_copy();
+  x[8 + 42] = std::byte{1};  // the padding after has_parent
+  EXPECT_FALSE(DecodePut(x).ok());
+}
+
 TEST(WireTest, RejectsMalformedInput) {
   // Oversized body, nonzero flags, unknown verb.
   std::vector<std::byte> h;

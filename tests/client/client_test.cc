@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/testing/server_process.h"
@@ -90,14 +91,20 @@ class ClientTest : public ::testing::Test {
  protected:
   // A 16 MiB host tier over a 64 MiB NVMe tier (4 MiB segments: an object fits one) small
   // enough for tests to push objects out.
-  ClientTest()
-      : server_(R"({
+  ClientTest() : ClientTest("{}") {}
+  // The same server, its tenant's settings from `tenant` (JSON: "staging_bytes", ...).
+  explicit ClientTest(const std::string& tenant) : server_(ServerConfig(tenant)) {}
+  static std::string ServerConfig(const std::string& tenant) {
+    auto t = nlohmann::json::parse(tenant);
+    t["name"] = "default";
+    return R"({
   "socket": "@SOCKET@", "data_dir": "@DIR@/data", "io_threads": 4, "blocking_threads": 2,
   "metrics_port": 0,
   "host": { "capacity": "16MiB", "prefault": false },
   "nvme": { "capacity": "64MiB", "segment_size": "4MiB", "device": "posix" },
-  "tenants": [ { "name": "default" } ]
-})") {}
+  "tenants": [ )" +
+           t.dump() + " ]\n}";
+  }
   void SetUp() override {
     Status s = server_.Start();
     ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << server_.Log();
@@ -325,6 +332,67 @@ TEST(ClientSpinTest, PollingServerAndClientServeTheSameBytesAndStop) {
   const int st = server.Stop(SIGTERM);
   ASSERT_TRUE(WIFEXITED(st)) << server.Log();
   EXPECT_EQ(WEXITSTATUS(st), 0) << server.Log();
+}
+
+// A connection with 4 MiB of staging, so PutMany's batches wrap around it.
+class SmallStagingClientTest : public ClientTest {
+ protected:
+  SmallStagingClientTest() : ClientTest(R"({"staging_bytes": "4MiB"})") {}
+};
+
+// PutMany copies into the staging region at places of its own and sends PUT frames: 40 objects
+// of 12 MiB in all go through 4 MiB of staging, wrapping around it, with no RESERVE; a
+// reservation being written meanwhile keeps its bytes (PUT writes around it); an object larger
+// than the region gets NoSpace and the others are stored; every object reads back bit-identical.
+TEST_F(SmallStagingClientTest, PutManyWrapsAroundTheStagingRegionAndAroundReservations) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  auto stat = [&](const std::string& name) -> uint64_t {
+    auto st = c->RawStats();
+    EXPECT_TRUE(st.ok());
+    if (st.ok())
+      for (const auto& [k, v] : *st)
+        if (k == name) return v;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  };
+  const ObjectKey held_key{kNs, BlockKey{7, 7}, Family::kCsa};
+  const auto held_bytes = SeededBytes(77, 300 << 10);
+  auto held = c->Reserve(held_key, kFp, held_bytes.size());
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  std::memcpy(held->data, held_bytes.data(), held_bytes.size());
+  const uint64_t reservations = stat("server.reservations");
+  const uint64_t frames = stat("server.put_frames");
+
+  std::vector<Obj> objs;
+  for (size_t i = 0; i < 40; ++i)
+    objs.push_back({ObjectKey{kNs, BlockKey{70, i}, i % 2 ? Family::kHca : Family::kCsaIndex},
+                    SeededBytes(700 + i, (300 << 10) + 17 * i)});
+  const auto huge = SeededBytes(1, 5 << 20);
+  std::vector<Client::PutSpec> specs;
+  for (size_t i = 0; i < objs.size(); ++i) {
+    specs.push_back({objs[i].key, objs[i].bytes, {}});
+    if (i == 20) specs.push_back({{kNs, BlockKey{71, 0}, Family::kCsa}, huge, {}});
+  }
+  auto st = c->PutMany(kFp, specs);
+  ASSERT_EQ(st.size(), specs.size());
+  for (size_t i = 0; i < st.size(); ++i) {
+    if (i == 21) {
+      EXPECT_TRUE(st[i].IsNoSpace()) << st[i].ToString();
+    } else {
+      EXPECT_TRUE(st[i].ok()) << i << ": " << st[i].ToString();
+    }
+  }
+  EXPECT_EQ(stat("server.reservations"), reservations);  // no RESERVE
+  EXPECT_GE(stat("server.put_frames"), frames + 3);      // 12 MiB through 4 MiB
+  ASSERT_TRUE(c->Commit(*held).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, {{held_key, held_bytes}}));
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, objs));
+  // The Store interface's Put goes the same way.
+  const Obj one{{kNs, BlockKey{72, 0}, Family::kSwa}, SeededBytes(3, 100 << 10)};
+  ASSERT_TRUE(c->Put(one.key, kFp, one.bytes).ok());
+  EXPECT_EQ(stat("server.reservations"), reservations);
+  ASSERT_NO_FATAL_FAILURE(ExpectReadBack(*c, {one}));
 }
 
 TEST_F(ClientTest, AbortLeavesNothing) {

@@ -224,6 +224,22 @@ struct Session {
     return r.ok() ? r->statuses : std::vector<WireStatus>{};
   }
 
+  // PUT (kCapPut): the items' payloads are already in the staging region at their offsets. The
+  // frame's status in `frame` (kOk: then a status per item).
+  std::vector<WireStatus> PutStaged(const std::vector<wire::PutItem>& items,
+                                    WireStatus* frame = nullptr) {
+    std::vector<std::byte> out;
+    wire::EncodePut(next_id++, {items}, out);
+    auto f = Call(out);
+    std::span<const std::byte> payload;
+    auto head = Head(f, &payload);
+    if (frame) *frame = head.status;
+    if (head.status != WireStatus::kOk) return {};
+    auto r = wire::DecodeStatusList(payload);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->statuses : std::vector<WireStatus>{};
+  }
+
   WireStatus Simple(Verb verb, std::optional<NamespaceId> ns = std::nullopt) {
     std::vector<std::byte> out;
     if (ns)
@@ -882,6 +898,106 @@ TEST_F(ServerTest, StagedWritesCannotChangeCommittedBytes) {
   it.key = Key(4);
   EXPECT_EQ(ro->Reserve({it})[0].status, WireStatus::kInvalid);
   EXPECT_EQ(ro->Stats()["server.reservations_held"], 0u);
+}
+
+// PUT: objects the client wrote into its staging region at offsets of its own choosing, stored
+// in one round trip. Each reads back byte for byte; scribbling afterwards changes nothing served;
+// a range outside the region or over a reservation the connection is writing is kInvalid (and
+// that reservation's bytes stay the client's); a read-only client, which has no staging region,
+// has no PUT; a fingerprint other than HELLO's is refused for the frame.
+TEST_F(ServerTest, PutStoresWhatTheClientStagedInOneRoundTrip) {
+  StartServer(kStagingServer);
+  auto s = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->hello.capabilities & wire::kCapPut);
+  ASSERT_EQ(s->staging_bytes, 1u << 20);
+  auto item = [](uint64_t key, uint64_t size, uint64_t offset) {
+    wire::PutItem p;
+    p.item.ns = kNs, p.item.key = Key(key), p.item.fingerprint = kFp, p.item.size = size;
+    p.item.family = uint8_t(Family::kCsa), p.offset = offset;
+    return p;
+  };
+  // Three objects, one of them at the very end of the region, one of 0 bytes.
+  const auto a = Pattern(100000, 1), b = Pattern(4096, 2);
+  std::memcpy(s->staging + 12345, a.data(), a.size());
+  std::memcpy(s->staging + (1 << 20) - 4096, b.data(), b.size());
+  auto st = s->PutStaged(
+      {item(1, a.size(), 12345), item(2, b.size(), (1 << 20) - 4096), item(3, 0, 1 << 20)});
+  ASSERT_EQ(st.size(), 3u);
+  for (WireStatus x : st) EXPECT_EQ(x, WireStatus::kOk);
+  std::memset(s->staging, 0x5a, 1 << 20);  // the writer scribbles after PUT
+  auto reader = Hello(server_->socket_path(), "default", "");
+  ASSERT_NE(reader, nullptr);
+  auto got = reader->Get({Key(1), Key(2), Key(3)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& g : got) ASSERT_EQ(g.status, WireStatus::kOk);
+  EXPECT_EQ(reader->Bytes(got[0]), a);
+  EXPECT_EQ(reader->Bytes(got[1]), b);
+  EXPECT_EQ(got[2].size, 0u);
+  auto stats = reader->Stats();
+  EXPECT_EQ(stats["server.bytes_in"], a.size() + b.size());
+  EXPECT_EQ(stats["server.corrupt"], 0u);
+
+  // Ranges outside the region: past its end, and an offset whose sum with the size wraps.
+  st = s->PutStaged(
+      {item(4, 8192, (1 << 20) - 4096), item(5, 16, ~uint64_t(0) - 8), item(6, 1, (1 << 20) + 1)});
+  ASSERT_EQ(st.size(), 3u);
+  for (WireStatus x : st) EXPECT_EQ(x, WireStatus::kInvalid);
+  // A reservation being written: a PUT over any byte of it is refused, one beside it is not,
+  // and the reservation commits its own bytes.
+  wire::ReserveItem ri;
+  ri.ns = kNs, ri.key = Key(7), ri.fingerprint = kFp, ri.size = 10000;
+  ri.family = uint8_t(Family::kCsa);
+  auto r = s->Reserve({ri});
+  ASSERT_EQ(r[0].status, WireStatus::kOk);
+  const uint64_t at = r[0].offset;
+  const auto c = Pattern(10000, 3);
+  std::memcpy(s->staging + at, c.data(), c.size());
+  const uint64_t after = at + 10000;
+  const auto d = Pattern(5000, 4);
+  ASSERT_LE(after + d.size(), s->staging_bytes);
+  std::memcpy(s->staging + after, d.data(), d.size());
+  st = s->PutStaged({item(8, 100, at + 9999), item(9, 20000, at >= 10000 ? at - 10000 : after),
+                     item(10, d.size(), after)});
+  ASSERT_EQ(st.size(), 3u);
+  EXPECT_EQ(st[0], WireStatus::kInvalid);
+  EXPECT_EQ(st[1], at >= 10000 ? WireStatus::kInvalid : WireStatus::kOk);
+  EXPECT_EQ(st[2], WireStatus::kOk);
+  ASSERT_EQ(s->Ids(Verb::kCommit, {r[0].reservation})[0], WireStatus::kOk);
+  got = reader->Get({Key(7), Key(10), Key(8), Key(4)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(got[0].status, WireStatus::kOk);
+  EXPECT_EQ(reader->Bytes(got[0]), c);
+  ASSERT_EQ(got[1].status, WireStatus::kOk);
+  EXPECT_EQ(reader->Bytes(got[1]), d);
+  EXPECT_EQ(got[2].status, WireStatus::kNotFound);
+  EXPECT_EQ(got[3].status, WireStatus::kNotFound);
+
+  // The SWA policy and a bad family are per item, as for RESERVE; a fingerprint other than
+  // HELLO's refuses the frame (and the connection goes on).
+  auto bad = item(11, 16, 0);
+  bad.item.family = kNumFamilies;
+  st = s->PutStaged({bad, item(12, 16, 64)});
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0], WireStatus::kInvalid);
+  EXPECT_EQ(st[1], WireStatus::kOk);
+  auto other = item(13, 16, 0);
+  other.item.fingerprint = kFp + 1;
+  WireStatus frame = WireStatus::kOk;
+  EXPECT_TRUE(s->PutStaged({item(14, 16, 0), other}, &frame).empty());
+  EXPECT_EQ(frame, WireStatus::kInvalid);
+  EXPECT_EQ(s->Simple(Verb::kPing), WireStatus::kOk);
+  EXPECT_EQ(reader->Get({Key(14)}, FamilyMask{Family::kCsa}.bits())[0].status,
+            WireStatus::kNotFound);
+
+  // No staging region, no PUT: a read-only client.
+  auto ro = Hello(server_->socket_path(), "default", "", nullptr, wire::kWireVersion,
+                  wire::kHelloReadOnly);
+  ASSERT_NE(ro, nullptr);
+  EXPECT_FALSE(ro->hello.capabilities & wire::kCapPut);
+  EXPECT_TRUE(ro->PutStaged({item(15, 16, 0)}, &frame).empty());
+  EXPECT_EQ(frame, WireStatus::kInvalid);
+  EXPECT_EQ(ro->Simple(Verb::kPing), WireStatus::kOk);
 }
 
 // A peer that connects and never says HELLO is closed after hello_timeout_ms; a connection
