@@ -233,9 +233,9 @@ class Client::Impl {
   Status SendQueued(Deadline d);
   std::map<uint64_t, Mapping> mappings_;          // GUARDED_BY(mu_), by generation
   std::unordered_map<uint64_t, Handle> handles_;  // GUARDED_BY(mu_), by local handle
-  // GUARDED_BY(mu_): where PUT frames write in the staging region. They alternate between two
-  // areas, from offset 0 and from where the last frame ended, so a batch is written neither
-  // into lines the server has just read (its core would first have to give them back) nor
+  // GUARDED_BY(mu_): where PUT frames write in the staging region. Up to
+  // wire::kStagingAlternateMaxBytes they alternate between two areas, from offset 0 and from
+  // where the last frame ended; a larger frame is followed by one from offset 0 again. Never
   // into lines long out of the caches (a ring through the whole region measured 5.0 against
   // 7.9 GB/s for 4.2 MB batches).
   uint64_t put_last_end_ = 0;
@@ -840,7 +840,7 @@ size_t Client::Impl::PutFrame(uint64_t fp, std::span<const PutSpec> items, size_
   }
   if (req.items.empty()) return i;
   put_last_end_ = cursor;
-  put_from_zero_ = begin != 0;
+  put_from_zero_ = begin != 0 || bytes > wire::kStagingAlternateMaxBytes;
   // The server answers after copying the bytes into the arena: with polling on, poll through
   // that copy too (as for a staged COMMIT).
   if (opts_.spin_us > 0)

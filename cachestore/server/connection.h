@@ -143,7 +143,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // core has just read, which the client's core would first have to take back from it. So the
   // client alternates between two areas. Measured alone (4.2 MB batches, one core writing, the
   // other copying out): 176-192 us per batch into the area just read, 150-153 us alternating,
-  // 148 us for a core rewriting what it read itself.
+  // 148 us for a core rewriting what it read itself. Only for batches up to
+  // wire::kStagingAlternateMaxBytes: a larger one's space comes back at once.
   std::vector<cachestore::Extent> cooling_;
   void ReleaseCooling();
 

@@ -325,6 +325,11 @@ void Connection::OnIds(Verb verb) {
     m.leases_released.fetch_add(pins.size(), std::memory_order_relaxed);
     m.leases_held.fetch_sub(int64_t(pins.size()), std::memory_order_relaxed);
   }
+  if (verb == Verb::kCommit) {
+    uint64_t cooled = 0;
+    for (const cachestore::Extent& e : cooling_) cooled += e.size;
+    if (cooled > wire::kStagingAlternateMaxBytes) ReleaseCooling();  // the next batch goes here
+  }
   wire::EncodeStatusList(id, verb, resp, out_);
   Finish(verb, false);
 }

@@ -58,9 +58,9 @@ class _Connection:
     # Staged ranges (offset, size) of this connection's reservations not yet committed or
     # aborted, by reservation id: PUT writes around them.
     reserved: Dict[int, Tuple[int, int]] = field(default_factory=dict)
-    # PUT frames alternate between two areas of the staging region, from offset 0 and from
-    # where the last frame ended (as the C++ client: neither lines the server has just read
-    # nor lines long out of the caches).
+    # PUT frames up to wire.STAGING_ALTERNATE_MAX_BYTES alternate between two areas of the
+    # staging region, from offset 0 and from where the last frame ended; a larger one is
+    # followed by one from offset 0 (as the C++ client).
     put_last_end: int = 0
     put_from_zero: bool = True
 
@@ -533,7 +533,10 @@ class Client:
                     i += 1
                 if not frame:
                     continue
-                conn.put_last_end, conn.put_from_zero = cursor, begin != 0
+                frame_bytes = sum(p.item.size for p in frame)
+                conn.put_last_end = cursor
+                conn.put_from_zero = (begin != 0 or
+                                      frame_bytes > wire.STAGING_ALTERNATE_MAX_BYTES)
                 statuses, used = self._call(Verb.PUT, lambda rid: wire.encode_put(rid, frame),
                                             wire.decode_status_list)
                 if used is not conn:  # reconnected in between: the bytes went to the old region

@@ -32,6 +32,9 @@ CAP_LEASE_TIMEOUT = 1 << 1
 CAP_NVME = 1 << 2
 CAP_STAGING = 1 << 3  # sealed arena; RESERVE writes go to the connection's staging region
 CAP_PUT = 1 << 4  # PUT: objects the client placed in its staging region, in one round trip
+# Staged batches up to this size alternate between two areas of the staging region; a larger
+# one is followed by one where it was (include/strata/wire.h, kStagingAlternateMaxBytes).
+STAGING_ALTERNATE_MAX_BYTES = 16 << 20
 
 NUM_FAMILIES = 5
 NUM_TIERS = 5
