@@ -58,18 +58,19 @@ class _Connection:
     # Staged ranges (offset, size) of this connection's reservations not yet committed or
     # aborted, by reservation id: PUT writes around them.
     reserved: Dict[int, Tuple[int, int]] = field(default_factory=dict)
-    # PUT frames up to wire.STAGING_ALTERNATE_MAX_BYTES alternate between two areas of the
-    # staging region, from offset 0 and from where the last frame ended; a larger one is
-    # followed by one from offset 0 (as the C++ client).
-    put_last_end: int = 0
-    put_from_zero: bool = True
+    # Where the next PUT frame starts: frames up to wire.STAGING_ALTERNATE_MAX_BYTES alternate
+    # between two areas of the staging region, from offset 0 and from where the frame from 0
+    # ended; a larger one is followed by one where it began (as the C++ client).
+    put_next_begin: int = 0
 
 
 def _fit_from(at: int, size: int, limit: int, busy: List[Tuple[int, int]]) -> Optional[int]:
-    """The first page-aligned offset >= at where [offset, offset + size) ends by `limit` and
-    overlaps none of `busy` (sorted [begin, end) ranges); None when there is none."""
+    """The first offset >= at where [offset, offset + size) ends by `limit` and overlaps none
+    of `busy` (sorted [begin, end) ranges); None when there is none. A page or more starts on a
+    page, a smaller object on a cache line (as the C++ client)."""
+    align = 4096 if size >= 4096 else 64
     while True:
-        at = (at + 4095) & ~4095
+        at = (at + align - 1) & ~(align - 1)
         if at + size > limit:
             return None
         for b, e in busy:
@@ -328,13 +329,18 @@ class Client:
         return self._conn
 
     def _call(self, verb: Verb, encode: Callable[[int], bytes],
-              decode: Callable[[bytes], object]):
+              decode: Callable[[bytes], object], on: Optional[_Connection] = None):
         """One request and its response under the call's deadline. Raises StrataError for a
         frame-level refusal and StrataConnectionError when the connection broke (dropped; the
-        next call reconnects)."""
+        next call reconnects). With `on`, the request goes on that connection or not at all
+        (PUT: its bytes are in that connection's staging region)."""
         with self._lock:
             deadline = time.monotonic() + self.timeout
-            conn = self._ensure_connected(deadline)
+            if on is not None and (self._conn is not on or not self._alive(on)):
+                if self._conn is on:
+                    self._drop()
+                raise StrataConnectionError("the connection broke before the request", verb.name)
+            conn = on if on is not None else self._ensure_connected(deadline)
             rid = conn.next_id
             conn.next_id += 1
             try:
@@ -466,11 +472,12 @@ class Client:
 
     def _ids_call(self, verb: Verb, ids: List[int]) -> List[Union[WireStatus, int]]:
         self._check_batch(len(ids), verb.name)
-        if verb in (Verb.COMMIT, Verb.ABORT) and self._conn is not None:
-            for i in ids:  # used up whatever the answer: their staging space is PUT's again
-                self._conn.reserved.pop(i, None)
-        statuses, _ = self._call(verb, lambda rid: wire.encode_ids(rid, verb, ids),
-                                 wire.decode_status_list)
+        with self._lock:
+            if verb in (Verb.COMMIT, Verb.ABORT) and self._conn is not None:
+                for i in ids:  # used up whatever the answer: their staging space is PUT's again
+                    self._conn.reserved.pop(i, None)
+            statuses, _ = self._call(verb, lambda rid: wire.encode_ids(rid, verb, ids),
+                                     wire.decode_status_list)
         if len(statuses) != len(ids):
             raise StrataError(WireStatus.FRAME, f"{len(statuses)} statuses for {len(ids)} ids",
                               verb.name)
@@ -505,11 +512,15 @@ class Client:
         while i < len(items):
             with self._lock:
                 conn = self._ensure_connected(time.monotonic() + self.timeout)
+                if conn.staging is None or not conn.hello.capabilities & wire.CAP_PUT:
+                    # Reconnected to a server without PUT: reserve and commit the rest.
+                    out[i:] = self._put_reserved(specs[i:], srcs[i:])
+                    break
                 cap = len(conn.staging)
-                limit = min(conn.hello.max_batch, (conn.hello.max_body - 8) // 80, wire.MAX_BATCH)
+                limit = max(1, min(conn.hello.max_batch, (conn.hello.max_body - 8) // 80,
+                                   wire.MAX_BATCH))
                 busy = sorted((o, o + n) for o, n in conn.reserved.values() if n > 0)
-                begin = (conn.put_last_end
-                         if not conn.put_from_zero and conn.put_last_end < cap else 0)
+                begin = conn.put_next_begin if conn.put_next_begin < cap else 0
                 cursor, wrapped, frame, taken = begin, False, [], []
                 while i < len(items) and len(frame) < limit:
                     size = int(srcs[i].size)
@@ -534,13 +545,10 @@ class Client:
                 if not frame:
                     continue
                 frame_bytes = sum(p.item.size for p in frame)
-                conn.put_last_end = cursor
-                conn.put_from_zero = (begin != 0 or
-                                      frame_bytes > wire.STAGING_ALTERNATE_MAX_BYTES)
-                statuses, used = self._call(Verb.PUT, lambda rid: wire.encode_put(rid, frame),
-                                            wire.decode_status_list)
-                if used is not conn:  # reconnected in between: the bytes went to the old region
-                    raise StrataConnectionError("the connection changed during PUT", "PUT")
+                conn.put_next_begin = (begin if frame_bytes > wire.STAGING_ALTERNATE_MAX_BYTES
+                                       else cursor if begin == 0 else 0)
+                statuses, _ = self._call(Verb.PUT, lambda rid: wire.encode_put(rid, frame),
+                                         wire.decode_status_list, on=conn)
                 if len(statuses) != len(frame):
                     raise StrataError(WireStatus.FRAME,
                                       f"{len(statuses)} statuses for {len(frame)} items", "PUT")
@@ -558,23 +566,28 @@ class Client:
         specs = [it if isinstance(it, ReserveSpec) else ReserveSpec(*it) for it in items]
         wire_items = [self._reserve_item(s) for s in specs]
         self._check_batch(len(wire_items), "RESERVE")
-        results, conn = self._call(Verb.RESERVE,
-                                   lambda rid: wire.encode_reserve(rid, wire_items),
-                                   wire.decode_reserve_response)
-        if len(results) != len(wire_items):
-            raise StrataError(WireStatus.FRAME,
-                              f"{len(results)} results for {len(wire_items)} items", "RESERVE")
-        out, stray = [], []
-        for w, r in zip(wire_items, results):
-            status, rid = wire.status_of(r.status), r.reservation
-            view = self._writable_view(conn, r.offset, w.size) if status == WireStatus.OK else None
-            if status == WireStatus.OK and view is None:  # outside the mapping: given back
-                status, rid = WireStatus.INVALID, 0
-                stray.append(r.reservation)
-            if status == WireStatus.OK and conn.staging is not None:
-                conn.reserved[rid] = (r.offset, w.size)
-            out.append(ReservedItem(BlockKey(*w.key), Family(w.family), w.ns, w.size, status,
-                                    r.offset, rid, view))
+        # Under the lock until the staged ranges are recorded: a PUT on another thread must
+        # not place its bytes where these reservations are about to be written.
+        with self._lock:
+            results, conn = self._call(Verb.RESERVE,
+                                       lambda rid: wire.encode_reserve(rid, wire_items),
+                                       wire.decode_reserve_response)
+            if len(results) != len(wire_items):
+                raise StrataError(WireStatus.FRAME,
+                                  f"{len(results)} results for {len(wire_items)} items",
+                                  "RESERVE")
+            out, stray = [], []
+            for w, r in zip(wire_items, results):
+                status, rid = wire.status_of(r.status), r.reservation
+                view = (self._writable_view(conn, r.offset, w.size)
+                        if status == WireStatus.OK else None)
+                if status == WireStatus.OK and view is None:  # outside the mapping: given back
+                    status, rid = WireStatus.INVALID, 0
+                    stray.append(r.reservation)
+                if status == WireStatus.OK and conn.staging is not None:
+                    conn.reserved[rid] = (r.offset, w.size)
+                out.append(ReservedItem(BlockKey(*w.key), Family(w.family), w.ns, w.size, status,
+                                        r.offset, rid, view))
         if stray:
             self._ids_call(Verb.ABORT, stray)
         return Reservations(self, out, conn.generation)
@@ -703,8 +716,8 @@ class Client:
                   ns: int = 0, *, first_depth: int = 0, parent: Optional[KeyLike] = None
                   ) -> List[bool]:
         """Stores a chain: values[i] is {family: array} for keys[i]. One PUT for the whole batch
-        (CAP_PUT; else one RESERVE and one COMMIT); each key's parent hint is the key before it (`parent` for the
-        first). Per key: True when every family was committed."""
+        (CAP_PUT; else one RESERVE and one COMMIT); each key's parent hint is the key before it
+        (`parent` for the first). Per key: True when every family was committed."""
         if len(values) != len(keys):
             raise ValueError(f"{len(keys)} keys, {len(values)} values")
         ks = [as_key(k) for k in keys]
@@ -724,6 +737,15 @@ class Client:
                 if st != WireStatus.OK:
                     ok[owner[j]] = False
             return ok
+        for j, st in enumerate(self._put_reserved(specs, srcs)):
+            if st != WireStatus.OK:
+                ok[owner[j]] = False
+        return ok
+
+    def _put_reserved(self, specs: Sequence[ReserveSpec], srcs: Sequence[np.ndarray]
+                      ) -> List[Union[WireStatus, int]]:
+        """Stores objects with one RESERVE and one COMMIT (a server without PUT): a status per
+        item, RESERVE's where it refused the item, else COMMIT's."""
         res = self.reserve(specs)
         try:
             for it, src in zip(res.items, srcs):
@@ -732,15 +754,12 @@ class Client:
         except BaseException:
             res.abort()
             raise
+        out: List[Union[WireStatus, int]] = [it.status for it in res.items]
         pending = [j for j, it in enumerate(res.items) if it.ok]
         statuses = res.commit() if pending else []
-        for j, it in enumerate(res.items):
-            if not it.ok:
-                ok[owner[j]] = False
-        for j, s in zip(pending, statuses):
-            if s != WireStatus.OK:
-                ok[owner[j]] = False
-        return ok
+        for j, st in zip(pending, statuses):
+            out[j] = st
+        return out
 
 
 def _as_u8_writable(a) -> np.ndarray:

@@ -213,6 +213,31 @@ def test_put_and_batch_set_take_one_round_trip_around_reservations(server):
         assert np.array_equal(g.batch_get([k], [Family.CSA])[0][Family.CSA], payload(36, 3000))
 
 
+def test_put_never_sends_for_bytes_left_in_a_broken_connection(server, monkeypatch):
+    # The connection breaks after put copied the bytes into its staging region and before the
+    # PUT goes out (injected: cannot be timed for real). Sending PUT on a new connection would
+    # store that connection's empty staging region under the key; put raises instead, nothing
+    # is stored, and the next call reconnects.
+    from strata_client.results import StrataConnectionError
+    with connect(server, "beta") as c:
+        k = c.block_keys(tokens(1, seed=40))[0]
+        assert c.capabilities & wire.CAP_PUT
+        real_alive = Client._alive
+        calls = []
+
+        def alive_until_the_put(self, conn):
+            calls.append(conn)
+            return real_alive(self, conn) and len(calls) < 2  # the 2nd check: PUT's own
+
+        monkeypatch.setattr(Client, "_alive", alive_until_the_put)
+        with pytest.raises(StrataConnectionError):
+            c.put(k, Family.CSA, payload(41, 8192))
+        monkeypatch.setattr(Client, "_alive", real_alive)
+        assert c.batch_get([k], [Family.CSA]) == [None]
+        c.put(k, Family.CSA, payload(41, 8192))
+        assert np.array_equal(c.batch_get([k], [Family.CSA])[0][Family.CSA], payload(41, 8192))
+
+
 def test_namespaces_and_delete(server):
     with connect(server) as c:
         k = c.block_keys(tokens(1, seed=10))[0]

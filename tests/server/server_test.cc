@@ -984,35 +984,42 @@ TEST_F(ServerTest, PutStoresWhatTheClientStagedInOneRoundTrip) {
       {item(4, 8192, (1 << 20) - 4096), item(5, 16, ~uint64_t(0) - 8), item(6, 1, (1 << 20) + 1)});
   ASSERT_EQ(st.size(), 3u);
   for (WireStatus x : st) EXPECT_EQ(x, WireStatus::kInvalid);
-  // A reservation being written: a PUT over any byte of it is refused, one beside it is not,
-  // and the reservation commits its own bytes.
+  // A reservation being written (after another, so it does not start at 0): a PUT over any
+  // byte of it is refused (its last byte; a range from below running into it), one beside it is
+  // not, and the reservation commits its own bytes.
   wire::ReserveItem ri;
-  ri.ns = kNs, ri.key = Key(7), ri.fingerprint = kFp, ri.size = 10000;
+  ri.ns = kNs, ri.key = Key(16), ri.fingerprint = kFp, ri.size = 20000;
   ri.family = uint8_t(Family::kCsa);
+  auto first = s->Reserve({ri});
+  ASSERT_EQ(first[0].status, WireStatus::kOk);
+  ri.key = Key(7), ri.size = 10000;
   auto r = s->Reserve({ri});
   ASSERT_EQ(r[0].status, WireStatus::kOk);
   const uint64_t at = r[0].offset;
+  ASSERT_GE(at, 10000u);
   const auto c = Pattern(10000, 3);
   std::memcpy(s->staging + at, c.data(), c.size());
   const uint64_t after = at + 10000;
   const auto d = Pattern(5000, 4);
   ASSERT_LE(after + d.size(), s->staging_bytes);
   std::memcpy(s->staging + after, d.data(), d.size());
-  st = s->PutStaged({item(8, 100, at + 9999), item(9, 20000, at >= 10000 ? at - 10000 : after),
-                     item(10, d.size(), after)});
+  st = s->PutStaged(
+      {item(8, 100, at + 9999), item(9, 20000, at - 10000), item(10, d.size(), after)});
   ASSERT_EQ(st.size(), 3u);
   EXPECT_EQ(st[0], WireStatus::kInvalid);
-  EXPECT_EQ(st[1], at >= 10000 ? WireStatus::kInvalid : WireStatus::kOk);
+  EXPECT_EQ(st[1], WireStatus::kInvalid);
   EXPECT_EQ(st[2], WireStatus::kOk);
   ASSERT_EQ(s->Ids(Verb::kCommit, {r[0].reservation})[0], WireStatus::kOk);
-  got = reader->Get({Key(7), Key(10), Key(8), Key(4)}, FamilyMask{Family::kCsa}.bits());
-  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(s->Ids(Verb::kAbort, {first[0].reservation})[0], WireStatus::kOk);
+  got = reader->Get({Key(7), Key(10), Key(8), Key(4), Key(9)}, FamilyMask{Family::kCsa}.bits());
+  ASSERT_EQ(got.size(), 5u);
   ASSERT_EQ(got[0].status, WireStatus::kOk);
   EXPECT_EQ(reader->Bytes(got[0]), c);
   ASSERT_EQ(got[1].status, WireStatus::kOk);
   EXPECT_EQ(reader->Bytes(got[1]), d);
   EXPECT_EQ(got[2].status, WireStatus::kNotFound);
   EXPECT_EQ(got[3].status, WireStatus::kNotFound);
+  EXPECT_EQ(got[4].status, WireStatus::kNotFound);
 
   // The SWA policy and a bad family are per item, as for RESERVE; a fingerprint other than
   // HELLO's refuses the frame (and the connection goes on).
