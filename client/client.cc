@@ -91,6 +91,16 @@ size_t ChunkItems(uint32_t max_body, uint32_t max_batch, size_t req_fixed, size_
   return std::max<size_t>(n, 1);
 }
 
+// RESERVE's item, also PUT's: the object and its PutHints.
+wire::ReserveItem WireItem(const ObjectKey& key, uint64_t fp, uint64_t size, const PutHints& h) {
+  wire::ReserveItem item;
+  item.ns = key.ns, item.key = key.block, item.fingerprint = fp, item.size = size;
+  item.family = uint8_t(key.family), item.has_parent = h.has_parent;
+  item.depth = h.depth, item.parent = h.parent;
+  item.value_per_byte = h.value_per_byte;
+  return item;
+}
+
 enum class Reconnect { kYes, kNo };
 enum class HandleKind : uint8_t { kLease, kReservation };
 
@@ -213,6 +223,14 @@ class Client::Impl {
   Status PutOneReserved(const ObjectKey& key, uint64_t fp, std::span<const std::byte> bytes,
                         const PutHints& hints);
   std::vector<Status> PutManyLocked(uint64_t fp, std::span<const PutSpec> items);
+  // A staged COMMIT or a PUT is answered after the server has copied `bytes` into the arena:
+  // with polling on, the next response's wait polls through that copy too (reset to
+  // spin_us after the call).
+  void SpinThroughCopy(uint64_t bytes) {
+    if (opts_.spin_us > 0)
+      sock_.set_spin(std::chrono::microseconds(
+          opts_.spin_us + std::min<uint64_t>(bytes / kStagedCopyBytesPerUs, kMaxCopySpinUs)));
+  }
   // One PUT frame of items[i..], as many as fit (in the staging region at once, in a frame);
   // sets their statuses in `out` and returns the index after the last one it took.
   size_t PutFrame(uint64_t fp, std::span<const PutSpec> items, size_t i, std::vector<Status>& out);
@@ -622,12 +640,7 @@ std::vector<Result<Client::Reservation>> Client::Impl::ReserveManyLocked(
     wire::ReserveRequest req;
     for (size_t j = i; j < i + n; ++j) {
       const ReserveSpec& sp = specs[j];
-      wire::ReserveItem item;
-      item.ns = sp.key.ns, item.key = sp.key.block, item.fingerprint = fp, item.size = sp.size;
-      item.family = uint8_t(sp.key.family), item.has_parent = sp.hints.has_parent;
-      item.depth = sp.hints.depth, item.parent = sp.hints.parent;
-      item.value_per_byte = sp.hints.value_per_byte;
-      req.items.push_back(item);
+      req.items.push_back(WireItem(sp.key, fp, sp.size, sp.hints));
     }
     auto resp = Call(Verb::kReserve, Reconnect::kYes,
                      [&](uint64_t id, auto& f) { wire::EncodeReserve(id, req, f); });
@@ -710,11 +723,10 @@ std::vector<Status> Client::Impl::FinishManyLocked(std::span<const Reservation> 
     // paying the wake-up on top.
     const auto m = mappings_.find(generation_);
     const bool staged = m != mappings_.end() && m->second.staging;
-    if (verb == Verb::kCommit && staged && opts_.spin_us > 0) {
+    if (verb == Verb::kCommit && staged) {
       uint64_t bytes = 0;
       for (size_t j = 0; j < n; ++j) bytes += rs[sent[i + j]].size;
-      sock_.set_spin(std::chrono::microseconds(
-          opts_.spin_us + std::min<uint64_t>(bytes / kStagedCopyBytesPerUs, kMaxCopySpinUs)));
+      SpinThroughCopy(bytes);
     }
     auto resp = Call(verb, Reconnect::kNo,
                      [&](uint64_t id, auto& f) { wire::EncodeIds(id, verb, list, f); });
@@ -829,23 +841,13 @@ size_t Client::Impl::PutFrame(uint64_t fp, std::span<const PutSpec> items, size_
     }
     if (size > 0) std::memcpy(m.staging + *at, it.bytes.data(), size);
     cursor = *at + size;
-    wire::PutItem p;
-    p.item.ns = it.key.ns, p.item.key = it.key.block, p.item.fingerprint = fp, p.item.size = size;
-    p.item.family = uint8_t(it.key.family), p.item.has_parent = it.hints.has_parent;
-    p.item.depth = it.hints.depth, p.item.parent = it.hints.parent;
-    p.item.value_per_byte = it.hints.value_per_byte;
-    p.offset = *at;
-    req.items.push_back(p);
+    req.items.push_back({WireItem(it.key, fp, size, it.hints), *at});
     sent.push_back(i);
     bytes += size;
   }
   if (req.items.empty()) return i;
   put_next_begin_ = bytes > wire::kStagingAlternateMaxBytes ? begin : begin == 0 ? cursor : 0;
-  // The server answers after copying the bytes into the arena: with polling on, poll through
-  // that copy too (as for a staged COMMIT).
-  if (opts_.spin_us > 0)
-    sock_.set_spin(std::chrono::microseconds(
-        opts_.spin_us + std::min<uint64_t>(bytes / kStagedCopyBytesPerUs, kMaxCopySpinUs)));
+  SpinThroughCopy(bytes);  // the server answers after copying the bytes into the arena
   auto resp =
       Call(Verb::kPut, Reconnect::kNo, [&](uint64_t id, auto& f) { wire::EncodePut(id, req, f); });
   sock_.set_spin(std::chrono::microseconds(opts_.spin_us));

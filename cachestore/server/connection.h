@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -94,10 +93,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnIds(wire::Verb verb);
   void OnPut();
   // RESERVE's and PUT's shared steps. RefuseNewObject: the item's status when the tenant takes
-  // no such object (bad family, SWA policy). FingerprintsMatch answers the frame with kInvalid
-  // (and returns false) when an item's fingerprint is not HELLO's.
+  // no such object (bad family, SWA policy). RefuseFingerprint answers the frame with kInvalid
+  // (an item's fingerprint is not HELLO's).
   std::optional<wire::WireStatus> RefuseNewObject(const wire::ReserveItem& it) const;
-  bool FingerprintsMatch(wire::Verb verb, std::span<const wire::ReserveItem* const> items);
+  void RefuseFingerprint(wire::Verb verb);
   Result<cachestore::TieredStore::Reservation> ReserveInStore(const wire::ReserveItem& it);
   wire::WireStatus CommitToStore(const cachestore::TieredStore::Reservation& res);
   void OnDelete();

@@ -203,16 +203,10 @@ Result<cachestore::TieredStore::Reservation> Connection::ReserveInStore(
                                  it.size, hints);
 }
 
-bool Connection::FingerprintsMatch(Verb verb, std::span<const wire::ReserveItem* const> items) {
-  for (const wire::ReserveItem* it : items) {
-    if (it->fingerprint != fingerprint_) {
-      wire::EncodeError(header_.request_id, verb,
-                        {WireStatus::kInvalid, "fingerprint differs from HELLO's"}, out_);
-      Finish(verb, false);
-      return false;
-    }
-  }
-  return true;
+void Connection::RefuseFingerprint(Verb verb) {
+  wire::EncodeError(header_.request_id, verb,
+                    {WireStatus::kInvalid, "fingerprint differs from HELLO's"}, out_);
+  Finish(verb, false);
 }
 
 WireStatus Connection::CommitToStore(const cachestore::TieredStore::Reservation& res) {
@@ -229,11 +223,8 @@ void Connection::OnReserve() {
   const uint64_t id = header_.request_id;
   auto r = wire::DecodeReserve(body_);
   if (!r.ok()) return FrameError(WireStatus::kFrame, r.status().message(), id, header_.opcode);
-  {
-    std::vector<const wire::ReserveItem*> items;
-    for (const wire::ReserveItem& it : r->items) items.push_back(&it);
-    if (!FingerprintsMatch(Verb::kReserve, items)) return;
-  }
+  if (std::ranges::any_of(r->items, [&](const auto& it) { return it.fingerprint != fingerprint_; }))
+    return RefuseFingerprint(Verb::kReserve);
   TenantMetrics& m = *tenant_->metrics;
   wire::ReserveResponse resp;
   resp.items.reserve(r->items.size());
@@ -346,11 +337,9 @@ void Connection::OnPut() {
                       out_);
     return Finish(Verb::kPut, false);
   }
-  {
-    std::vector<const wire::ReserveItem*> items;
-    for (const wire::PutItem& it : r->items) items.push_back(&it.item);
-    if (!FingerprintsMatch(Verb::kPut, items)) return;
-  }
+  if (std::ranges::any_of(r->items,
+                          [&](const auto& p) { return p.item.fingerprint != fingerprint_; }))
+    return RefuseFingerprint(Verb::kPut);
   // Where this connection's reservations are being written: a PUT may not read from there.
   std::vector<std::pair<uint64_t, uint64_t>> held;  // [begin, end), sorted
   for (const auto& [rid, r] : reservations_)
